@@ -1,0 +1,278 @@
+"""Files, folders and .jsonl records in; cleaned `Article`s (or precise problems) out.
+
+A bad file or line never stops the others: it comes out as a `LoadProblem` that names the file,
+the line and what to do, and the caller reports it next to what did load.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from index.clean import clean_text, is_headline
+from qa.types import Article, content_hash
+
+TEXT_SUFFIXES = {".txt", ".md", ".markdown"}
+HTML_SUFFIXES = {".html", ".htm"}
+JSONL_SUFFIXES = {".jsonl"}
+SUPPORTED = TEXT_SUFFIXES | HTML_SUFFIXES | JSONL_SUFFIXES
+
+
+@dataclass(frozen=True, slots=True)
+class LoadProblem:
+    origin: str
+    reason: str
+
+
+Loaded = Article | LoadProblem
+
+
+def load_paths(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Loaded]:
+    """Load every supported file under `paths` (files or folders), in a stable order."""
+    for p in paths:
+        path = Path(p).expanduser()
+        if not path.exists():
+            yield LoadProblem(str(path), "no such file or directory; check the path")
+        elif path.is_dir():
+            yield from _load_dir(path)
+        else:
+            yield from load_file(path)
+
+
+def _load_dir(root: Path) -> Iterator[Loaded]:
+    found = False
+    # followlinks=False: a symlink loop cannot trap the walk.
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            if name.startswith("."):
+                continue
+            path = Path(dirpath) / name
+            if path.suffix.lower() not in SUPPORTED:
+                continue
+            found = True
+            yield from load_file(path, id_root=root)
+    if not found:
+        yield LoadProblem(
+            str(root),
+            f"no supported files in this folder (looked for {', '.join(sorted(SUPPORTED))})",
+        )
+
+
+def load_file(path: Path, *, id_root: Path | None = None) -> Iterator[Loaded]:
+    suffix = path.suffix.lower()
+    if suffix not in SUPPORTED:
+        yield LoadProblem(
+            str(path),
+            f"unsupported file type '{suffix or '(none)'}'; use one of "
+            + ", ".join(sorted(SUPPORTED)),
+        )
+        return
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        yield LoadProblem(str(path), f"cannot read file: {e.strerror or e}")
+        return
+    text, problem = decode(data)
+    if problem:
+        yield LoadProblem(str(path), problem)
+        return
+    if suffix in JSONL_SUFFIXES:
+        yield from parse_jsonl(text, origin=str(path))
+        return
+    article_id = _file_id(path, id_root)
+    if suffix in HTML_SUFFIXES:
+        yield _from_html(text, origin=str(path), article_id=article_id)
+    else:
+        yield _from_text(text, origin=str(path), article_id=article_id, markdown=suffix != ".txt")
+
+
+def decode(data: bytes) -> tuple[str, str | None]:
+    """Bytes to text, honouring BOMs; returns (text, problem)."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    elif data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            return data.decode("utf-16"), None
+        except UnicodeDecodeError:
+            return "", "starts with a UTF-16 byte-order mark but is not valid UTF-16"
+    if b"\x00" in data[:8192]:
+        return "", "looks like a binary file (contains NUL bytes), not text"
+    try:
+        return data.decode("utf-8"), None
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        return "", (
+            f"not valid UTF-8 (byte {e.start}, line {line}); re-save the file as UTF-8"
+        )
+
+
+def _file_id(path: Path, root: Path | None) -> str:
+    """A readable, stable id from the file's name (relative to the folder ingested)."""
+    try:
+        rel = path.relative_to(root) if root else Path(path.name)
+    except ValueError:
+        rel = Path(path.name)
+    stem = str(rel.with_suffix(""))
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", stem).strip("-").lower()
+    return slug or content_hash(str(path))
+
+
+def _title_from_id(article_id: str) -> str:
+    words = re.sub(r"[-_.]+", " ", article_id.rsplit("/", 1)[-1]).strip()
+    return words[:1].upper() + words[1:] if words else article_id
+
+
+def _finish(
+    raw_text: str,
+    *,
+    origin: str,
+    article_id: str | None,
+    title: str | None,
+    url: str | None = None,
+    source: str | None = None,
+    published_at: float | None = None,
+) -> Loaded:
+    cleaned = clean_text(raw_text).text
+    if not cleaned.strip():
+        return LoadProblem(origin, "no article text (the file is empty or only boilerplate)")
+    aid = article_id or content_hash(cleaned)
+    return Article(
+        id=aid,
+        title=(title or "").strip() or _title_from_id(aid),
+        text=cleaned,
+        url=url,
+        source=source,
+        published_at=published_at,
+        origin=origin,
+    )
+
+
+def _from_text(text: str, *, origin: str, article_id: str, markdown: bool) -> Loaded:
+    lines = text.lstrip("\ufeff").splitlines()
+    title = None
+    first = next((i for i, line in enumerate(lines) if line.strip()), None)
+    if first is not None:
+        head = lines[first].strip()
+        following = lines[first + 1].strip() if first + 1 < len(lines) else ""
+        if markdown and head.startswith("# "):
+            title = head[2:].strip()
+            lines = lines[first + 1 :]
+        elif is_headline(head) and not following and len(lines) > first + 2:
+            title = head
+            lines = lines[first + 1 :]
+    return _finish("\n".join(lines), origin=origin, article_id=article_id, title=title)
+
+
+def _from_html(html: str, *, origin: str, article_id: str) -> Loaded:
+    import trafilatura
+
+    try:
+        doc = trafilatura.bare_extraction(
+            html, with_metadata=True, include_comments=False, include_tables=False
+        )
+    except Exception as e:  # trafilatura raises a zoo of parser errors on broken markup
+        return LoadProblem(origin, f"could not parse HTML: {e}")
+    if doc is None:
+        return LoadProblem(origin, "no article text found in the HTML (only scripts/markup?)")
+    meta: dict[str, Any] = doc.as_dict() if hasattr(doc, "as_dict") else dict(doc)
+    published = None
+    if meta.get("date"):
+        published = _parse_date(meta["date"])
+    return _finish(
+        meta.get("text") or "",
+        origin=origin,
+        article_id=article_id,
+        title=meta.get("title"),
+        url=meta.get("url"),
+        source=meta.get("sitename"),
+        published_at=published if isinstance(published, float) else None,
+    )
+
+
+def parse_jsonl(text: str, *, origin: str) -> Iterator[Loaded]:
+    """One article per line: `text` required; `id`, `title`, `url`, `source`, `published_at`."""
+    seen: dict[str, str] = {}
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        where = f"{origin}:{n}"
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError as e:
+            yield LoadProblem(where, f"not valid JSON ({e.msg} at column {e.colno})")
+            continue
+        item = article_from_record(rec, origin=where)
+        if isinstance(item, Article):
+            prev = seen.get(item.id)
+            if prev is not None and prev != item.text_hash:
+                yield LoadProblem(
+                    where,
+                    f"duplicate id '{item.id}' with different text (first seen earlier in this "
+                    "file); give each article its own id",
+                )
+                continue
+            seen[item.id] = item.text_hash
+        yield item
+
+
+def article_from_record(rec: Any, *, origin: str) -> Loaded:
+    if not isinstance(rec, dict):
+        return LoadProblem(origin, f"expected a JSON object, got {type(rec).__name__}")
+    text = rec.get("text")
+    if not isinstance(text, str):
+        what = "missing" if text is None else f"a {type(text).__name__}, not a string"
+        return LoadProblem(origin, f"field 'text' is {what}; every record needs its article text")
+    for key in ("title", "url", "source"):
+        if rec.get(key) is not None and not isinstance(rec[key], str):
+            return LoadProblem(
+                origin, f"field '{key}' must be a string, got {type(rec[key]).__name__}"
+            )
+    rid = rec.get("id")
+    if rid is not None and not isinstance(rid, str | int) or isinstance(rid, bool):
+        return LoadProblem(origin, "field 'id' must be a string or an integer")
+    published = None
+    if rec.get("published_at") is not None:
+        published = _parse_date(rec["published_at"])
+        if isinstance(published, str):
+            return LoadProblem(origin, f"field 'published_at': {published}")
+    return _finish(
+        text,
+        origin=origin,
+        article_id=str(rid) if rid is not None and str(rid).strip() else None,
+        title=rec.get("title"),
+        url=rec.get("url"),
+        source=rec.get("source"),
+        published_at=published,
+    )
+
+
+def _parse_date(value: Any) -> float | str:
+    """Epoch seconds, or a message saying why the value is not a date."""
+    if isinstance(value, bool):
+        return f"{value!r} is not a date; use ISO 8601 like 2023-10-12 or epoch seconds"
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            dt = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            return f"{value!r} is not a date; use ISO 8601 like 2023-10-12 or epoch seconds"
+        if dt.tzinfo is None:
+            dt = dt.replace(tzinfo=UTC)
+        return dt.timestamp()
+    return f"expected a date string or number, got {type(value).__name__}"
+
+
+def parse_date(value: Any) -> float:
+    """Public form of the date parser for filters: raises ValueError with the reason."""
+    result = _parse_date(value)
+    if isinstance(result, str):
+        raise ValueError(result)
+    return result

@@ -1,0 +1,155 @@
+"""Sentences with exact character spans, grouped into overlapping chunks that fit the embedder.
+
+Chunks are runs of whole sentences so a retrieved chunk can be shown to the model as numbered
+sentences whose spans are known exactly. No chunk exceeds the embedding model's limit: an
+over-long chunk would be silently truncated and its tail would become unfindable.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from functools import lru_cache
+
+from qa.types import Article, Chunk, Span, content_hash
+
+# pysbd is regex-heavy; bounded windows keep a 5 MB one-line "article" from stalling it.
+_WINDOW = 20_000
+_PARA = re.compile(r"\n\s*\n")
+
+TokenCounter = Callable[[Sequence[str]], list[int]]
+
+
+@lru_cache(maxsize=1)
+def _segmenter():  # type: ignore[no-untyped-def]
+    import pysbd
+
+    return pysbd.Segmenter(language="en", clean=False, char_span=False)
+
+
+def sentence_spans(text: str) -> list[Span]:
+    """Sentence spans of `text`, whitespace trimmed, never crossing a paragraph break."""
+    spans: list[Span] = []
+    for p_start, p_end in _paragraphs(text):
+        for w_start, w_end in _windows(text, p_start, p_end):
+            cursor = w_start
+            for sent in _segmenter().segment(text[w_start:w_end]):
+                piece = sent.strip()
+                if not piece:
+                    continue
+                at = text.find(piece, cursor, w_end)
+                if at < 0:  # pysbd altered the text; fall back to the rest of the window
+                    spans.append(Span(cursor, w_end))
+                    cursor = w_end
+                    break
+                spans.append(Span(at, at + len(piece)))
+                cursor = at + len(piece)
+            tail = text[cursor:w_end]
+            if tail.strip():
+                lead = len(tail) - len(tail.lstrip())
+                spans.append(Span(cursor + lead, cursor + len(tail.rstrip())))
+    return spans
+
+
+def _paragraphs(text: str) -> list[tuple[int, int]]:
+    out, start = [], 0
+    for m in _PARA.finditer(text):
+        out.append((start, m.start()))
+        start = m.end()
+    out.append((start, len(text)))
+    return [(s, e) for s, e in out if text[s:e].strip()]
+
+
+def _windows(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    out = []
+    while end - start > _WINDOW:
+        cut = text.rfind(". ", start, start + _WINDOW)
+        if cut <= start:
+            cut = text.rfind(" ", start, start + _WINDOW)
+        cut = cut + 1 if cut > start else start + _WINDOW
+        out.append((start, cut))
+        start = cut
+    out.append((start, end))
+    return out
+
+
+def _split_long(text: str, span: Span, tokens: int, limit: int) -> list[Span]:
+    """Cut a sentence longer than `limit` tokens at word boundaries into pieces that fit."""
+    n_pieces = tokens // limit + 1
+    words = [(m.start() + span.start, m.end() + span.start) for m in re.finditer(r"\S+", text)]
+    size = max(1, len(words) // n_pieces)
+    pieces = []
+    for i in range(0, len(words), size):
+        group = words[i : i + size]
+        pieces.append(Span(group[0][0], group[-1][1]))
+    return pieces
+
+
+def chunk_article(
+    article: Article,
+    count_tokens: TokenCounter,
+    *,
+    target_tokens: int,
+    max_tokens: int,
+    overlap_sentences: int = 1,
+) -> list[Chunk]:
+    """Greedy runs of sentences up to `target_tokens`, each chunk carrying the last
+    `overlap_sentences` sentences of the previous one so no answer falls between chunks."""
+    text = article.text
+    target = min(target_tokens, max_tokens)
+    spans = sentence_spans(text)
+    counts = count_tokens([text[s.start : s.end] for s in spans])
+    sents: list[tuple[Span, int]] = []
+    for span, n in zip(spans, counts, strict=True):
+        if n <= max_tokens:
+            sents.append((span, n))
+            continue
+        pieces = _split_long(text[span.start : span.end], span, n, max_tokens)
+        piece_counts = count_tokens([text[p.start : p.end] for p in pieces])
+        for p, pn in zip(pieces, piece_counts, strict=True):
+            if pn > max_tokens:  # word soup with giant "words": hard character cut
+                step = max(1, (p.end - p.start) * max_tokens // (pn + 1))
+                sents += [
+                    (Span(i, min(i + step, p.end)), max_tokens)
+                    for i in range(p.start, p.end, step)
+                ]
+            else:
+                sents.append((p, pn))
+
+    groups: list[list[tuple[Span, int]]] = []
+    current: list[tuple[Span, int]] = []
+    for item in sents:
+        if current and sum(n for _, n in current) + item[1] > target:
+            groups.append(current)
+            carry = current[-overlap_sentences:] if overlap_sentences else []
+            while carry and sum(n for _, n in carry) + item[1] > target:
+                carry = carry[1:]
+            current = list(carry)
+        current.append(item)
+    if current:
+        groups.append(current)
+
+    chunks: list[Chunk] = []
+    for group in groups:
+        start, end = group[0][0].start, group[-1][0].end
+        body = text[start:end]
+        chunks.append(
+            Chunk(
+                id=content_hash(f"{article.id}\x00{start}\x00{body}"),
+                article_id=article.id,
+                index=len(chunks),
+                start=start,
+                end=end,
+                text=body,
+                sentences=tuple(s for s, _ in group),
+                title=article.title,
+                source=article.source,
+                published_at=article.published_at,
+            )
+        )
+    # Whitespace between sentences can add a token or two; verify with the real tokenizer.
+    totals = count_tokens([c.text for c in chunks])
+    for c, n in zip(chunks, totals, strict=True):
+        if n > max_tokens:
+            raise AssertionError(f"chunk {c.id} has {n} tokens > {max_tokens}")
+    return chunks

@@ -1,0 +1,275 @@
+"""Chroma, embedded on disk or as a server, holding chunks (with vectors) and whole articles.
+
+Articles live in Chroma too (a second collection) so that several UI/API processes sharing one
+Chroma server see the same texts that offsets refer to. An article's record is written last and
+acts as the commit marker of its ingest: chunks without a matching record are leftovers of an
+interrupted ingest and are swept on open.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import numpy as np
+
+from qa.errors import StoreError
+from qa.types import Article, Chunk, Span
+
+MAX_BATCH = 1000  # Chroma rejects more than ~5,400 records a call
+
+
+@dataclass(frozen=True, slots=True)
+class Filters:
+    """Metadata filters: any of `sources`; `published_after` <= published_at <= `..._before`."""
+
+    sources: tuple[str, ...] = ()
+    published_after: float | None = None
+    published_before: float | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self.sources) or self.published_after is not None or (
+            self.published_before is not None
+        )
+
+    def matches(self, chunk: Chunk) -> bool:
+        if self.sources and chunk.source not in self.sources:
+            return False
+        if self.published_after is not None or self.published_before is not None:
+            if chunk.published_at is None:
+                return False
+            if self.published_after is not None and chunk.published_at < self.published_after:
+                return False
+            if self.published_before is not None and chunk.published_at > self.published_before:
+                return False
+        return True
+
+    def to_where(self) -> dict[str, Any] | None:
+        clauses: list[dict[str, Any]] = []
+        if self.sources:
+            clauses.append({"source": {"$in": list(self.sources)}})
+        if self.published_after is not None:
+            clauses.append({"published_at": {"$gte": self.published_after}})
+        if self.published_before is not None:
+            clauses.append({"published_at": {"$lte": self.published_before}})
+        if not clauses:
+            return None
+        return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+
+
+def _client(data_dir: Path, chroma_url: str | None) -> Any:
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    chroma_settings = ChromaSettings(anonymized_telemetry=False)
+    if chroma_url:
+        u = urlparse(chroma_url if "://" in chroma_url else f"http://{chroma_url}")
+        if not u.hostname:
+            raise StoreError(f"Invalid Chroma URL {chroma_url!r}; use http://host:port")
+        try:
+            client = chromadb.HttpClient(
+                host=u.hostname,
+                port=u.port or (443 if u.scheme == "https" else 8000),
+                ssl=u.scheme == "https",
+                settings=chroma_settings,
+            )
+            client.heartbeat()
+        except Exception as e:
+            raise StoreError(
+                f"Cannot reach the Chroma server at {chroma_url} ({type(e).__name__}: {e}). "
+                "Start it with `chroma run --path DIR --port PORT` or unset CITEQA_CHROMA_URL "
+                "to use the embedded store."
+            ) from None
+        return client
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        return chromadb.PersistentClient(path=str(data_dir / "chroma"), settings=chroma_settings)
+    except Exception as e:
+        raise StoreError(
+            f"Cannot open the index in {data_dir / 'chroma'} ({type(e).__name__}: {e}). "
+            "If it is corrupted, move it away and ingest again."
+        ) from None
+
+
+class ChromaStore:
+    """Chunks and articles in two Chroma collections. We always pass our own embeddings."""
+
+    def __init__(self, data_dir: Path, *, chroma_url: str | None = None, name: str = "citeqa"):
+        self.location = chroma_url or str(data_dir / "chroma")
+        self._client = _client(data_dir, chroma_url)
+        try:
+            self._chunks = self._client.get_or_create_collection(
+                f"{name}_chunks",
+                embedding_function=None,
+                metadata={"hnsw:space": "cosine"},
+            )
+            self._articles = self._client.get_or_create_collection(
+                f"{name}_articles", embedding_function=None
+            )
+        except Exception as e:
+            raise StoreError(f"Cannot open collections in {self.location}: {e}") from None
+
+    # --- articles -------------------------------------------------------------------------
+
+    def article_meta(self, article_id: str) -> dict[str, Any] | None:
+        got = self._articles.get(ids=[article_id], include=["metadatas"])
+        return got["metadatas"][0] if got["ids"] else None
+
+    def get_article(self, article_id: str) -> Article | None:
+        got = self._articles.get(ids=[article_id], include=["metadatas", "documents"])
+        if not got["ids"]:
+            return None
+        return _article(got["ids"][0], got["documents"][0], got["metadatas"][0])
+
+    def get_articles(self, ids: Sequence[str]) -> dict[str, Article]:
+        if not ids:
+            return {}
+        got = self._articles.get(ids=list(ids), include=["metadatas", "documents"])
+        return {
+            i: _article(i, d, m)
+            for i, d, m in zip(got["ids"], got["documents"], got["metadatas"], strict=True)
+        }
+
+    def list_articles(self) -> list[dict[str, Any]]:
+        out = []
+        for ids, metas, _ in self._scan(self._articles, documents=False):
+            out += [{"id": i, **m} for i, m in zip(ids, metas, strict=True)]
+        return sorted(out, key=lambda a: (a.get("title") or "", a["id"]))
+
+    def write_article(self, article: Article, chunks: Sequence[Chunk], vectors: np.ndarray) -> None:
+        """Replace an article and its chunks; the article record goes last (commit marker)."""
+        self._articles.delete(ids=[article.id])
+        self._chunks.delete(where={"article_id": article.id})
+        for i in range(0, len(chunks), MAX_BATCH):
+            batch = chunks[i : i + MAX_BATCH]
+            self._chunks.upsert(
+                ids=[c.id for c in batch],
+                embeddings=vectors[i : i + MAX_BATCH],
+                documents=[c.text for c in batch],
+                metadatas=[_chunk_meta(c, article.text_hash) for c in batch],
+            )
+        meta = {
+            "title": article.title,
+            "text_hash": article.text_hash,
+            "n_chunks": len(chunks),
+            "chars": len(article.text),
+        }
+        for key in ("url", "source", "published_at", "origin"):
+            value = getattr(article, key)
+            if value is not None:
+                meta[key] = value
+        self._articles.upsert(
+            ids=[article.id], embeddings=[[1.0]], documents=[article.text], metadatas=[meta]
+        )
+
+    def delete_article(self, article_id: str) -> bool:
+        existed = bool(self._articles.get(ids=[article_id])["ids"])
+        self._articles.delete(ids=[article_id])
+        self._chunks.delete(where={"article_id": article_id})
+        return existed
+
+    # --- chunks ---------------------------------------------------------------------------
+
+    def count_chunks(self) -> int:
+        return int(self._chunks.count())
+
+    def all_chunks(self) -> list[Chunk]:
+        out: list[Chunk] = []
+        for ids, metas, docs in self._scan(self._chunks, documents=True):
+            out += [_chunk(i, d, m) for i, d, m in zip(ids, docs, metas, strict=True)]
+        return out
+
+    def dense_search(
+        self, vector: np.ndarray, n: int, where: dict[str, Any] | None = None
+    ) -> list[tuple[Chunk, float]]:
+        if n <= 0 or self.count_chunks() == 0:
+            return []
+        res = self._chunks.query(
+            query_embeddings=[vector],
+            n_results=n,
+            where=where,
+            include=["metadatas", "documents", "distances"],
+        )
+        return [
+            (_chunk(i, d, m), 1.0 - float(dist))
+            for i, d, m, dist in zip(
+                res["ids"][0],
+                res["documents"][0],
+                res["metadatas"][0],
+                res["distances"][0],
+                strict=True,
+            )
+        ]
+
+    def sweep_orphans(self) -> int:
+        """Delete chunks whose article record is missing or is of another text version."""
+        hashes = {a["id"]: a.get("text_hash") for a in self.list_articles()}
+        orphans: list[str] = []
+        for ids, metas, _ in self._scan(self._chunks, documents=False):
+            orphans += [
+                i
+                for i, m in zip(ids, metas, strict=True)
+                if hashes.get(m.get("article_id")) != m.get("text_hash")
+            ]
+        for i in range(0, len(orphans), MAX_BATCH):
+            self._chunks.delete(ids=orphans[i : i + MAX_BATCH])
+        return len(orphans)
+
+    @staticmethod
+    def _scan(collection: Any, *, documents: bool) -> Iterator[tuple[list, list, list]]:
+        include = ["metadatas", "documents"] if documents else ["metadatas"]
+        offset = 0
+        while True:
+            got = collection.get(include=include, limit=MAX_BATCH, offset=offset)
+            if not got["ids"]:
+                return
+            yield got["ids"], got["metadatas"], got.get("documents") or [None] * len(got["ids"])
+            offset += len(got["ids"])
+
+
+def _chunk_meta(c: Chunk, text_hash: str) -> dict[str, Any]:
+    meta: dict[str, Any] = {
+        "article_id": c.article_id,
+        "index": c.index,
+        "start": c.start,
+        "end": c.end,
+        "title": c.title,
+        "text_hash": text_hash,
+        "sentences": json.dumps([[s.start, s.end] for s in c.sentences]),
+    }
+    if c.source is not None:
+        meta["source"] = c.source
+    if c.published_at is not None:
+        meta["published_at"] = float(c.published_at)
+    return meta
+
+
+def _chunk(chunk_id: str, text: str | None, m: dict[str, Any]) -> Chunk:
+    return Chunk(
+        id=chunk_id,
+        article_id=m["article_id"],
+        index=int(m["index"]),
+        start=int(m["start"]),
+        end=int(m["end"]),
+        text=text or "",
+        sentences=tuple(Span(s, e) for s, e in json.loads(m.get("sentences", "[]"))),
+        title=m.get("title", ""),
+        source=m.get("source"),
+        published_at=m.get("published_at"),
+    )
+
+
+def _article(article_id: str, text: str, m: dict[str, Any]) -> Article:
+    return Article(
+        id=article_id,
+        title=m.get("title", article_id),
+        text=text,
+        url=m.get("url"),
+        source=m.get("source"),
+        published_at=m.get("published_at"),
+        origin=m.get("origin"),
+    )

@@ -1,0 +1,207 @@
+"""The answer chain: question → retrieval → numbered context → reply → verified, cited answer.
+
+It is a LangChain runnable (`AnswerChain.runnable()`), built from the same step functions that
+`stream` uses, so the streamed and the invoked answer go through identical checks.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from langchain_core.runnables import Runnable, RunnableLambda
+
+from index.store import Filters
+from qa.cite import ABSTAIN_TEXT, ABSTAIN_TOKEN, parse_reply, verify
+from qa.context import Context, build_context
+from qa.extractive import extractive_reply
+from qa.llm.base import LLM, ReplyFormat
+from qa.prompts import load_prompt
+from qa.retrieve import HybridRetriever, Retrieval
+from qa.settings import Settings
+from qa.types import Answer, Article, Source, TextDelta
+
+
+@dataclass(slots=True)
+class Turn:
+    """Everything one question accumulates on its way through the chain."""
+
+    question: str
+    standalone: str
+    k: int
+    filters: Filters | None
+    retrieval: Retrieval | None = None
+    context: Context | None = None
+    messages: list[dict[str, str]] = field(default_factory=list)
+    reply: str = ""
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+class AnswerChain:
+    def __init__(
+        self,
+        settings: Settings,
+        retriever: HybridRetriever,
+        get_articles: Callable[[Sequence[str]], Mapping[str, Article]],
+        count_tokens: Callable[[str], int],
+        llm: LLM | None,
+    ) -> None:
+        self.settings = settings
+        self.retriever = retriever
+        self.get_articles = get_articles
+        self.count_tokens = count_tokens
+        self.llm = llm  # None: the extractive backend
+        self.prompt = load_prompt("answer")
+
+    @property
+    def backend(self) -> str:
+        return self.llm.name if self.llm else "extractive"
+
+    @property
+    def model(self) -> str:
+        return self.llm.model if self.llm else "extractive"
+
+    # --- steps ----------------------------------------------------------------------------
+
+    def prepare(self, turn: Turn) -> Turn:
+        t0 = time.perf_counter()
+        turn.retrieval = self.retriever.retrieve(turn.standalone, k=turn.k, filters=turn.filters)
+        t1 = time.perf_counter()
+        turn.context = build_context(
+            turn.retrieval.chunks,
+            question_vector=turn.retrieval.query_vector,
+            embed=self.retriever.embedder.embed,
+            count_tokens=self.count_tokens,
+            budget_tokens=self.settings.context_tokens,
+        )
+        if turn.context.sentences:
+            turn.messages = [
+                {"role": "system" if m.type == "system" else "user", "content": str(m.content)}
+                for m in self.prompt.format_messages(
+                    context=turn.context.render(), question=turn.standalone
+                )
+            ]
+        turn.timings["retrieve"] = t1 - t0
+        turn.timings["context"] = time.perf_counter() - t1
+        return turn
+
+    def _gated(self, turn: Turn) -> bool:
+        """No context worth asking about: abstain without spending a generation."""
+        assert turn.retrieval is not None and turn.context is not None
+        return (
+            not turn.context.sentences
+            or turn.retrieval.best_similarity < self.settings.relevance_floor
+        )
+
+    def generate_stream(self, turn: Turn) -> Iterator[str]:
+        assert turn.context is not None
+        if self._gated(turn):
+            turn.reply = ABSTAIN_TOKEN
+            return
+        t0 = time.perf_counter()
+        if self.llm is None:
+            turn.reply = extractive_reply(
+                turn.context,
+                min_score=self.settings.extractive_min_score,
+                max_sentences=self.settings.max_answer_sentences,
+            )
+            yield turn.reply
+        else:
+            fmt = ReplyFormat(
+                refs=tuple(turn.context.refs),
+                max_sentences=self.settings.max_answer_sentences,
+                abstain_token=ABSTAIN_TOKEN,
+            )
+            pieces: list[str] = []
+            for piece in self.llm.stream(
+                turn.messages, fmt=fmt, max_tokens=self.settings.max_answer_tokens
+            ):
+                if not pieces:
+                    turn.timings["first_token"] = time.perf_counter() - t0
+                pieces.append(piece)
+                yield piece
+            turn.reply = "".join(pieces)
+        turn.timings["generate"] = time.perf_counter() - t0
+
+    def generate(self, turn: Turn) -> Turn:
+        for _ in self.generate_stream(turn):
+            pass
+        return turn
+
+    def finish(self, turn: Turn) -> Answer:
+        assert turn.retrieval is not None and turn.context is not None
+        t0 = time.perf_counter()
+        parsed = parse_reply(turn.reply)
+        cited_ids = list(dict.fromkeys(s.article_id for s in turn.context.sentences))
+        articles = self.get_articles(cited_ids) if not parsed.abstained else {}
+        sentences = verify(
+            parsed,
+            turn.context,
+            articles,
+            min_support=self.settings.min_support,
+            max_sentences=self.settings.max_answer_sentences,
+        )
+        supported = [s for s in sentences if s.supported]
+        abstained = not supported
+        text = ABSTAIN_TEXT if abstained else " ".join(s.text for s in supported)
+        turn.timings["verify"] = time.perf_counter() - t0
+        turn.timings["total"] = sum(
+            v for key, v in turn.timings.items() if key not in ("first_token", "total")
+        )
+        sources = tuple(
+            Source(
+                article_id=rc.chunk.article_id,
+                title=rc.chunk.title,
+                chunk_id=rc.chunk.id,
+                start=rc.chunk.start,
+                end=rc.chunk.end,
+                score=rc.score,
+                text=rc.chunk.text,
+            )
+            for rc in turn.retrieval.chunks
+        )
+        prompt_tokens = sum(self.count_tokens(m["content"]) for m in turn.messages)
+        return Answer(
+            question=turn.question,
+            text=text,
+            sentences=tuple(sentences),
+            abstained=abstained,
+            sources=sources,
+            standalone_question=turn.standalone,
+            backend=self.backend,
+            model=self.model,
+            timings=dict(turn.timings),
+            tokens={
+                "prompt": prompt_tokens if self.llm else 0,
+                "completion": self.count_tokens(turn.reply) if self.llm else 0,
+                "context": turn.context.tokens,
+            },
+            raw_reply=turn.reply,
+        )
+
+    # --- entry points ---------------------------------------------------------------------
+
+    def runnable(self) -> Runnable[Turn, Answer]:
+        """prepare (retrieve + numbered context + prompt) | LLM | verify, as LangChain runnables."""
+        return (
+            RunnableLambda(self.prepare, name="retrieve_and_prompt")
+            | RunnableLambda(self.generate, name=f"generate[{self.backend}]")
+            | RunnableLambda(self.finish, name="verify_citations")
+        )
+
+    def invoke(self, turn: Turn) -> Answer:
+        return self.runnable().invoke(turn)
+
+    def stream(self, turn: Turn) -> Iterator[TextDelta | Answer]:
+        self.prepare(turn)
+        for piece in self.generate_stream(turn):
+            yield TextDelta(piece)
+        yield self.finish(turn)
+
+
+def new_turn(
+    question: str, standalone: str, *, k: int, filters: Filters | None, **timings: Any
+) -> Turn:
+    return replace(Turn(question, standalone, k, filters), timings=dict(timings))

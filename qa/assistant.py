@@ -1,0 +1,186 @@
+"""`Assistant`: the one façade the CLI, the UI and the eval harness all use.
+
+Heavy parts (embedding model, LLM) load once per Assistant and are shared by every call; the
+LLM loads on the first question, so ingesting never pays for it.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from index.embed import Embedder
+from index.ingest import Indexer
+from index.load import LoadProblem, load_paths
+from index.store import ChromaStore, Filters
+from qa.answer import AnswerChain, new_turn
+from qa.errors import InputError, NotFoundError
+from qa.history import History, normalise_history, rewrite_question
+from qa.llm.base import LLM
+from qa.retrieve import CiteqaRetriever, HybridRetriever
+from qa.settings import Settings
+from qa.tokens import TokenCounter
+from qa.types import Answer, Article, IngestReport, TextDelta
+
+MAX_QUESTION_CHARS = 2000
+
+
+def check_question(question: Any) -> str:
+    if not isinstance(question, str):
+        raise InputError(f"The question must be text, got {type(question).__name__}.")
+    q = " ".join("".join(ch if ch.isprintable() else " " for ch in question).split())
+    if not q:
+        raise InputError("The question is empty. Type a question about the articles.")
+    if not re.search(r"\w", q):
+        raise InputError("The question has no words in it (only punctuation or symbols).")
+    if len(q) > MAX_QUESTION_CHARS:
+        raise InputError(
+            f"The question is {len(q):,} characters long; the limit is {MAX_QUESTION_CHARS:,}. "
+            "Ask a shorter question."
+        )
+    return q
+
+
+class Assistant:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.store = ChromaStore(
+            settings.data_dir, chroma_url=settings.chroma_url, name=settings.collection
+        )
+        self.store.sweep_orphans()  # leftovers of an interrupted ingest
+        self.embedder = Embedder(batch_size=settings.embed_batch_size)
+        self.indexer = Indexer(
+            self.store,
+            self.embedder,
+            chunk_tokens=settings.chunk_tokens,
+            overlap_sentences=settings.chunk_overlap_sentences,
+        )
+        self.retriever = HybridRetriever(
+            self.store, self.embedder, candidates=settings.candidates, rrf_k=settings.rrf_k
+        )
+        self.count_tokens = TokenCounter(settings.cache_dir)
+        self._llms: dict[str, LLM | None] = {}
+        self._llm_lock = threading.Lock()
+
+    @classmethod
+    def open(
+        cls, data_dir: str | Path | None = None, settings: Settings | None = None, **overrides: Any
+    ) -> Assistant:
+        """Open (or create) the index in `data_dir`; `overrides` are Settings fields."""
+        if settings is None:
+            settings = Settings.load(data_dir=data_dir, **overrides)
+        elif data_dir is not None or overrides:
+            settings = settings.model_copy(
+                update={"data_dir": Path(data_dir), **overrides} if data_dir else overrides
+            )
+        return cls(settings)
+
+    # --- articles -------------------------------------------------------------------------
+
+    def add(
+        self, items: Iterable[str | Path | Article] | str | Path, *, progress: bool = False
+    ) -> IngestReport:
+        """Ingest files, folders or `Article`s; bad ones are reported, good ones kept."""
+        if isinstance(items, str | Path):
+            items = [items]
+
+        def loaded() -> Iterator[Article | LoadProblem]:
+            for item in items:
+                if isinstance(item, Article):
+                    yield item
+                else:
+                    yield from load_paths([item])
+
+        report = self.indexer.add(loaded(), progress=progress)
+        if report.count("added") or report.count("replaced"):
+            self.retriever.invalidate()
+        return report
+
+    def articles(self) -> list[dict[str, Any]]:
+        return self.store.list_articles()
+
+    def get_article(self, article_id: str) -> Article:
+        article = self.store.get_article(article_id)
+        if article is None:
+            raise NotFoundError(f"No article with id {article_id!r}. See `citeqa articles`.")
+        return article
+
+    def remove(self, article_id: str) -> None:
+        if not self.store.delete_article(article_id):
+            raise NotFoundError(f"No article with id {article_id!r}. See `citeqa articles`.")
+        self.retriever.invalidate()
+
+    def as_retriever(self, *, k: int | None = None, filters: Filters | None = None):
+        """A LangChain `BaseRetriever` over this index."""
+        return CiteqaRetriever(hybrid=self.retriever, k=k or self.settings.k, filters=filters)
+
+    # --- questions ------------------------------------------------------------------------
+
+    def llm(self, backend: str | None = None) -> LLM | None:
+        from qa.llm import make_llm
+
+        name = backend or self.settings.backend
+        with self._llm_lock:
+            if name not in self._llms:
+                self._llms[name] = make_llm(name, self.settings)
+            return self._llms[name]
+
+    def chain(self, backend: str | None = None) -> AnswerChain:
+        return AnswerChain(
+            self.settings, self.retriever, self.store.get_articles, self.count_tokens,
+            self.llm(backend),
+        )
+
+    def _turn(self, question: str, history: History | None, k: int | None, filters, chain):
+        q = check_question(question)
+        t0 = time.perf_counter()
+        turns = normalise_history(history)
+        standalone = rewrite_question(q, turns, chain.llm) if turns else q
+        return new_turn(
+            q, standalone, k=k or self.settings.k, filters=filters,
+            rewrite=time.perf_counter() - t0,
+        )
+
+    def ask(
+        self,
+        question: str,
+        history: History | None = None,
+        filters: Filters | None = None,
+        *,
+        k: int | None = None,
+        backend: str | None = None,
+    ) -> Answer:
+        chain = self.chain(backend)
+        return chain.invoke(self._turn(question, history, k, filters, chain))
+
+    def stream(
+        self,
+        question: str,
+        history: History | None = None,
+        filters: Filters | None = None,
+        *,
+        k: int | None = None,
+        backend: str | None = None,
+    ) -> Iterator[TextDelta | Answer]:
+        """Yields `TextDelta`s as the model writes, then the verified `Answer`."""
+        chain = self.chain(backend)
+        yield from chain.stream(self._turn(question, history, k, filters, chain))
+
+    def close(self) -> None:
+        for llm in self._llms.values():
+            if llm is not None:
+                llm.close()
+        self._llms.clear()
+
+    def __enter__(self) -> Assistant:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+__all__ = ["Assistant", "Filters", "check_question"]

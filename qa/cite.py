@@ -1,0 +1,197 @@
+"""Reply → sentences → citations checked against the article text, or an abstention.
+
+Three gates, in order: a cited id must be one the model was shown; its quote must equal the
+article text at its offsets (asserted here, in code, on every answer); and the sentence must
+share its key words with what it cites. Sentences that fail are dropped (kept, marked
+unsupported, for inspection); if nothing survives the assistant abstains.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from qa.context import Context
+from qa.errors import CitationError
+from qa.types import AnswerSentence, Article, Citation
+
+ABSTAIN_TOKEN = "NOT_IN_SOURCES"
+ABSTAIN_TEXT = "The articles don't say."
+
+# [S4] / [S4][S6] / [S4, S6] / (S4): the id forms models actually produce.
+_MARKER = re.compile(r"[\[(]\s*S\d+(?:\s*[,;]\s*S?\d+)*\s*[\])]", re.IGNORECASE)
+# A free quote as a citation: ["…"] or [“…”] — what large remote models like to emit.
+_QUOTE_MARKER = re.compile(r"\[\s*(?:quote:\s*)?[\"“](.+?)[\"”]\s*\]", re.IGNORECASE | re.DOTALL)
+_CITES = re.compile(rf"(?:\s*(?:{_MARKER.pattern}|{_QUOTE_MARKER.pattern}))+\s*[.!?]?")
+_IDS = re.compile(r"S?(\d+)", re.IGNORECASE)
+
+_STOPWORDS = frozenset(
+    """a about above after again against all also am an and any are as at be because been before
+    being below between both but by can could did do does doing down during each few for from
+    further had has have having he her here hers herself him himself his how i if in into is it
+    its itself just me more most my myself no nor not now of off on once only or other our ours
+    ourselves out over own same she should so some such than that the their theirs them
+    themselves then there these they this those through to too under until up very was we were
+    what when where which while who whom why will with would you your yours yourself said says
+    say according""".split()
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ReplySentence:
+    text: str
+    refs: tuple[str, ...] = ()
+    quotes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedReply:
+    abstained: bool
+    sentences: tuple[ReplySentence, ...] = field(default_factory=tuple)
+
+
+def parse_reply(reply: str) -> ParsedReply:
+    """Split a reply into sentences, each with the ids (or free quotes) it ends with."""
+    text = reply.strip()
+    if not text or text.upper().startswith(ABSTAIN_TOKEN):
+        return ParsedReply(abstained=True)
+    sentences: list[ReplySentence] = []
+    pos = 0
+    for m in _CITES.finditer(text):
+        body = text[pos : m.start()].strip()
+        marks = m.group(0)
+        refs = tuple(
+            f"S{int(n)}" for mk in _MARKER.finditer(marks) for n in _IDS.findall(mk.group(0))
+        )
+        quotes = tuple(q.group(1) for q in _QUOTE_MARKER.finditer(marks))
+        tail = marks.rstrip()[-1]
+        if body and tail in ".!?" and not body.endswith((".", "!", "?")):
+            body += tail
+        if body:
+            sentences.append(ReplySentence(body, refs, quotes))
+        elif sentences:  # markers after markers: they belong to the previous sentence
+            prev = sentences[-1]
+            sentences[-1] = ReplySentence(prev.text, prev.refs + refs, prev.quotes + quotes)
+        pos = m.end()
+    rest = text[pos:].strip()
+    if rest and rest != ABSTAIN_TOKEN:
+        sentences.append(ReplySentence(rest.replace(ABSTAIN_TOKEN, "").strip()))
+    if all(ABSTAIN_TOKEN in s.text for s in sentences):
+        return ParsedReply(abstained=True)
+    return ParsedReply(abstained=False, sentences=tuple(sentences))
+
+
+def content_words(text: str) -> set[str]:
+    """Lower-cased word stems (first 6 letters) minus stopwords: cheap, language-light."""
+    words = re.findall(r"[^\W_]+", unicodedata.normalize("NFKC", text).lower())
+    return {w[:6] for w in words if w not in _STOPWORDS and (len(w) > 1 or w.isdigit())}
+
+
+def support(sentence: str, quotes: list[str]) -> float:
+    """Share of the sentence's content words that appear in the quotes it cites."""
+    claim = content_words(sentence)
+    if not claim:
+        return 1.0
+    evidence: set[str] = set()
+    for q in quotes:
+        evidence |= content_words(q)
+    return len(claim & evidence) / len(claim)
+
+
+def make_citation(article: Article, start: int, end: int, ref: str = "") -> Citation:
+    """The only way a Citation is made: the quote is cut from the article text itself."""
+    if not 0 <= start < end <= len(article.text):
+        raise CitationError(
+            f"span [{start}, {end}) is outside article {article.id!r} ({len(article.text)} chars)"
+        )
+    quote = article.text[start:end]
+    citation = Citation(article.id, article.title, start, end, quote, ref)
+    assert_valid(citation, article)
+    return citation
+
+
+def assert_valid(citation: Citation, article: Article) -> None:
+    if article.id != citation.article_id or article.text[citation.start : citation.end] != (
+        citation.quote
+    ):
+        raise CitationError(
+            f"citation {citation.ref or ''} does not match article {citation.article_id!r} "
+            f"at [{citation.start}, {citation.end})"
+        )
+
+
+_QUOTE_CHARS = str.maketrans({"“": '"', "”": '"', "„": '"', "‘": "'", "’": "'", "‚": "'"})
+
+
+def _normalised_with_map(text: str) -> tuple[str, list[int]]:
+    """Whitespace runs collapsed, curly quotes straightened; map[i] = raw offset of char i."""
+    out: list[str] = []
+    mapping: list[int] = []
+    prev_space = False
+    for i, ch in enumerate(text):
+        if ch.isspace():
+            if prev_space or not out:
+                continue
+            out.append(" ")
+            mapping.append(i)
+            prev_space = True
+            continue
+        out.append(ch.translate(_QUOTE_CHARS))
+        mapping.append(i)
+        prev_space = False
+    return "".join(out), mapping
+
+
+def locate_quote(article_text: str, quote: str) -> tuple[int, int] | None:
+    """Raw `[start, end)` of `quote` in the article, matching after normalising whitespace and
+    quote characters; None when the quote is not in the article."""
+    exact = article_text.find(quote)
+    if exact >= 0 and quote:
+        return exact, exact + len(quote)
+    norm_text, mapping = _normalised_with_map(article_text)
+    norm_quote, _ = _normalised_with_map(quote.strip())
+    norm_quote = norm_quote.strip()
+    if not norm_quote:
+        return None
+    at = norm_text.find(norm_quote)
+    if at < 0:
+        return None
+    last = at + len(norm_quote) - 1
+    return mapping[at], mapping[last] + 1
+
+
+def verify(
+    parsed: ParsedReply,
+    context: Context,
+    articles: Mapping[str, Article],
+    *,
+    min_support: float,
+    max_sentences: int,
+) -> tuple[AnswerSentence, ...]:
+    """Attach verified citations to each reply sentence; mark the unsupported ones."""
+    shown = context.by_ref()
+    shown_articles = list(dict.fromkeys(s.article_id for s in context.sentences))
+    out: list[AnswerSentence] = []
+    for rs in parsed.sentences[: max_sentences * 2]:
+        cites: list[Citation] = []
+        for ref in dict.fromkeys(rs.refs):
+            ns = shown.get(ref)
+            if ns is None or ns.article_id not in articles:
+                continue  # an id the model was never shown: rejected
+            c = make_citation(articles[ns.article_id], ns.start, ns.end, ref)
+            if c.quote != ns.text:
+                raise CitationError(f"context sentence {ref} drifted from its article text")
+            cites.append(c)
+        for q in rs.quotes:
+            for aid in shown_articles:
+                found = locate_quote(articles[aid].text, q) if aid in articles else None
+                if found:
+                    cites.append(make_citation(articles[aid], *found, ref="quote"))
+                    break
+        ok = bool(cites) and support(rs.text, [c.quote for c in cites]) >= min_support
+        out.append(AnswerSentence(rs.text, tuple(cites), supported=ok))
+    supported = [s for s in out if s.supported][:max_sentences]
+    unsupported = [s for s in out if not s.supported]
+    return tuple(supported + unsupported)

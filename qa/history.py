@@ -1,0 +1,60 @@
+"""Follow-up questions ("and why did he skip it?") rewritten into standalone ones."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from qa.llm.base import LLM
+from qa.prompts import load_prompt
+
+History = Sequence[Any]  # [{"role", "content"}, …] or [(user, assistant), …]
+
+_FOLLOW_UP = re.compile(
+    r"\b(he|she|it|they|him|her|them|his|hers|its|their|this|that|these|those|there)\b"
+    r"|^(and|but|so|also|what about|how about)\b",
+    re.IGNORECASE,
+)
+
+
+def normalise_history(history: History | None) -> list[tuple[str, str]]:
+    """(role, text) pairs from either the messages form or the (user, assistant) pairs form."""
+    turns: list[tuple[str, str]] = []
+    for item in history or ():
+        if isinstance(item, dict):
+            role, content = item.get("role"), item.get("content")
+            if role in ("user", "assistant") and isinstance(content, str) and content.strip():
+                turns.append((role, content.strip()))
+        elif isinstance(item, list | tuple) and len(item) == 2:
+            user, bot = item
+            if isinstance(user, str) and user.strip():
+                turns.append(("user", user.strip()))
+            if isinstance(bot, str) and bot.strip():
+                turns.append(("assistant", bot.strip()))
+    return turns[-6:]
+
+
+def rewrite_question(question: str, turns: list[tuple[str, str]], llm: LLM | None) -> str:
+    """A standalone form of `question`; unchanged when it does not lean on the history."""
+    last_user = next((t for r, t in reversed(turns) if r == "user"), None)
+    if last_user is None or not _FOLLOW_UP.search(question):
+        return question
+    fallback = f"{last_user} {question}"
+    if llm is None:
+        return fallback
+    history = "\n".join(f"{role.title()}: {_short(text)}" for role, text in turns)
+    messages = [
+        {"role": "system" if m.type == "system" else "user", "content": str(m.content)}
+        for m in load_prompt("rewrite").format_messages(history=history, question=question)
+    ]
+    reply = llm.complete(messages, max_tokens=60).strip().splitlines()
+    rewritten = reply[0].strip().strip('"') if reply else ""
+    if not rewritten or len(rewritten) > 4 * len(question) + 100:
+        return fallback
+    return rewritten
+
+
+def _short(text: str, limit: int = 300) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit] + "…"

@@ -1,0 +1,50 @@
+"""One interface for every LLM backend: stream text for a list of chat messages.
+
+A backend implements `_stream`; the rest (token accounting, collecting a full reply) is shared.
+`ReplyFormat` says what a valid reply looks like so backends that can constrain decoding
+(llama.cpp grammars) keep even a small model parseable; others just follow the prompt.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+Message = dict[str, str]  # {"role": "system"|"user"|"assistant", "content": "..."}
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyFormat:
+    """A cited answer: up to `max_sentences` sentences, each ending with ids from `refs`,
+    or the abstain token alone."""
+
+    refs: tuple[str, ...]
+    max_sentences: int
+    abstain_token: str
+
+
+class LLM(ABC):
+    """A chat model. Subclasses implement `_stream`; callers use `stream` or `complete`."""
+
+    name: str = "llm"
+    model: str = ""
+
+    @abstractmethod
+    def _stream(
+        self, messages: Sequence[Message], *, fmt: ReplyFormat | None, max_tokens: int
+    ) -> Iterator[str]:
+        """Yield the reply in pieces as it is generated."""
+
+    def stream(
+        self, messages: Sequence[Message], *, fmt: ReplyFormat | None = None, max_tokens: int = 256
+    ) -> Iterator[str]:
+        yield from self._stream(messages, fmt=fmt, max_tokens=max_tokens)
+
+    def complete(
+        self, messages: Sequence[Message], *, fmt: ReplyFormat | None = None, max_tokens: int = 256
+    ) -> str:
+        return "".join(self.stream(messages, fmt=fmt, max_tokens=max_tokens))
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release model memory or connections."""

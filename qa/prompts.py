@@ -1,0 +1,30 @@
+"""Prompt files (prompts/*.yaml) as validated LangChain chat templates."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from importlib.resources import files
+
+import yaml
+from langchain_core.prompts import ChatPromptTemplate
+from pydantic import BaseModel, ValidationError
+
+from qa.errors import ConfigError
+
+
+class PromptFile(BaseModel):
+    description: str = ""
+    system: str
+    user: str
+
+
+@lru_cache(maxsize=8)
+def load_prompt(name: str) -> ChatPromptTemplate:
+    resource = files("prompts") / f"{name}.yaml"
+    try:
+        spec = PromptFile.model_validate(yaml.safe_load(resource.read_text(encoding="utf-8")))
+    except (OSError, yaml.YAMLError, ValidationError) as e:
+        raise ConfigError(f"Prompt file prompts/{name}.yaml is invalid: {e}") from None
+    return ChatPromptTemplate.from_messages(
+        [("system", spec.system.strip()), ("human", spec.user.strip())]
+    )
