@@ -44,7 +44,9 @@ class Indexer:
             overlap_sentences=self.overlap_sentences,
         )
 
-    def add(self, items: Iterable[Article | LoadProblem], *, progress: bool = False) -> IngestReport:
+    def add(
+        self, items: Iterable[Article | LoadProblem], *, progress: bool = False
+    ) -> IngestReport:
         started = time.perf_counter()
         report: list[IngestItem] = []
         pending: list[tuple[Article, list[Chunk], str]] = []

@@ -108,9 +108,7 @@ def decode(data: bytes) -> tuple[str, str | None]:
         return data.decode("utf-8"), None
     except UnicodeDecodeError as e:
         line = data[: e.start].count(b"\n") + 1
-        return "", (
-            f"not valid UTF-8 (byte {e.start}, line {line}); re-save the file as UTF-8"
-        )
+        return "", (f"not valid UTF-8 (byte {e.start}, line {line}); re-save the file as UTF-8")
 
 
 def _file_id(path: Path, root: Path | None) -> str:

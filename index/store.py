@@ -32,8 +32,10 @@ class Filters:
     published_before: float | None = None
 
     def __bool__(self) -> bool:
-        return bool(self.sources) or self.published_after is not None or (
-            self.published_before is not None
+        return (
+            bool(self.sources)
+            or self.published_after is not None
+            or (self.published_before is not None)
         )
 
     def matches(self, chunk: Chunk) -> bool:

@@ -131,7 +131,10 @@ class Assistant:
 
     def chain(self, backend: str | None = None) -> AnswerChain:
         return AnswerChain(
-            self.settings, self.retriever, self.store.get_articles, self.count_tokens,
+            self.settings,
+            self.retriever,
+            self.store.get_articles,
+            self.count_tokens,
             self.llm(backend),
         )
 
@@ -141,7 +144,10 @@ class Assistant:
         turns = normalise_history(history)
         standalone = rewrite_question(q, turns, chain.llm) if turns else q
         return new_turn(
-            q, standalone, k=k or self.settings.k, filters=filters,
+            q,
+            standalone,
+            k=k or self.settings.k,
+            filters=filters,
             rewrite=time.perf_counter() - t0,
         )
 

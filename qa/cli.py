@@ -144,9 +144,27 @@ def cmd_ask(args: argparse.Namespace) -> int:
     answer = assistant.ask(args.question, filters=filters or None)
     if args.json:
         d = answer.to_dict()
-        print(json.dumps({k: d[k] for k in (
-            "answer", "abstained", "citations", "sentences", "sources", "timings", "tokens",
-            "backend", "model", "question", "standalone_question")}, ensure_ascii=False))
+        print(
+            json.dumps(
+                {
+                    k: d[k]
+                    for k in (
+                        "answer",
+                        "abstained",
+                        "citations",
+                        "sentences",
+                        "sources",
+                        "timings",
+                        "tokens",
+                        "backend",
+                        "model",
+                        "question",
+                        "standalone_question",
+                    )
+                },
+                ensure_ascii=False,
+            )
+        )
     else:
         print(answer.to_markdown())
         t = answer.timings

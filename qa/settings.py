@@ -50,14 +50,14 @@ class Settings(BaseSettings):
     backend: Backend = "local"
     model: str = "qwen2.5-coder-1.5b"
     model_path: Path | None = None  # a GGUF file to use instead of a packaged model
-    context_tokens: int = 700  # tiktoken (cl100k_base) budget for the numbered sentences
+    context_tokens: int = 350  # tiktoken (cl100k_base) budget for the numbered sentences
     max_answer_tokens: int = 160
     max_answer_sentences: int = 4
     temperature: float = 0.0
     n_threads: int | None = None
     n_ctx: int = 2048
     seed: int = 0
-    min_support: float = 0.2  # share of a sentence's content words found in its cited spans
+    min_support: float = 0.5  # share of a sentence's content words found in its cited spans
     extractive_min_score: float = 0.3  # least question/sentence similarity to answer at all
     relevance_floor: float = 0.05  # below this best dense similarity, abstain without the LLM
 

@@ -1,0 +1,70 @@
+"""Shared fixtures: real components (Chroma on disk, the packaged embedder, packaged LLMs)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE_DIR = ROOT / "examples" / "articles"
+SAMPLE = SAMPLE_DIR / "putin-kyrgyzstan-visit.txt"
+
+
+@pytest.fixture(scope="session")
+def embedder():
+    from index.embed import Embedder
+
+    return Embedder()
+
+
+@pytest.fixture(scope="session")
+def cache_dir() -> Path:
+    """The user cache (joined model files live there, outside the repo)."""
+    from qa.settings import Settings
+
+    return Settings.load().cache_dir
+
+
+def _assistant(tmp: Path, cache_dir: Path, **overrides):
+    from qa.assistant import Assistant
+    from qa.settings import Settings
+
+    return Assistant(Settings.load(data_dir=tmp, cache_dir=cache_dir, **overrides))
+
+
+@pytest.fixture(scope="session")
+def sample_dir(tmp_path_factory) -> Path:
+    d = tmp_path_factory.mktemp("articles")
+    shutil.copy(SAMPLE, d / SAMPLE.name)
+    return d
+
+
+@pytest.fixture(scope="session")
+def sample_assistant(tmp_path_factory, cache_dir, sample_dir):
+    """The sample article indexed once, answered by the default local model."""
+    a = _assistant(tmp_path_factory.mktemp("index"), cache_dir)
+    a.add([sample_dir])
+    yield a
+    a.close()
+
+
+@pytest.fixture()
+def make_assistant(tmp_path, cache_dir):
+    made = []
+
+    def make(**overrides):
+        a = _assistant(tmp_path / f"idx{len(made)}", cache_dir, **overrides)
+        made.append(a)
+        return a
+
+    yield make
+    for a in made:
+        a.close()

@@ -1,0 +1,67 @@
+import numpy as np
+
+from index.store import ChromaStore, Filters
+from qa.types import Article, Chunk, Span
+
+
+def _article(aid="a", text="One sentence. Two sentence.", **kw):
+    return Article(id=aid, title=f"Title {aid}", text=text, **kw)
+
+
+def _chunks(a: Article):
+    return [
+        Chunk(
+            id=f"{a.id}-{a.text_hash}-0",
+            article_id=a.id,
+            index=0,
+            start=0,
+            end=len(a.text),
+            text=a.text,
+            sentences=(Span(0, len(a.text)),),
+            title=a.title,
+            source=a.source,
+            published_at=a.published_at,
+        )
+    ]
+
+
+def _vec(seed):
+    v = np.random.default_rng(seed).normal(size=(1, 8)).astype(np.float32)
+    return v / np.linalg.norm(v)
+
+
+class TestChromaStore:
+    def test_write_replace_remove_and_reopen(self, tmp_path):
+        store = ChromaStore(tmp_path)
+        a = _article(source="AFP", published_at=100.0)
+        store.write_article(a, _chunks(a), _vec(0))
+        assert store.count_chunks() == 1
+        assert store.get_article("a").text == a.text
+        b = _article(text="Changed text now.")
+        store.write_article(b, _chunks(b), _vec(1))
+        assert store.count_chunks() == 1
+        assert store.all_chunks()[0].text == "Changed text now."
+        # Data is on disk: a new client sees it.
+        again = ChromaStore(tmp_path)
+        assert again.article_meta("a")["text_hash"] == b.text_hash
+        assert again.delete_article("a") and not again.delete_article("a")
+        assert again.count_chunks() == 0 and again.list_articles() == []
+
+    def test_orphans_swept(self, tmp_path):
+        store = ChromaStore(tmp_path)
+        a = _article()
+        store.write_article(a, _chunks(a), _vec(0))
+        # Simulate a crash after chunks were written but before the article record.
+        store._articles.delete(ids=["a"])
+        assert store.sweep_orphans() == 1
+        assert store.count_chunks() == 0
+
+    def test_filters(self, tmp_path):
+        store = ChromaStore(tmp_path)
+        for i, (src, t) in enumerate([("AFP", 100.0), ("Reuters", 200.0), ("AFP", 300.0)]):
+            a = _article(aid=f"a{i}", text=f"Text {i}.", source=src, published_at=t)
+            store.write_article(a, _chunks(a), _vec(i))
+        f = Filters(sources=("AFP",), published_after=150.0)
+        hits = store.dense_search(_vec(9)[0], 10, f.to_where())
+        assert [c.article_id for c, _ in hits] == ["a2"]
+        assert [c.article_id for c in store.all_chunks() if f.matches(c)] == ["a2"]

@@ -1,0 +1,109 @@
+"""End to end with real components: Chroma on disk, the packaged embedder and local LLMs."""
+
+import pytest
+
+from index.load import load_paths
+from qa.errors import InputError, NotFoundError
+from qa.types import Answer, Article, TextDelta
+from tests.conftest import SAMPLE
+
+# The passage on why Pashinyan stayed away: criticism of Moscow, Nagorno-Karabakh, the ICC.
+_ARTICLE = next(iter(load_paths([SAMPLE])))
+PASHINYAN_START = _ARTICLE.text.index("Armenian leader Nikol Pashinyan will skip")
+PASHINYAN_END = _ARTICLE.text.index("Putin is planning to meet with the leader")
+BOILERPLATE = ["Other Topics of Interest", "IOC Admits", "To suggest a correction", "Ctrl + Enter"]
+
+
+def _assert_quotes_exact(assistant, answer: Answer) -> None:
+    for c in answer.citations:
+        assert assistant.get_article(c.article_id).text[c.start : c.end] == c.quote
+
+
+class TestIndexing:
+    def test_reingest_is_a_noop_and_boilerplate_is_out(self, make_assistant, sample_dir):
+        a = make_assistant(backend="extractive")
+        first = a.add([sample_dir])
+        assert first.count("added") == 1
+        n = a.store.count_chunks()
+        second = a.add([sample_dir])
+        assert second.count("unchanged") == 1 and a.store.count_chunks() == n
+        texts = [c.text for c in a.store.all_chunks()]
+        for line in BOILERPLATE:
+            assert not any(line in t for t in texts)
+
+    def test_changed_article_replaces_its_chunks(self, make_assistant):
+        a = make_assistant(backend="extractive")
+        a.add([Article(id="x", title="X", text="The mayor opened the bridge on Monday.")])
+        report = a.add([Article(id="x", title="X", text="The mayor closed the bridge on Friday.")])
+        assert report.count("replaced") == 1
+        assert [c.text for c in a.store.all_chunks()] == ["The mayor closed the bridge on Friday."]
+        assert len(a.articles()) == 1
+        a.remove("x")
+        assert a.articles() == [] and a.store.count_chunks() == 0
+        with pytest.raises(NotFoundError):
+            a.remove("x")
+
+    def test_bad_questions(self, make_assistant):
+        a = make_assistant(backend="extractive")
+        for q in ["", "   ", "?!...", "x" * 100_000]:
+            with pytest.raises(InputError):
+                a.ask(q)
+
+    def test_langchain_retriever_and_filters(self, make_assistant, sample_dir):
+        from index.store import Filters
+
+        a = make_assistant(backend="extractive")
+        a.add([sample_dir])
+        a.add([Article(id="n", title="N", text="Pashinyan visited Paris.", source="Other")])
+        docs = a.as_retriever(k=3).invoke("Why did Pashinyan skip the summit?")
+        assert len(docs) == 3 and all(d.metadata["article_id"] for d in docs)
+        only = a.as_retriever(k=3, filters=Filters(sources=("Other",))).invoke("Pashinyan")
+        assert [d.metadata["article_id"] for d in only] == ["n"]
+
+
+class TestExtractive:
+    def test_sample_question(self, make_assistant, sample_dir):
+        a = make_assistant(backend="extractive")
+        a.add([sample_dir])
+        ans = a.ask("Why did Pashinyan skip the summit?")
+        assert not ans.abstained and ans.citations
+        _assert_quotes_exact(a, ans)
+
+
+@pytest.mark.slow
+class TestLocalModel:
+    """The default packaged model, on the sample article."""
+
+    def test_pashinyan_answer_cites_the_right_passage(self, sample_assistant):
+        ans = sample_assistant.ask("Why did Pashinyan skip the summit?")
+        assert not ans.abstained, ans.raw_reply
+        assert any(PASHINYAN_START <= c.start and c.end <= PASHINYAN_END for c in ans.citations), (
+            ans.to_markdown()
+        )
+        _assert_quotes_exact(sample_assistant, ans)
+        assert all(s.citations for s in ans.sentences if s.supported)
+
+    def test_unanswerable_abstains(self, sample_assistant):
+        ans = sample_assistant.ask("What did Putin eat in Bishkek?")
+        assert ans.abstained, ans.raw_reply
+        assert ans.text == "The articles don't say."
+        assert ans.sources  # the closest sources are still listed
+
+    def test_stream_yields_text_then_the_same_checks(self, sample_assistant):
+        events = list(sample_assistant.stream("How many countries have ratified the Rome Statute?"))
+        deltas = [e for e in events if isinstance(e, TextDelta)]
+        final = events[-1]
+        assert isinstance(final, Answer) and deltas
+        assert "".join(d.text for d in deltas) == final.raw_reply
+        assert "123" in final.text
+        _assert_quotes_exact(sample_assistant, final)
+
+    def test_follow_up_is_rewritten(self, sample_assistant):
+        history = [
+            {"role": "user", "content": "Who is Nikol Pashinyan?"},
+            {"role": "assistant", "content": "He is the Armenian leader."},
+        ]
+        ans = sample_assistant.ask("Why did he skip the summit?", history=history)
+        assert "Pashinyan" in ans.standalone_question
+        assert not ans.abstained, ans.raw_reply
+        _assert_quotes_exact(sample_assistant, ans)

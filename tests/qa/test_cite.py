@@ -1,0 +1,119 @@
+import pytest
+
+from qa.cite import (
+    ABSTAIN_TOKEN,
+    locate_quote,
+    make_citation,
+    parse_reply,
+    support,
+    verify,
+)
+from qa.context import Context, NumberedSentence
+from qa.errors import CitationError
+from qa.types import Article
+
+TEXT = (
+    "Putin arrived in Kyrgyzstan on Thursday.\n\n"
+    "The Rome Statute has been ratified by 123 countries.\n\n"
+    "Pashinyan has criticised Moscow for not intervening."
+)
+ART = Article(id="a", title="T", text=TEXT)
+
+
+def _ctx() -> Context:
+    sents = []
+    for n, s in enumerate(TEXT.split("\n\n"), 1):
+        start = TEXT.index(s)
+        sents.append(NumberedSentence(f"S{n}", "a", "T", start, start + len(s), s, 1.0))
+    return Context(tuple(sents), 30)
+
+
+class TestParseReply:
+    def test_ids_after_each_sentence(self):
+        r = parse_reply("Putin arrived Thursday [S1]. He met leaders [S1][S3]. Extra words")
+        assert [s.text for s in r.sentences] == [
+            "Putin arrived Thursday.",
+            "He met leaders.",
+            "Extra words",
+        ]
+        assert [s.refs for s in r.sentences] == [("S1",), ("S1", "S3"), ()]
+
+    def test_variant_markers(self):
+        r = parse_reply("One. [S1, S2] Two (S3).")
+        assert [s.refs for s in r.sentences] == [("S1", "S2"), ("S3",)]
+
+    def test_abstain(self):
+        assert parse_reply(ABSTAIN_TOKEN).abstained
+        assert parse_reply("  ").abstained
+        assert not parse_reply("Yes [S1].").abstained
+
+    def test_free_quotes(self):
+        r = parse_reply('It was ratified widely ["ratified by 123 countries"].')
+        assert r.sentences[0].quotes == ("ratified by 123 countries",)
+
+
+class TestLocateQuote:
+    def test_exact_and_normalised(self):
+        text = "He said “no way”,\n  and  left."
+        assert locate_quote(text, "and  left.") == (text.index("and"), len(text))
+        start, end = locate_quote(text, 'said "no way", and left')
+        assert text[start:end] == "said “no way”,\n  and  left"
+
+    def test_missing(self):
+        assert locate_quote(TEXT, "Putin ate plov in Bishkek") is None
+        assert locate_quote(TEXT, "   ") is None
+
+    def test_unicode_offsets(self):
+        text = "Ça va — “très” bien. Next."
+        start, end = locate_quote(text, '"très" bien.')
+        assert text[start:end] == "“très” bien."
+
+
+class TestVerify:
+    def test_valid_citations_are_exact(self):
+        out = verify(
+            parse_reply("Pashinyan criticised Moscow for not intervening [S3]."),
+            _ctx(),
+            {"a": ART},
+            min_support=0.5,
+            max_sentences=3,
+        )
+        assert out[0].supported
+        c = out[0].citations[0]
+        assert (
+            TEXT[c.start : c.end]
+            == c.quote
+            == "Pashinyan has criticised Moscow for not intervening."
+        )
+
+    def test_unknown_id_rejected(self):
+        out = verify(
+            parse_reply("Something [S9]."), _ctx(), {"a": ART}, min_support=0.5, max_sentences=3
+        )
+        assert not out[0].supported and out[0].citations == ()
+
+    def test_unsupported_claim_dropped(self):
+        reply = "Sadyr Japarov is the Kyrgyz president [S2]. 124 countries ratified it [S2]."
+        out = verify(parse_reply(reply), _ctx(), {"a": ART}, min_support=0.5, max_sentences=3)
+        assert [s.supported for s in out] == [False, False]
+
+    def test_free_quote_mapped_to_raw_offsets(self):
+        out = verify(
+            parse_reply('Ratified by 123 countries ["ratified by 123   countries"].'),
+            _ctx(),
+            {"a": ART},
+            min_support=0.5,
+            max_sentences=3,
+        )
+        c = out[0].citations[0]
+        assert TEXT[c.start : c.end] == c.quote == "ratified by 123 countries"
+
+    def test_mismatch_raises(self):
+        with pytest.raises(CitationError):
+            make_citation(ART, 0, len(TEXT) + 5)
+
+
+class TestSupport:
+    def test_numbers_must_match(self):
+        assert support("ratified by 124 countries", [TEXT]) == 0.0
+        assert support("ratified by 123 countries", [TEXT]) == 1.0
