@@ -1,0 +1,109 @@
+"""The `citeqa` command as a user runs it: real subprocesses, real index on disk."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+CITEQA = str(Path(sys.executable).with_name("citeqa"))
+
+
+def run(*args: str, data_dir: Path, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [CITEQA, *args, "--data-dir", str(data_dir)] if args[0] != "models" else [CITEQA, *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, **(env or {})},
+    )
+
+
+class TestCli:
+    def test_ingest_ask_articles_remove(self, tmp_path, sample_dir):
+        d = tmp_path / "idx"
+        r = run("ingest", str(sample_dir), data_dir=d)
+        assert r.returncode == 0, r.stderr
+        assert "1 added" in r.stdout
+        r = run("ingest", str(sample_dir), data_dir=d)
+        assert "1 unchanged" in r.stdout
+
+        r = run(
+            "ask",
+            "How many countries ratified the Rome Statute?",
+            "--json",
+            "--backend",
+            "extractive",
+            data_dir=d,
+        )
+        assert r.returncode == 0, r.stderr
+        out = json.loads(r.stdout)
+        assert set(out) >= {"answer", "abstained", "citations", "sentences", "timings"}
+        assert out["citations"] and "123 countries" in out["answer"]
+        c = out["citations"][0]
+        assert set(c) >= {"article_id", "title", "start", "end", "quote"}
+
+        r = run("articles", data_dir=d)
+        assert "putin-kyrgyzstan-visit" in r.stdout
+        r = run("remove", "putin-kyrgyzstan-visit", data_dir=d)
+        assert r.returncode == 0
+        r = run("articles", data_dir=d)
+        assert "index is empty" in r.stdout
+
+    def test_user_errors_are_messages_not_tracebacks(self, tmp_path):
+        d = tmp_path / "idx"
+        r = run("ingest", str(tmp_path / "nope.txt"), data_dir=d)
+        assert r.returncode == 1 and "no such file or directory" in r.stdout
+        r = run("remove", "missing-id", data_dir=d)
+        assert r.returncode == 2 and "No article with id 'missing-id'" in r.stderr
+        r = run("ask", "   ", "--backend", "extractive", data_dir=d)
+        assert r.returncode == 2 and "question is empty" in r.stderr
+        r = run("ask", "Why?", "--after", "last week", "--backend", "extractive", data_dir=d)
+        assert r.returncode == 2 and "Bad date filter" in r.stderr
+        r = run("ask", "Why?", data_dir=d, env={"CITEQA_K": "zero"})
+        assert r.returncode == 2 and "Invalid settings" in r.stderr
+        for r in [r]:
+            assert "Traceback" not in r.stderr
+
+    def test_models_listed(self, tmp_path):
+        r = run("models", data_dir=tmp_path)
+        assert "qwen2.5-coder-1.5b" in r.stdout
+
+
+@pytest.mark.slow
+class TestDemo:
+    def test_make_demo_on_a_fresh_clone(self, tmp_path):
+        """The README's first command, in a clone, with the already-built environment."""
+        clone = tmp_path / "clone"
+        subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
+        for path in ["Makefile", "examples", "pyproject.toml"]:  # uncommitted edits, if any
+            src = ROOT / path
+            if src.is_dir():
+                shutil.copytree(src, clone / path, dirs_exist_ok=True)
+            else:
+                shutil.copy(src, clone / path)
+        stamp = tmp_path / "installed"
+        stamp.touch()  # the venv is already set up: skip the install step
+        venv = Path(sys.executable).parent.parent
+        r = subprocess.run(
+            [
+                "make",
+                "-C",
+                str(clone),
+                "demo",
+                f"VENV={venv}",
+                f"STAMP={stamp}",
+                f"DEMO_DIR={tmp_path / 'demo-index'}",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert "Pashinyan" in r.stdout
+        assert "putin-kyrgyzstan-visit, chars" in r.stdout  # a quote with its offsets
