@@ -1,0 +1,87 @@
+"""`citeqa eval SET …`, `citeqa eval compare RUN_A RUN_B`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from qa.errors import InputError
+
+
+def register(sub, common: Callable, answer_opts: Callable) -> None:  # type: ignore[no-untyped-def]
+    p = sub.add_parser(
+        "eval",
+        help="evaluate a question set (or: eval compare RUN_A RUN_B)",
+        description="Run a question set and score it; `citeqa eval compare A B` diffs two runs.",
+    )
+    p.add_argument("target", nargs="+", metavar="SET", help="a set folder, or: compare A B")
+    p.add_argument("--limit", type=int, help="only the first N questions")
+    p.add_argument("--out", help="run folder (default runs/SET-PIPELINE-BACKEND-MODEL-kK)")
+    p.add_argument(
+        "--pipeline", choices=["citeqa", "langchain-baseline"], default="citeqa",
+        help="citeqa, or the plain LangChain RAG baseline with the same model",
+    )  # fmt: skip
+    p.add_argument(
+        "--fail-under", nargs="*", default=[], metavar="METRIC=VALUE",
+        help="exit 1 if a metric is below VALUE (for latency/abstain_wrong: above)",
+    )  # fmt: skip
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    answer_opts(p)
+    common(p)
+    p.set_defaults(func=cmd_eval)
+
+
+def _thresholds(specs: list[str]) -> dict[str, float]:
+    out = {}
+    for spec in specs:
+        name, _, value = spec.partition("=")
+        try:
+            out[name.strip()] = float(value)
+        except ValueError:
+            raise InputError(f"--fail-under wants METRIC=NUMBER, got {spec!r}") from None
+    return out
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from eval.report import LOWER_IS_BETTER, compare, summary_table
+    from qa.cli import settings_from
+
+    if args.target[0] == "compare":
+        if len(args.target) != 3:
+            raise InputError("Usage: citeqa eval compare RUN_A RUN_B")
+        a, b = (Path(t) for t in args.target[1:])
+        for run in (a, b):
+            if not (run / "summary.json").exists():
+                raise InputError(f"{run} is not a finished run (no summary.json).")
+        print(compare(a, b))
+        return 0
+    if len(args.target) != 1:
+        raise InputError("Give one set folder, e.g. citeqa eval eval/sets/sample")
+    thresholds = _thresholds(args.fail_under)
+    from eval.run import run_eval
+
+    report = run_eval(
+        args.target[0],
+        settings_from(args),
+        out=args.out,
+        limit=args.limit,
+        pipeline=args.pipeline,
+        progress=not args.quiet and sys.stderr.isatty(),
+    )
+    s = report.summary
+    print(summary_table({s["pipeline"]: s}))
+    print(f"\nWrote {report.out_dir}/summary.json, results.jsonl, report.md, report.html")
+    failed = []
+    for name, limit in thresholds.items():
+        if name not in s:
+            raise InputError(f"--fail-under: unknown metric {name!r}")
+        value = s[name]
+        bad = value > limit if name in LOWER_IS_BETTER else value < limit
+        if bad:
+            failed.append(f"{name}={value} (limit {limit})")
+    if failed:
+        print("FAILED thresholds: " + ", ".join(failed), file=sys.stderr)
+        return 1
+    return 0
