@@ -80,7 +80,7 @@ def run_eval(
     index_dir = (
         settings.cache_dir / "eval-index" / f"{eval_set.name}-{eval_set.corpus_hash}-{pipeline}"
     )
-    runner = _Runner(eval_set, settings, index_dir, pipeline)
+    runner = _Runner(eval_set, settings, index_dir, pipeline, progress=progress)
     results = out_dir / "results.jsonl"
     rows = [done[q.id] for q in questions if q.id in done]
     todo = [q for q in questions if q.id not in done]
@@ -161,7 +161,15 @@ def _running(rows: list[EvalRow]) -> dict[str, str]:
 class _Runner:
     """Asks one question through the chosen pipeline and scores the answer."""
 
-    def __init__(self, eval_set: EvalSet, settings: Settings, index_dir: Path, pipeline: str):
+    def __init__(
+        self,
+        eval_set: EvalSet,
+        settings: Settings,
+        index_dir: Path,
+        pipeline: str,
+        *,
+        progress: bool,
+    ) -> None:
         self.eval_set = eval_set
         self.texts = {a.id: a.text for a in eval_set.articles}
         self.k = settings.k
@@ -169,7 +177,7 @@ class _Runner:
             from qa.assistant import Assistant
 
             self.assistant = Assistant(settings.model_copy(update={"data_dir": index_dir}))
-            self.assistant.add(list(eval_set.articles), progress=True)
+            self.assistant.add(list(eval_set.articles), progress=progress)
             self.embedder: Embedder = self.assistant.embedder
             self._ask = self.assistant.ask
             chain = self.assistant.chain()
