@@ -33,6 +33,7 @@ class EvalRow(BaseModel):
     answerable: bool
     references: list[str]
     answer: str = ""
+    raw_reply: str = ""  # what the model wrote, before verification
     abstained: bool = False
     citations: list[dict[str, Any]] = []
     retrieved: list[dict[str, Any]] = []
@@ -215,6 +216,7 @@ class _Runner:
             row.scores = score(row, None, self.texts, self.k, None)
             return row
         row.answer = answer.text
+        row.raw_reply = answer.raw_reply
         row.abstained = answer.abstained
         row.citations = [c.to_dict() for c in answer.citations]
         row.retrieved = [
