@@ -75,13 +75,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _plugins() -> list[Callable[..., None]]:
     """Sub-commands that live with their feature (eval/, app.py), registered when present."""
-    out = []
-    try:
-        from eval.cli import register as register_eval
+    import importlib
 
-        out.append(register_eval)
-    except ModuleNotFoundError:
-        pass
+    out = []
+    for module in ("eval.cli", "app"):
+        try:
+            out.append(importlib.import_module(module).register)
+        except ModuleNotFoundError as e:  # the feature's optional deps are not installed
+            if e.name not in (module, "gradio", "matplotlib"):
+                raise
     return out
 
 

@@ -1,0 +1,343 @@
+"""The citeqa chat page (gradio). Layout and event wiring only: logic lives in qa/ and index/.
+
+Run `citeqa serve` or `python app.py`. Binds 127.0.0.1 by default; `share` is never turned on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # gradio otherwise phones home
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+
+import gradio as gr  # noqa: E402
+
+from qa.assistant import Assistant  # noqa: E402
+from qa.errors import CiteqaError  # noqa: E402
+from qa.render import answer_html, article_html, citations_list_html, live_text  # noqa: E402
+from qa.settings import Settings  # noqa: E402
+from qa.types import Answer, TextDelta  # noqa: E402
+
+log = logging.getLogger("citeqa.app")
+SAMPLE_DIR = Path(__file__).resolve().parent / "examples" / "articles"
+
+CSS = """
+.hidden-control { display: none !important; }
+.cite-chip { display: inline-block; min-width: 1.5em; padding: 0 .45em; margin: 0 .1em;
+  border-radius: .8em; border: 1px solid #2f6db5; background: #e8f0fb; color: #1d4f8c;
+  font-size: .8em; font-weight: 600; line-height: 1.5; cursor: pointer; vertical-align: .1em; }
+.cite-chip:hover { background: #2f6db5; color: #fff; }
+.abstain { font-style: italic; color: #7a4b00; }
+.closest ul { margin: .3em 0 0 1.2em; } .muted { color: #777; font-size: .9em; }
+.citeqa-article { max-height: 70vh; overflow-y: auto; padding: .5em 1em; line-height: 1.6;
+  font-size: 15px; }
+.citeqa-article h2 { margin-top: 0; } .citeqa-article .meta { color: #666; margin-bottom: .8em; }
+.citeqa-article mark.focus { background: #ffd54a; color: #111; padding: 0 .1em;
+  border-radius: 3px; box-shadow: 0 0 0 2px #f0b400; }
+.citeqa-article mark.cited { background: #fff3c4; color: #111; }
+ol.citations { padding-left: 1.2em; } ol.citations li { margin: .4em 0; }
+ol.citations q { background: #fffbe6; }
+"""
+
+JS = """
+() => {
+  document.addEventListener('click', (ev) => {
+    const chip = ev.target.closest('.cite-chip');
+    if (!chip) return;
+    ev.preventDefault();
+    const box = document.querySelector('#cite-target textarea, #cite-target input');
+    box.value = chip.dataset.cite;
+    box.dispatchEvent(new Event('input', { bubbles: true }));
+    setTimeout(() => document.querySelector('#cite-open').click(), 60);
+  });
+}
+"""
+
+SCROLL_JS = """
+() => { setTimeout(() => { const m = document.getElementById('citeqa-focus');
+  if (m) m.scrollIntoView({ block: 'center', behavior: 'smooth' }); }, 150); }
+"""
+
+
+class ChatPage:
+    """Handlers bound to one shared Assistant; per-browser state lives in gr.State."""
+
+    def __init__(self, assistant: Assistant) -> None:
+        self.assistant = assistant
+
+    # --- asking ---------------------------------------------------------------------------
+
+    def respond(
+        self,
+        message: str,
+        chat: list[dict[str, Any]],
+        answers: list[Answer],
+        backend: str,
+        k: float,
+        sources: str,
+        after: str,
+        before: str,
+    ) -> Iterator[tuple[Any, ...]]:
+        from qa.cli import parse_filters
+
+        chat = list(chat or [])
+        answers = list(answers or [])
+        try:
+            filters = parse_filters(
+                [s.strip() for s in (sources or "").split(",") if s.strip()],
+                after.strip() or None,
+                before.strip() or None,
+            )
+            history = [
+                {"role": m["role"], "content": a.text if m["role"] == "assistant" else m["content"]}
+                for m, a in _pairs(chat, answers)
+            ]
+            stream = self.assistant.stream(
+                message, history=history, filters=filters or None, k=int(k), backend=backend
+            )
+            chat += [{"role": "user", "content": message}, {"role": "assistant", "content": "…"}]
+            partial = ""
+            for event in stream:
+                if isinstance(event, TextDelta):
+                    partial += event.text
+                    chat[-1] = {"role": "assistant", "content": live_text(partial) or "…"}
+                    yield chat, answers, gr.skip(), gr.skip(), ""
+                else:
+                    answers.append(event)
+                    turn = len(answers) - 1
+                    chat[-1] = {"role": "assistant", "content": answer_html(event, turn)}
+                    yield chat, answers, citations_list_html(event, turn), self._sources(event), ""
+        except CiteqaError as e:
+            raise gr.Error(str(e)) from None
+        except Exception as e:  # never a traceback in the page
+            log.exception("answering failed")
+            raise gr.Error(
+                f"Something went wrong while answering: {type(e).__name__}: {e}"
+            ) from None
+
+    def _sources(self, answer: Answer) -> str:
+        import html
+
+        rows = "".join(
+            f"<li><b>{html.escape(s.title)}</b> <span class=muted>({html.escape(s.article_id)},"
+            f" chars {s.start}-{s.end})</span><br>{html.escape(s.text[:240])}…</li>"
+            for s in answer.sources
+        )
+        return f"<ol>{rows}</ol>"
+
+    def open_citation(self, target: str, answers: list[Answer]) -> tuple[str, Any]:
+        try:
+            turn, n = (int(x) for x in target.split(":"))
+            answer = answers[turn]
+            citation = answer.citations[n - 1]
+        except (ValueError, IndexError):
+            raise gr.Error("That citation is no longer available; ask again.") from None
+        try:
+            article = self.assistant.get_article(citation.article_id)
+        except CiteqaError as e:
+            raise gr.Error(str(e)) from None
+        return article_html(article, citation, list(answer.citations)), gr.Tabs(selected="article")
+
+    # --- library --------------------------------------------------------------------------
+
+    def upload(self, files: list[Any] | None) -> tuple[list[list[Any]], Any, Any]:
+        if not files:
+            raise gr.Error("Choose one or more .txt, .md, .html or .jsonl files first.")
+        paths = [Path(f if isinstance(f, str) else f.name) for f in files]
+        report = self.assistant.add(paths, progress=False)
+        rows = [
+            [
+                Path(i.origin.split(":")[0]).name,
+                i.status,
+                i.article_id or "",
+                i.chunks,
+                i.reason or "",
+            ]
+            for i in report.items
+        ]
+        if report.rejected:
+            gr.Warning(f"{len(report.rejected)} file(s) rejected; see the table for why.")
+        return rows, self.article_table(), self.article_choices()
+
+    def add_sample(self) -> tuple[Any, Any, Any]:
+        self.assistant.add([SAMPLE_DIR])
+        return self.article_table(), self.article_choices(), gr.update(visible=False)
+
+    def article_table(self) -> list[list[Any]]:
+        return [
+            [a["id"], a.get("title", ""), a.get("n_chunks", 0)] for a in self.assistant.articles()
+        ]
+
+    def article_choices(self) -> Any:
+        return gr.update(choices=[a["id"] for a in self.assistant.articles()], value=None)
+
+    def remove(self, article_id: str | None) -> tuple[Any, Any]:
+        if not article_id:
+            raise gr.Error("Pick an article to remove.")
+        try:
+            self.assistant.remove(article_id)
+        except CiteqaError as e:
+            raise gr.Error(str(e)) from None
+        gr.Info(f"Removed {article_id}.")
+        return self.article_table(), self.article_choices()
+
+    def show_article(self, article_id: str | None) -> tuple[str, Any]:
+        if not article_id:
+            return "", gr.skip()
+        try:
+            return article_html(self.assistant.get_article(article_id)), gr.Tabs(selected="article")
+        except CiteqaError as e:
+            raise gr.Error(str(e)) from None
+
+
+def _pairs(chat: list[dict[str, Any]], answers: list[Answer]) -> list[tuple[dict, Any]]:
+    """Chat messages with the Answer behind each assistant turn (its plain text for history)."""
+    out, i = [], 0
+    for m in chat:
+        if m["role"] == "assistant" and i < len(answers):
+            out.append((m, answers[i]))
+            i += 1
+        elif m["role"] == "user":
+            out.append((m, None))
+    return out
+
+
+def build_app(assistant: Assistant) -> gr.Blocks:
+    page = ChatPage(assistant)
+    empty = not assistant.articles()
+    with gr.Blocks(title="citeqa") as demo:
+        answers = gr.State([])
+        gr.Markdown(
+            "## citeqa\nAnswers from your news articles, every sentence backed by an exact quote."
+        )
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=3, min_width=320):
+                chat = gr.Chatbot(label="Conversation", height=480, elem_id="chat")
+                with gr.Row():
+                    question = gr.Textbox(
+                        placeholder="Ask about the articles, e.g. Why did Pashinyan skip it?",
+                        show_label=False, scale=5, elem_id="question", autofocus=True,
+                    )  # fmt: skip
+                    send = gr.Button("Ask", variant="primary", scale=1, elem_id="ask")
+                sample_btn = gr.Button(
+                    "The index is empty — load the sample article",
+                    visible=empty,
+                    elem_id="load-sample",
+                )
+                citations = gr.HTML(elem_id="citations")
+            with gr.Column(scale=2, min_width=320):
+                with gr.Tabs(selected="sources") as tabs:
+                    with gr.Tab("Sources", id="sources"):
+                        sources = gr.HTML("<p class=muted>Retrieved passages appear here.</p>")
+                    with gr.Tab("Article", id="article"):
+                        article = gr.HTML(
+                            "<p class=muted>Click a citation to open its article.</p>",
+                            elem_id="article-view",
+                        )
+                    with gr.Tab("Library", id="library"):
+                        files = gr.File(
+                            label="Upload articles (.txt .md .html .jsonl)",
+                            file_count="multiple",
+                            file_types=[".txt", ".md", ".html", ".htm", ".jsonl"],
+                            elem_id="upload",
+                        )
+                        ingest = gr.Button("Add to index", elem_id="ingest")
+                        ingest_report = gr.Dataframe(
+                            headers=["file", "result", "article id", "chunks", "reason"],
+                            interactive=False, elem_id="ingest-report",
+                        )  # fmt: skip
+                        library = gr.Dataframe(
+                            headers=["id", "title", "chunks"], value=page.article_table(),
+                            interactive=False, elem_id="library",
+                        )  # fmt: skip
+                        with gr.Row():
+                            pick = gr.Dropdown(
+                                choices=[row[0] for row in page.article_table()],
+                                label="Article",
+                                elem_id="library-pick",
+                            )
+                            view_btn = gr.Button("View", elem_id="view-article")
+                            remove_btn = gr.Button("Remove", variant="stop")
+                    with gr.Tab("Settings", id="settings"):
+                        backend = gr.Radio(
+                            ["local", "openai", "extractive"],
+                            label="Backend",
+                            value=assistant.settings.backend,
+                        )
+                        k = gr.Slider(
+                            1, 10, value=assistant.settings.k, step=1, label="Sources to retrieve"
+                        )
+                        source_filter = gr.Textbox(label="Only these sources (comma-separated)")
+                        after = gr.Textbox(label="Published on/after (YYYY-MM-DD)")
+                        before = gr.Textbox(label="Published on/before (YYYY-MM-DD)")
+        cite_target = gr.Textbox(elem_id="cite-target", elem_classes="hidden-control")
+        cite_open = gr.Button("open", elem_id="cite-open", elem_classes="hidden-control")
+
+        ask_inputs = [question, chat, answers, backend, k, source_filter, after, before]
+        ask_outputs = [chat, answers, citations, sources, question]
+        send.click(page.respond, ask_inputs, ask_outputs)
+        question.submit(page.respond, ask_inputs, ask_outputs)
+        cite_open.click(page.open_citation, [cite_target, answers], [article, tabs]).then(
+            None, js=SCROLL_JS
+        )
+        ingest.click(page.upload, [files], [ingest_report, library, pick])
+        sample_btn.click(page.add_sample, None, [library, pick, sample_btn])
+        remove_btn.click(page.remove, [pick], [library, pick])
+        view_btn.click(page.show_article, [pick], [article, tabs])
+    demo.queue(default_concurrency_limit=2)
+    return demo
+
+
+def serve(settings: Settings, *, host: str, port: int, auth: str | None) -> None:
+    assistant = Assistant(settings)
+    creds = None
+    if auth:
+        user, sep, password = auth.partition(":")
+        if not sep or not user or not password:
+            raise CiteqaError("--auth wants USER:PASSWORD")
+        creds = (user, password)
+    build_app(assistant).launch(
+        server_name=host,
+        server_port=port,
+        auth=creds,
+        share=False,
+        css=CSS,
+        js=JS,
+        theme=gr.themes.Soft(),
+        footer_links=[],
+        show_error=False,
+    )
+
+
+def register(sub, common, answer_opts) -> None:  # type: ignore[no-untyped-def]
+    p = sub.add_parser("serve", help="start the chat page (http://127.0.0.1:7860)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=7860)
+    p.add_argument("--auth", help="USER:PASSWORD to protect the page")
+    answer_opts(p)
+    common(p)
+    p.set_defaults(func=_cmd_serve)
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from qa.cli import settings_from
+
+    serve(settings_from(args), host=args.host, port=args.port, auth=args.auth)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    from qa.cli import main as cli_main
+
+    return cli_main(["serve", *(argv or [])])
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,187 @@
+"""The chat page in a real browser (Debian's Chromium via Playwright) against a real server."""
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+SHOTS = ROOT / "test-artifacts" / "screenshots"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run",
+]  # fmt: skip
+ANSWER_TIMEOUT = 240_000  # ms: the first answer also loads the model
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)"
+    ),
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    data = tmp_path_factory.mktemp("ui-index")
+    port = _free_port()
+    log = open(data / "server.log", "w")
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).with_name("citeqa")), "serve", "--data-dir", str(data),
+         "--port", str(port)],
+        stdout=log, stderr=subprocess.STDOUT, env={**os.environ},
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            break
+        except OSError:
+            if proc.poll() is not None:
+                pytest.fail("citeqa serve exited: " + (data / "server.log").read_text()[-2000:])
+            time.sleep(1)
+    else:
+        proc.kill()
+        pytest.fail("citeqa serve did not start in 240 s")
+    yield url
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield b
+        b.close()
+
+
+def _open(browser, url, width=1280, height=800):
+    context = browser.new_context(viewport={"width": width, "height": height})
+    page = context.new_page()
+    dialogs, errors = [], []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(url, wait_until="load")
+    page.wait_for_selector("#question textarea")
+    return context, page, dialogs, errors
+
+
+def _ask(page, question: str, n_answers: int) -> None:
+    page.fill("#question textarea", question)
+    page.click("#ask")
+    # Wait until the n-th bot message is final: it has chips or the abstain text.
+    page.wait_for_function(
+        """n => { const bots = document.querySelectorAll('#chat .bot, #chat [data-testid="bot"]');
+                  if (bots.length < n) return false;
+                  const last = bots[bots.length - 1];
+                  return !!last.querySelector('.cite-chip, .abstain'); }""",
+        arg=n_answers,
+        timeout=ANSWER_TIMEOUT,
+    )
+
+
+class TestChatPage:
+    def test_sample_question_citation_opens_highlighted_span(self, server, browser):
+        context, page, dialogs, errors = _open(browser, server)
+        page.click("#load-sample")  # the empty index offers the bundled sample
+        page.wait_for_selector("#load-sample", state="hidden")
+        _ask(page, "Why did Pashinyan skip the summit?", 1)
+        chip = page.locator("#chat .cite-chip").first
+        assert chip.is_visible()
+        quote = page.locator("#citations ol.citations q").first.inner_text()
+        page.screenshot(path=str(SHOTS / "answered-1280.png"), full_page=True)
+        chip.click()
+        focus = page.locator("#article-view mark.focus")
+        focus.wait_for(timeout=30_000)
+        assert focus.inner_text() == quote
+        assert "Pashinyan" in quote
+        page.wait_for_timeout(500)
+        page.screenshot(path=str(SHOTS / "citation-opened-1280.png"), full_page=True)
+        assert not dialogs and not errors
+        context.close()
+
+    def test_upload_then_ask_about_it(self, server, browser, tmp_path):
+        article = tmp_path / "harbour-bridge.txt"
+        article.write_text(
+            "Harbour Bridge Reopens\n\nThe city of Norrvik reopened its harbour bridge on Monday "
+            "after a two-year repair that cost 48 million euros. Mayor Elin Strand said the "
+            "bridge would carry trams again from June.\n",
+            encoding="utf-8",
+        )
+        context, page, dialogs, errors = _open(browser, server)
+        page.click("button[role=tab]:has-text('Library')")
+        page.set_input_files("#upload input[type=file]", [str(article)])
+        page.click("#ingest")
+        page.wait_for_function(
+            "() => document.querySelector('#ingest-report')?.innerText.includes('added')",
+            timeout=120_000,
+        )
+        _ask(page, "How much did the Norrvik bridge repair cost?", 1)
+        page.locator("#chat .cite-chip").first.click()
+        page.locator("#article-view mark.focus").wait_for(timeout=30_000)
+        assert "48 million euros" in page.locator("#article-view mark.focus").inner_text()
+        assert "Harbour Bridge Reopens" in page.locator("#article-view h2").inner_text()
+        assert not dialogs and not errors
+        context.close()
+
+    def test_hostile_article_renders_as_text(self, server, browser, tmp_path):
+        evil = tmp_path / "evil.jsonl"
+        evil.write_text(json.dumps({
+            "id": "evil", "title": "<script>alert('title')</script>",
+            "url": "javascript:alert('url')",
+            "text": "Ordinary words. <img src=x onerror=alert('img')> "
+                    "<script>alert('text')</script> "
+                    "<a href=\"javascript:alert('link')\">click</a> More words.",
+        }), encoding="utf-8")  # fmt: skip
+        context, page, dialogs, errors = _open(browser, server)
+        page.click("button[role=tab]:has-text('Library')")
+        page.set_input_files("#upload input[type=file]", [str(evil)])
+        page.click("#ingest")
+        page.wait_for_function(
+            "() => document.querySelector('#ingest-report')?.innerText.includes('evil')",
+            timeout=120_000,
+        )
+        page.locator("#library").get_by_text("evil", exact=True).first.wait_for()
+        page.click("#library-pick input")
+        page.get_by_role("option", name="evil", exact=True).click()
+        page.click("#view-article")
+        view = page.locator("#article-view")
+        view.get_by_text("<img src=x onerror=alert('img')>", exact=False).wait_for(timeout=30_000)
+        assert "<script>alert('title')</script>" in view.locator("h2").inner_text()
+        assert view.locator("img, script, a[href^='javascript']").count() == 0
+        page.wait_for_timeout(1000)
+        assert dialogs == [] and not errors
+        context.close()
+
+    def test_sessions_keep_separate_histories(self, server, browser):
+        ctx_a, page_a, _, _ = _open(browser, server)
+        ctx_b, page_b, _, _ = _open(browser, server, width=390, height=844)
+        _ask(page_a, "Who is Putin due to meet in Kyrgyzstan?", 1)
+        _ask(page_b, "How many countries have ratified the Rome Statute?", 1)
+        page_b.screenshot(path=str(SHOTS / "answered-phone.png"), full_page=True)
+        text_a = page_a.locator("#chat").inner_text()
+        text_b = page_b.locator("#chat").inner_text()
+        assert "Rome Statute" not in text_a and "Kyrgyzstan" in text_a
+        assert "meet in Kyrgyzstan" not in text_b and "Rome Statute" in text_b
+        ctx_a.close()
+        ctx_b.close()
