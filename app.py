@@ -51,7 +51,9 @@ JS = """
     if (!chip) return;
     ev.preventDefault();
     const box = document.querySelector('#cite-target textarea, #cite-target input');
-    box.value = chip.dataset.cite;
+    const tag = [...chip.classList].find((c) => c.startsWith('cq-'));
+    if (!tag) return;
+    box.value = tag.slice(3).replace('-', ':');
     box.dispatchEvent(new Event('input', { bubbles: true }));
     setTimeout(() => document.querySelector('#cite-open').click(), 60);
   });
@@ -90,8 +92,8 @@ class ChatPage:
         try:
             filters = parse_filters(
                 [s.strip() for s in (sources or "").split(",") if s.strip()],
-                after.strip() or None,
-                before.strip() or None,
+                (after or "").strip() or None,
+                (before or "").strip() or None,
             )
             history = [
                 {"role": m["role"], "content": a.text if m["role"] == "assistant" else m["content"]}
@@ -136,6 +138,7 @@ class ChatPage:
             answer = answers[turn]
             citation = answer.citations[n - 1]
         except (ValueError, IndexError):
+            log.warning("bad citation target %r (%d answers)", target, len(answers or []))
             raise gr.Error("That citation is no longer available; ask again.") from None
         try:
             article = self.assistant.get_article(citation.article_id)

@@ -25,7 +25,8 @@ def live_text(partial_reply: str) -> str:
 
 
 def answer_html(answer: Answer, turn: int) -> str:
-    """Sentences with numbered chips; chip n of turn t carries data-cite="t:n" for the page JS."""
+    """Sentences with numbered chips; chip n of turn t has class `cq-t-n` for the page JS (the
+    chat sanitizer strips data-* attributes but keeps classes)."""
     e = html.escape
     if answer.abstained:
         near = "".join(
@@ -40,7 +41,7 @@ def answer_html(answer: Answer, turn: int) -> str:
         if not s.supported:
             continue
         chips = "".join(
-            f'<button class=cite-chip data-cite="{turn}:{numbers[(c.article_id, c.start, c.end)]}"'
+            f'<button class="cite-chip cq-{turn}-{numbers[(c.article_id, c.start, c.end)]}"'
             f' title="{e(c.quote[:200])}">{numbers[(c.article_id, c.start, c.end)]}</button>'
             for c in s.citations
         )
@@ -60,7 +61,7 @@ def _unique_sources(answer: Answer) -> list[Any]:
 def citations_list_html(answer: Answer, turn: int) -> str:
     e = html.escape
     items = "".join(
-        f'<li><button class=cite-chip data-cite="{turn}:{n}">{n}</button> '
+        f'<li><button class="cite-chip cq-{turn}-{n}">{n}</button> '
         f"<q>{e(c.quote)}</q> <span class=muted>— {e(c.title)}</span></li>"
         for n, c in enumerate(answer.citations, 1)
     )
