@@ -171,6 +171,11 @@ class ChatPage:
         self.assistant.add([SAMPLE_DIR])
         return self.article_table(), self.article_choices(), gr.update(visible=False)
 
+    def on_load(self) -> tuple[Any, Any, Any]:
+        """Each new page view: fresh library, and the sample offer only while the index is empty."""
+        table = self.article_table()
+        return gr.update(visible=not table), table, self.article_choices()
+
     def article_table(self) -> list[list[Any]]:
         return [
             [a["id"], a.get("title", ""), a.get("n_chunks", 0)] for a in self.assistant.articles()
@@ -212,7 +217,6 @@ def _pairs(chat: list[dict[str, Any]], answers: list[Answer]) -> list[tuple[dict
 
 def build_app(assistant: Assistant) -> gr.Blocks:
     page = ChatPage(assistant)
-    empty = not assistant.articles()
     with gr.Blocks(title="citeqa") as demo:
         answers = gr.State([])
         gr.Markdown(
@@ -229,7 +233,7 @@ def build_app(assistant: Assistant) -> gr.Blocks:
                     send = gr.Button("Ask", variant="primary", scale=1, elem_id="ask")
                 sample_btn = gr.Button(
                     "The index is empty — load the sample article",
-                    visible=empty,
+                    visible=False,  # shown by on_load while the index is empty
                     elem_id="load-sample",
                 )
                 citations = gr.HTML(elem_id="citations")
@@ -292,6 +296,7 @@ def build_app(assistant: Assistant) -> gr.Blocks:
         sample_btn.click(page.add_sample, None, [library, pick, sample_btn])
         remove_btn.click(page.remove, [pick], [library, pick])
         view_btn.click(page.show_article, [pick], [article, tabs])
+        demo.load(page.on_load, None, [sample_btn, library, pick])
     demo.queue(default_concurrency_limit=2)
     return demo
 
