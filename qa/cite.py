@@ -83,9 +83,19 @@ def parse_reply(reply: str) -> ParsedReply:
     return ParsedReply(abstained=False, sentences=tuple(sentences))
 
 
+_NUMBER_WORDS = {
+    w: str(i)
+    for i, w in enumerate(
+        "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
+        "fifteen sixteen seventeen eighteen nineteen twenty".split()
+    )
+}
+
+
 def content_words(text: str) -> set[str]:
-    """Lower-cased word stems (first 6 letters) minus stopwords: cheap, language-light."""
+    """Lower-cased word stems (first 6 letters) minus stopwords, number words as digits."""
     words = re.findall(r"[^\W_]+", unicodedata.normalize("NFKC", text).lower())
+    words = [_NUMBER_WORDS.get(w, w) for w in words]
     return {w[:6] for w in words if w not in _STOPWORDS and (len(w) > 1 or w.isdigit())}
 
 

@@ -51,7 +51,7 @@ class Settings(BaseSettings):
     model: str = "qwen2.5-coder-1.5b"
     model_path: Path | None = None  # a GGUF file to use instead of a packaged model
     context_tokens: int = 350  # tiktoken (cl100k_base) budget for the numbered sentences
-    max_answer_tokens: int = 160
+    max_answer_tokens: int = 200
     max_answer_sentences: int = 4
     temperature: float = 0.0
     n_threads: int | None = None

@@ -117,3 +117,9 @@ class TestSupport:
     def test_numbers_must_match(self):
         assert support("ratified by 124 countries", [TEXT]) == 0.0
         assert support("ratified by 123 countries", [TEXT]) == 1.0
+
+    def test_number_words_count_as_digits(self):
+        assert (
+            support("Putin visited 5 countries", ["Putin visited all five regional countries"])
+            == 1.0
+        )
