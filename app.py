@@ -148,11 +148,15 @@ class ChatPage:
 
     # --- library --------------------------------------------------------------------------
 
-    def upload(self, files: list[Any] | None) -> tuple[list[list[Any]], Any, Any]:
+    def upload(
+        self,
+        files: list[Any] | None,
+        progress: Any = gr.Progress(track_tqdm=True),  # noqa: B008 - gradio injects it
+    ) -> tuple[list[list[Any]], Any, Any]:
         if not files:
             raise gr.Error("Choose one or more .txt, .md, .html or .jsonl files first.")
         paths = [Path(f if isinstance(f, str) else f.name) for f in files]
-        report = self.assistant.add(paths, progress=False)
+        report = self.assistant.add(paths, progress=True)  # tqdm, mirrored in the page
         rows = [
             [
                 Path(i.origin.split(":")[0]).name,
