@@ -204,7 +204,40 @@ def verify(
                     cites.append(make_citation(articles[aid], *found, ref="quote"))
                     break
         ok = bool(cites) and support(rs.text, [c.quote for c in cites]) >= min_support
+        if not ok and cites:
+            repaired = _repair(rs.text, cites, context, articles, min_support)
+            if repaired:
+                cites, ok = repaired, True
         out.append(AnswerSentence(rs.text, tuple(cites), supported=ok))
     supported = [s for s in out if s.supported][:max_sentences]
     unsupported = [s for s in out if not s.supported]
     return tuple(supported + unsupported)
+
+
+def _repair(
+    sentence: str,
+    cites: list[Citation],
+    context: Context,
+    articles: Mapping[str, Article],
+    min_support: float,
+    max_added: int = 2,
+) -> list[Citation] | None:
+    """Small models often cite the sentence next to the right one. Add the shown sentences
+    that best raise the claim's support (at most `max_added`); None if it stays too low.
+    The added citations are exact spans like any other: only *which* span is adjusted."""
+    chosen = list(cites)
+    for _ in range(max_added):
+        have = {(c.article_id, c.start) for c in chosen}
+        best, best_score = None, support(sentence, [c.quote for c in chosen])
+        for ns in context.sentences:
+            if (ns.article_id, ns.start) in have or ns.article_id not in articles:
+                continue
+            score = support(sentence, [c.quote for c in chosen] + [ns.text])
+            if score > best_score:
+                best, best_score = ns, score
+        if best is None:
+            return None
+        chosen.append(make_citation(articles[best.article_id], best.start, best.end, best.ref))
+        if best_score >= min_support:
+            return chosen
+    return None

@@ -123,3 +123,18 @@ class TestSupport:
             support("Putin visited 5 countries", ["Putin visited all five regional countries"])
             == 1.0
         )
+
+
+class TestRepair:
+    def test_neighbouring_sentence_is_added_when_the_cited_one_lacks_the_claim(self):
+        reply = "The Rome Statute was ratified by 123 countries [S1]."
+        out = verify(parse_reply(reply), _ctx(), {"a": ART}, min_support=0.5, max_sentences=3)
+        assert out[0].supported
+        assert [c.ref for c in out[0].citations] == ["S1", "S2"]
+        for c in out[0].citations:
+            assert TEXT[c.start : c.end] == c.quote
+
+    def test_invented_claim_is_not_repaired(self):
+        reply = "Putin ate plov with Japarov in Bishkek [S1]."
+        out = verify(parse_reply(reply), _ctx(), {"a": ART}, min_support=0.5, max_sentences=3)
+        assert not out[0].supported
