@@ -99,6 +99,10 @@ def content_words(text: str) -> set[str]:
     return {w[:6] for w in words if w not in _STOPWORDS and (len(w) > 1 or w.isdigit())}
 
 
+_QUOTED = re.compile(r'"([^"]{2,})"')
+_QUOTE_CHARS = str.maketrans({"“": '"', "”": '"', "„": '"', "‘": "'", "’": "'", "‚": "'"})
+
+
 def support(sentence: str, quotes: list[str]) -> float:
     """Share of the sentence's content words that appear in the quotes it cites; 0 when it
     states a number the quotes do not contain (a wrong figure is the costliest invention)."""
@@ -110,6 +114,11 @@ def support(sentence: str, quotes: list[str]) -> float:
         evidence |= content_words(q)
     if any(w.isdigit() and w not in evidence for w in claim):
         return 0.0
+    # Words the answer puts in quotation marks must be in the sources: no invented quotes.
+    joined = " ".join(" ".join(q.split()).translate(_QUOTE_CHARS).lower() for q in quotes)
+    for quoted in _QUOTED.findall(sentence.translate(_QUOTE_CHARS)):
+        if " ".join(quoted.split()).lower() not in joined:
+            return 0.0
     return len(claim & evidence) / len(claim)
 
 
@@ -133,9 +142,6 @@ def assert_valid(citation: Citation, article: Article) -> None:
             f"citation {citation.ref or ''} does not match article {citation.article_id!r} "
             f"at [{citation.start}, {citation.end})"
         )
-
-
-_QUOTE_CHARS = str.maketrans({"“": '"', "”": '"', "„": '"', "‘": "'", "’": "'", "‚": "'"})
 
 
 def _normalised_with_map(text: str) -> tuple[str, list[int]]:

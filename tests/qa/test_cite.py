@@ -138,3 +138,13 @@ class TestRepair:
         reply = "Putin ate plov with Japarov in Bishkek [S1]."
         out = verify(parse_reply(reply), _ctx(), {"a": ART}, min_support=0.5, max_sentences=3)
         assert not out[0].supported
+
+
+class TestInventedQuotes:
+    def test_quoted_words_must_be_in_the_source(self):
+        src = [
+            'Moscow has likened the prospect to an act of war, casting the warrant as "illegal".'
+        ]
+        assert support('Moscow called the warrant "illegal".', src) > 0.5
+        assert support("Moscow called the warrant “illegal”.", src) > 0.5
+        assert support('Moscow called the warrant "a disgrace".', src) == 0.0
