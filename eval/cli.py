@@ -18,6 +18,7 @@ def register(sub, common: Callable, answer_opts: Callable) -> None:  # type: ign
     )
     p.add_argument("target", nargs="+", metavar="SET", help="a set folder, or: compare A B")
     p.add_argument("--limit", type=int, help="only the first N questions")
+    p.add_argument("--sample", type=int, help="N questions spread evenly over the set")
     p.add_argument("--out", help="run folder (default runs/SET-PIPELINE-BACKEND-MODEL-kK)")
     p.add_argument(
         "--pipeline", choices=["citeqa", "langchain-baseline"], default="citeqa",
@@ -67,6 +68,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         settings_from(args),
         out=args.out,
         limit=args.limit,
+        sample=args.sample,
         pipeline=args.pipeline,
         progress=not args.quiet and sys.stderr.isatty(),
     )

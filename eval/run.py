@@ -61,11 +61,18 @@ def run_eval(
     *,
     out: str | Path | None = None,
     limit: int | None = None,
+    sample: int | None = None,
     pipeline: Pipeline = "citeqa",
     progress: bool = True,
 ) -> EvalReport:
+    """`limit` takes the first N questions; `sample` takes N spread evenly over the set (sets
+    are often ordered, e.g. answerable first), the same N every time."""
     eval_set = load_set(set_path)
-    questions = list(eval_set.questions[:limit] if limit else eval_set.questions)
+    questions = list(eval_set.questions)
+    if sample and sample < len(questions):
+        questions = [questions[i * len(questions) // sample] for i in range(sample)]
+    if limit:
+        questions = questions[:limit]
     out_dir = Path(out) if out else default_out(eval_set, pipeline, settings)
     config = {
         "set": eval_set.name,
