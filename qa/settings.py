@@ -58,7 +58,7 @@ class Settings(BaseSettings):
     n_ctx: int = 2048
     seed: int = 0
     min_support: float = 0.5  # share of a sentence's content words found in its cited spans
-    extractive_min_score: float = 0.3  # least question/sentence similarity to answer at all
+    extractive_min_score: float = 0.45  # least question/sentence similarity to answer at all
     relevance_floor: float = 0.05  # below this best dense similarity, abstain without the LLM
 
     # OpenAI-compatible backend
