@@ -109,10 +109,14 @@ class AnswerChain:
             )
             yield turn.reply
         else:
-            fmt = ReplyFormat(
-                refs=tuple(turn.context.refs),
-                max_sentences=self.settings.max_answer_sentences,
-                abstain_token=ABSTAIN_TOKEN,
+            fmt = (
+                ReplyFormat(
+                    refs=tuple(turn.context.refs),
+                    max_sentences=self.settings.max_answer_sentences,
+                    abstain_token=ABSTAIN_TOKEN,
+                )
+                if self.settings.grammar
+                else None
             )
             pieces: list[str] = []
             for piece in self.llm.stream(

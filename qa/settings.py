@@ -53,6 +53,7 @@ class Settings(BaseSettings):
     context_tokens: int = 350  # tiktoken (cl100k_base) budget for the numbered sentences
     max_answer_tokens: int = 200
     max_answer_sentences: int = 4
+    grammar: bool = True  # constrain local decoding to "text [S#]" sentences (slower per token)
     temperature: float = 0.0
     n_threads: int | None = None
     n_ctx: int = 2048
