@@ -1,0 +1,39 @@
+from qa.render import answer_html, article_html, live_text
+from qa.types import Answer, AnswerSentence, Article, Citation
+
+EVIL = Article(
+    id="e<1>",
+    title="<script>alert(1)</script>",
+    text="Safe start. <img src=x onerror=alert(2)> middle.\n\nEnd <b>bold</b>.",
+    url="javascript:alert(3)",
+)
+
+
+class TestRender:
+    def test_article_is_escaped_and_js_urls_are_not_links(self):
+        page = article_html(EVIL)
+        assert "<script>" not in page and "<img" not in page and "<b>" not in page
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+        assert 'href="javascript' not in page
+
+    def test_focus_and_other_spans_highlighted(self):
+        text = EVIL.text
+        s1 = text.index("Safe start.")
+        s2 = text.index("End")
+        focus = Citation(EVIL.id, EVIL.title, s1, s1 + len("Safe start."), "Safe start.")
+        other = Citation(EVIL.id, EVIL.title, s2, len(text), text[s2:])
+        page = article_html(EVIL, focus, [focus, other])
+        assert '<mark class="focus" id="citeqa-focus">Safe start.</mark>' in page
+        assert '<mark class="cited">End &lt;b&gt;bold&lt;/b&gt;.</mark>' in page
+
+    def test_answer_chips_and_abstention(self):
+        c = Citation("a", "T", 0, 5, "Hello")
+        ans = Answer("q", "Hi.", (AnswerSentence("Hi <there>.", (c,)),), abstained=False)
+        html = answer_html(ans, turn=3)
+        assert "cite-chip cq-3-1" in html and "Hi &lt;there&gt;." in html
+        gone = Answer("q", "The articles don't say.", (), abstained=True)
+        assert "abstain" in answer_html(gone, 0)
+
+    def test_live_text_hides_ids(self):
+        assert live_text("Putin arrived [S1]. He met [S") == "Putin arrived. He met"
+        assert live_text("NOT_IN_SO") == "…"
