@@ -113,7 +113,7 @@ def run_eval(
         pipeline=pipeline,
         set=eval_set.name,
         date=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        machine=f"{platform.machine()} {platform.processor() or ''} cpus={_cpus()}".strip(),
+        machine=_machine(),
     )
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
     from eval.report import write_reports
@@ -122,10 +122,20 @@ def run_eval(
     return EvalReport(out_dir=str(out_dir), summary=summary, rows=rows)
 
 
-def _cpus() -> int:
+def _machine() -> str:
+    """CPU model and core count, so numbers from different machines are not confused."""
     import os
 
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 0
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return f"{cpu}, {cores} cores, Python {platform.python_version()}"
 
 
 def _resume(out_dir: Path, config: dict[str, Any]) -> dict[str, EvalRow]:
