@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from langchain_core.runnables import Runnable, RunnableLambda
@@ -208,4 +208,4 @@ class AnswerChain:
 def new_turn(
     question: str, standalone: str, *, k: int, filters: Filters | None, **timings: Any
 ) -> Turn:
-    return replace(Turn(question, standalone, k, filters), timings=dict(timings))
+    return Turn(question, standalone, k, filters, timings=dict(timings))

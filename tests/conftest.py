@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
+import subprocess
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -68,3 +72,28 @@ def make_assistant(tmp_path, cache_dir):
     yield make
     for a in made:
         a.close()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(cmd: list[str], probe_url: str, *, timeout: float, log: Path | None = None):
+    """Start a real server process and wait until `probe_url` answers; fail the test if it
+    exits or does not answer within `timeout` seconds."""
+    out = open(log, "w") if log else subprocess.DEVNULL  # noqa: SIM115 - closed with the process
+    proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(probe_url, timeout=2)
+            return proc
+        except OSError:
+            if proc.poll() is not None:
+                tail = log.read_text()[-2000:] if log else ""
+                pytest.fail(f"{cmd[0]} exited during start-up. {tail}")
+            time.sleep(1)
+    proc.kill()
+    pytest.fail(f"{' '.join(cmd[:3])} did not answer within {timeout:.0f} s")

@@ -1,59 +1,35 @@
 """The OpenAI-compatible backend against a real server: llama-cpp-python's own, on loopback."""
 
-import socket
-import subprocess
 import sys
-import time
-import urllib.request
 
 import pytest
 
 from qa.errors import BackendError
 from qa.llm.models import resolve_model
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.conftest import free_port, start_server
 
 
 @pytest.fixture(scope="module")
 def openai_server(cache_dir):
     model = resolve_model("qwen2.5-coder-1.5b", cache_dir)
-    port = _free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "llama_cpp.server",
-            "--model",
-            str(model),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--n_ctx",
-            "2048",
-            "--model_alias",
-            "qwen-local",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    port = free_port()
     url = f"http://127.0.0.1:{port}/v1"
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(f"{url}/models", timeout=2)
-            break
-        except OSError:
-            if proc.poll() is not None:
-                pytest.fail("llama_cpp.server exited during start-up")
-            time.sleep(1)
-    else:
-        proc.kill()
-        pytest.fail("llama_cpp.server did not start within 180 s")
+    cmd = [
+        sys.executable,
+        "-m",
+        "llama_cpp.server",
+        "--model",
+        str(model),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--n_ctx",
+        "2048",
+        "--model_alias",
+        "qwen-local",
+    ]
+    proc = start_server(cmd, f"{url}/models", timeout=180)  # fmt: skip
     yield url
     proc.terminate()
     proc.wait(timeout=30)
@@ -73,7 +49,7 @@ class TestOpenAIBackend:
             assert a.get_article(c.article_id).text[c.start : c.end] == c.quote
 
     def test_server_down_is_a_clear_error(self, make_assistant, sample_dir):
-        port = _free_port()  # nothing listens here
+        port = free_port()  # nothing listens here
         a = make_assistant(
             backend="openai", openai_base_url=f"http://127.0.0.1:{port}/v1", retries=1
         )

@@ -1,18 +1,13 @@
 """The chat page in a real browser (Debian's Chromium via Playwright) against a real server."""
 
 import json
-import os
 import shutil
-import socket
-import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, free_port, start_server
 
 SHOTS = ROOT / "test-artifacts" / "screenshots"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -30,35 +25,14 @@ pytestmark = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     data = tmp_path_factory.mktemp("ui-index")
-    port = _free_port()
-    log = open(data / "server.log", "w")
-    proc = subprocess.Popen(
-        [str(Path(sys.executable).with_name("citeqa")), "serve", "--data-dir", str(data),
-         "--port", str(port)],
-        stdout=log, stderr=subprocess.STDOUT, env={**os.environ},
-    )  # fmt: skip
+    port = free_port()
     url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(url, timeout=2)
-            break
-        except OSError:
-            if proc.poll() is not None:
-                pytest.fail("citeqa serve exited: " + (data / "server.log").read_text()[-2000:])
-            time.sleep(1)
-    else:
-        proc.kill()
-        pytest.fail("citeqa serve did not start in 240 s")
+    cmd = [str(Path(sys.executable).with_name("citeqa")), "serve", "--data-dir", str(data),
+           "--port", str(port)]  # fmt: skip
+    proc = start_server(cmd, url, timeout=240, log=data / "server.log")
     yield url
     proc.terminate()
     proc.wait(timeout=30)
@@ -84,6 +58,18 @@ def _open(browser, url, width=1280, height=800):
     page.goto(url, wait_until="load")
     page.wait_for_selector("#question textarea")
     return context, page, dialogs, errors
+
+
+def _upload(page, path: Path, expect: str) -> None:
+    """Upload a file in the Library tab and wait until the ingest report mentions `expect`."""
+    page.click("button[role=tab]:has-text('Library')")
+    page.set_input_files("#upload input[type=file]", [str(path)])
+    page.click("#ingest")
+    page.wait_for_function(
+        "t => document.querySelector('#ingest-report')?.innerText.includes(t)",
+        arg=expect,
+        timeout=120_000,
+    )
 
 
 def _ask(page, question: str, n_answers: int) -> None:
@@ -131,13 +117,7 @@ class TestChatPage:
             encoding="utf-8",
         )
         context, page, dialogs, errors = _open(browser, server)
-        page.click("button[role=tab]:has-text('Library')")
-        page.set_input_files("#upload input[type=file]", [str(article)])
-        page.click("#ingest")
-        page.wait_for_function(
-            "() => document.querySelector('#ingest-report')?.innerText.includes('added')",
-            timeout=120_000,
-        )
+        _upload(page, article, "added")
         _ask(page, "How much did the Norrvik bridge repair cost?", 1)
         page.locator("#chat .cite-chip").first.click()
         page.locator("#article-view mark.focus").wait_for(timeout=30_000)
@@ -156,13 +136,7 @@ class TestChatPage:
                     "<a href=\"javascript:alert('link')\">click</a> More words.",
         }), encoding="utf-8")  # fmt: skip
         context, page, dialogs, errors = _open(browser, server)
-        page.click("button[role=tab]:has-text('Library')")
-        page.set_input_files("#upload input[type=file]", [str(evil)])
-        page.click("#ingest")
-        page.wait_for_function(
-            "() => document.querySelector('#ingest-report')?.innerText.includes('evil')",
-            timeout=120_000,
-        )
+        _upload(page, evil, "evil")
         page.locator("#library").get_by_text("evil", exact=True).first.wait_for()
         page.click("#library-pick input")
         page.get_by_role("option", name="evil", exact=True).click()
