@@ -59,6 +59,10 @@ class HybridRetriever:
                 self._bm25_count = count
             return self._bm25
 
+    def keyword_ids(self) -> list[str]:
+        """Chunk ids the keyword index holds (it must agree with the vector store)."""
+        return [c.id for c in self._keyword_index().chunks]
+
     def retrieve(self, query: str, *, k: int, filters: Filters | None = None) -> Retrieval:
         vector = self.embedder.embed_query(query)
         where = filters.to_where() if filters else None
