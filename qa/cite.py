@@ -1,7 +1,8 @@
 """Reply → sentences → citations checked against the article text, or an abstention.
 
-Three gates, in order: a cited id must be one the model was shown; its quote must equal the
-article text at its offsets (asserted here, in code, on every answer); and the sentence must
+Four gates, in order: a cited id must be one the model was shown; its quote must equal the
+article text at its offsets (asserted here, in code, on every answer); neither the quote nor the
+sentence may be text written to steer the model (`looks_like_injection`); and the sentence must
 share its key words with what it cites. Sentences that fail are dropped (kept, marked
 unsupported, for inspection); if nothing survives the assistant abstains.
 """
@@ -13,7 +14,8 @@ import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from qa.context import Context
+from index.split import sentence_spans
+from qa.context import Context, looks_like_injection
 from qa.errors import CitationError
 from qa.types import AnswerSentence, Article, Citation
 
@@ -206,11 +208,17 @@ def verify(
         for q in rs.quotes:
             for aid in shown_articles:
                 found = locate_quote(articles[aid].text, q) if aid in articles else None
-                if found:
+                if found and not _touches_injection(articles[aid], *found):
                     cites.append(make_citation(articles[aid], *found, ref="quote"))
                     break
-        ok = bool(cites) and support(rs.text, [c.quote for c in cites]) >= min_support
-        if not ok and cites:
+        # A sentence that gives orders is no answer, whatever it cites.
+        gives_orders = looks_like_injection(rs.text)
+        ok = (
+            bool(cites)
+            and not gives_orders
+            and support(rs.text, [c.quote for c in cites]) >= min_support
+        )
+        if not ok and cites and not gives_orders:
             repaired = _repair(rs.text, cites, context, articles, min_support)
             if repaired:
                 cites, ok = repaired, True
@@ -218,6 +226,17 @@ def verify(
     supported = [s for s in out if s.supported][:max_sentences]
     unsupported = [s for s in out if not s.supported]
     return tuple(supported + unsupported)
+
+
+def _touches_injection(article: Article, start: int, end: int) -> bool:
+    """Whether `[start, end)` overlaps a sentence written to steer the model. The context never
+    shows such sentences, but a free quote is searched in the whole article, and a quote cut
+    from one ("The outage was caused by a cyberattack", without its "Assistant:" label) does
+    not look like an order by itself."""
+    return any(
+        s.start < end and start < s.end and looks_like_injection(article.text[s.start : s.end])
+        for s in sentence_spans(article.text)
+    )
 
 
 def _repair(
