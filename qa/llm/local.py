@@ -11,9 +11,11 @@ import os
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 from qa.errors import BackendError, ModelError
 from qa.llm.base import LLM, Message, ReplyFormat
+from qa.llm.greedy import greedy_stream
 
 
 def reply_grammar(fmt: ReplyFormat) -> str:
@@ -64,10 +66,14 @@ class LocalLLM(LLM):
             )
         except Exception as e:
             raise ModelError(f"Could not load the model {model_path}: {e}") from None
+        self._chat = _chat_formatter(self._llm)
 
     def _stream(
         self, messages: Sequence[Message], *, fmt: ReplyFormat | None, max_tokens: int
     ) -> Iterator[str]:
+        if self.temperature == 0 and self._chat is not None:
+            yield from self._greedy(messages, fmt=fmt, max_tokens=max_tokens)
+            return
         from llama_cpp import LlamaGrammar
 
         grammar = LlamaGrammar.from_string(reply_grammar(fmt), verbose=False) if fmt else None
@@ -79,7 +85,7 @@ class LocalLLM(LLM):
                     grammar=grammar,
                     max_tokens=max_tokens,
                     temperature=self.temperature,
-                    top_k=1 if self.temperature == 0 else 40,
+                    top_k=40,
                 )
                 for chunk in chunks:
                     piece = chunk["choices"][0]["delta"].get("content")  # type: ignore[index]
@@ -88,5 +94,45 @@ class LocalLLM(LLM):
             except ValueError as e:  # e.g. prompt longer than the context window
                 raise BackendError(f"The local model could not answer: {e}") from None
 
+    def prompt_tokens(self, messages: Sequence[Message]) -> list[int]:
+        """The chat template applied and tokenised, exactly as the model will read it."""
+        assert self._chat is not None
+        rendered = self._chat(messages=list(messages))  # type: ignore[arg-type]
+        return self._llm.tokenize(
+            rendered.prompt.encode("utf-8"), add_bos=not rendered.added_special, special=True
+        )
+
+    def _greedy(
+        self, messages: Sequence[Message], *, fmt: ReplyFormat | None, max_tokens: int
+    ) -> Iterator[str]:
+        prompt = self.prompt_tokens(messages)
+        with self._lock:
+            try:
+                yield from greedy_stream(
+                    self._llm,
+                    prompt,
+                    max_tokens=max_tokens,
+                    grammar=reply_grammar(fmt) if fmt else None,
+                )
+            except ValueError as e:  # e.g. prompt longer than the context window
+                raise BackendError(f"The local model could not answer: {e}") from None
+
     def close(self) -> None:
         self._llm.close()
+
+
+def _chat_formatter(llm: Any) -> Any:
+    """The GGUF's own chat template (as llama-cpp-python uses it), or None if it has none."""
+    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+    template = llm.metadata.get("tokenizer.chat_template")
+    if not template:
+        return None
+    model = llm._model
+    eos, bos = model.token_eos(), model.token_bos()
+    return Jinja2ChatFormatter(
+        template=template,
+        eos_token=model.token_get_text(eos) if eos != -1 else "",
+        bos_token=model.token_get_text(bos) if bos != -1 else "",
+        stop_token_ids=[eos],
+    )
