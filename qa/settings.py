@@ -37,6 +37,7 @@ class Settings(BaseSettings):
     cache_dir: Path = Field(default_factory=_default_cache_dir)
     chroma_url: str | None = None  # e.g. http://127.0.0.1:8000 — use a Chroma server
     collection: str = "citeqa"
+    ingest_lock_timeout: float = 600.0  # seconds to wait while another process ingests
 
     # Chunking and retrieval
     chunk_tokens: int = 160  # target embedding-model tokens per chunk (hard cap: model max)
