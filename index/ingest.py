@@ -2,23 +2,48 @@
 
 Embedding dominates ingest time, so chunks of several articles are embedded in one batch;
 each article is then written on its own, its record last, so a crash never leaves half an
-article that looks complete.
+article that looks complete. Groups are small so that a killed ingest loses little embedding
+work: re-running it skips every article already committed.
+
+Writers hold the data directory's `IngestLock` (index/lock.py); the orphan sweep runs only under
+it, because another process's half-written article looks exactly like a crash's leftover.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterable
+from pathlib import Path
 
 from tqdm import tqdm
 
 from index.embed import Embedder
 from index.load import LoadProblem
+from index.lock import IngestLock
 from index.split import chunk_article
 from index.store import ChromaStore
+from qa.errors import StoreError
 from qa.types import Article, Chunk, IngestItem, IngestReport
 
-_EMBED_GROUP = 256  # chunks embedded per call across articles
+_EMBED_GROUP = 64  # chunks embedded per call across articles (two batches of the embedder)
+
+
+def sweep_if_idle(store: ChromaStore, data_dir: Path) -> int:
+    """Delete leftovers of an interrupted ingest unless some process is writing right now.
+
+    The writer's in-flight chunks are not leftovers (and it sweeps itself, under the lock,
+    before it writes). A read-only data directory cannot be swept: it is left as it is.
+    """
+    lock = IngestLock(data_dir, timeout=0)
+    try:
+        if not lock.try_acquire():
+            return 0
+    except StoreError:
+        return 0
+    try:
+        return store.sweep_orphans()
+    finally:
+        lock.release()
 
 
 class Indexer:
