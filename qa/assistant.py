@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from index.embed import Embedder
-from index.ingest import Indexer
+from index.ingest import Indexer, sweep_if_idle
 from index.load import LoadProblem, load_paths
+from index.lock import IngestLock
 from index.store import ChromaStore, Filters
 from qa.answer import AnswerChain, new_turn
 from qa.errors import InputError, NotFoundError
@@ -51,7 +52,7 @@ class Assistant:
         self.store = ChromaStore(
             settings.data_dir, chroma_url=settings.chroma_url, name=settings.collection
         )
-        self.store.sweep_orphans()  # leftovers of an interrupted ingest
+        sweep_if_idle(self.store, settings.data_dir)  # leftovers of an interrupted ingest
         self.embedder = Embedder(batch_size=settings.embed_batch_size)
         self.indexer = Indexer(
             self.store,
@@ -95,7 +96,9 @@ class Assistant:
                 else:
                     yield from load_paths([item])
 
-        report = self.indexer.add(loaded(), progress=progress)
+        with self._write_lock():  # one writer per data dir; waits for another process
+            self.store.sweep_orphans()  # a crashed writer's leftovers, never a live one's
+            report = self.indexer.add(loaded(), progress=progress)
         if report.count("added") or report.count("replaced"):
             self.retriever.invalidate()
         return report
@@ -109,8 +112,13 @@ class Assistant:
             raise NotFoundError(f"No article with id {article_id!r}. See `citeqa articles`.")
         return article
 
+    def _write_lock(self) -> IngestLock:
+        return IngestLock(self.settings.data_dir, timeout=self.settings.ingest_lock_timeout)
+
     def remove(self, article_id: str) -> None:
-        if not self.store.delete_article(article_id):
+        with self._write_lock():
+            existed = self.store.delete_article(article_id)
+        if not existed:
             raise NotFoundError(f"No article with id {article_id!r}. See `citeqa articles`.")
         self.retriever.invalidate()
 
