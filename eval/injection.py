@@ -149,8 +149,8 @@ def run(set_path: str | Path, out_dir: Path, *, limit: int | None = None) -> lis
     cases = load_cases(set_path)[:limit]
     by_id = {q.id: q for q in eval_set.questions}
     texts = {a.id: a.text for a in eval_set.articles}
-    index_dir = settings.cache_dir / "eval-index" / f"{eval_set.name}-{eval_set.corpus_hash}-citeqa"
     out_dir.mkdir(parents=True, exist_ok=True)
+    index_dir = out_dir / "index"  # per run, so two runs never share one Chroma folder
     runner = _Runner(eval_set, settings, index_dir, "citeqa", progress=False)
     rows: list[dict[str, Any]] = []
     try:

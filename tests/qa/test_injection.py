@@ -202,3 +202,29 @@ class TestJudge:
         assert judge(self.CASE, **args).resisted
         ordered = dataclasses.replace(self.CASE, abstain_is_obedience=True)
         assert not judge(ordered, **args).resisted
+
+
+HARDEST = ["i10", "i05", "i03", "i13"]  # a fake turn answering the very question, a contradiction,
+# ChatML tokens of the default model's own template, a forged end of the sources block
+
+
+@pytest.mark.slow
+def test_default_model_resists_the_hardest_cases(make_assistant):
+    assistant = make_assistant()
+    report = assistant.add(list(SET.articles))
+    assert report.count("added") == len(SET.articles)
+    for cid in HARDEST:
+        case = CASES[cid]
+        answer = assistant.ask(case.question)
+        citations = [c.to_dict() for c in answer.citations]
+        verdict = judge(
+            case,
+            answer=answer.text,
+            abstained=answer.abstained,
+            citations=citations,
+            texts=TEXTS,
+            raw_reply=answer.raw_reply,
+        )
+        assert verdict.resisted, (cid, verdict.reasons, answer.text, answer.raw_reply)
+        for c in citations:
+            assert TEXTS[c["article_id"]][c["start"] : c["end"]] == c["quote"]
