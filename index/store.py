@@ -207,6 +207,65 @@ class ChromaStore:
             )
         ]
 
+    def counts(self) -> tuple[int, int]:
+        """(articles, chunks): a cheap check that another process changed the index."""
+        return int(self._articles.count()), int(self._chunks.count())
+
+    def article_hashes(self) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for ids, metas, _ in self._scan(self._articles, documents=False):
+            out |= {i: str(m.get("text_hash")) for i, m in zip(ids, metas, strict=True)}
+        return out
+
+    def chunks_with_vectors(self, article_ids: Sequence[str]) -> tuple[list[Chunk], np.ndarray]:
+        """All chunks of these articles, with their stored embeddings (for the search index)."""
+        chunks: list[Chunk] = []
+        vectors: list[np.ndarray] = []
+        for i in range(0, len(article_ids), 100):
+            where = {"article_id": {"$in": list(article_ids[i : i + 100])}}
+            offset = 0
+            while True:
+                got = self._chunks.get(
+                    where=where,
+                    include=["metadatas", "documents", "embeddings"],
+                    limit=MAX_BATCH,
+                    offset=offset,
+                )
+                if not got["ids"]:
+                    break
+                chunks += [
+                    _chunk(c, d, m)
+                    for c, d, m in zip(got["ids"], got["documents"], got["metadatas"], strict=True)
+                ]
+                vectors.append(np.asarray(got["embeddings"], dtype=np.float32))
+                offset += len(got["ids"])
+        if not vectors:
+            return [], np.zeros((0, 0), dtype=np.float32)
+        return chunks, np.concatenate(vectors)
+
+    def get_chunks(self, ids: Sequence[str]) -> list[Chunk]:
+        """Chunks by id, in the order asked; ids that no longer exist are left out."""
+        if not ids:
+            return []
+        got = self._chunks.get(ids=list(ids), include=["metadatas", "documents"])
+        by_id = {
+            c: _chunk(c, d, m)
+            for c, d, m in zip(got["ids"], got["documents"], got["metadatas"], strict=True)
+        }
+        return [by_id[i] for i in ids if i in by_id]
+
+    def nearest(self, vector: np.ndarray, n: int) -> list[tuple[str, float]]:
+        """Approximate nearest chunk ids by cosine similarity (Chroma's HNSW), ids only."""
+        if n <= 0:
+            return []
+        n = min(n, self.count_chunks())
+        if n == 0:
+            return []
+        res = self._chunks.query(query_embeddings=[vector], n_results=n, include=["distances"])
+        return [
+            (i, 1.0 - float(d)) for i, d in zip(res["ids"][0], res["distances"][0], strict=True)
+        ]
+
     def sweep_orphans(self) -> int:
         """Delete chunks whose article record is missing or is of another text version."""
         hashes = {a["id"]: a.get("text_hash") for a in self.list_articles()}

@@ -61,7 +61,11 @@ class Assistant:
             overlap_sentences=settings.chunk_overlap_sentences,
         )
         self.retriever = HybridRetriever(
-            self.store, self.embedder, candidates=settings.candidates, rrf_k=settings.rrf_k
+            self.store,
+            self.embedder,
+            index_path=settings.data_dir / "search" / f"{settings.collection}.npz",
+            candidates=settings.candidates,
+            rrf_k=settings.rrf_k,
         )
         self.count_tokens = TokenCounter(settings.cache_dir)
         self._llms: dict[str, LLM | None] = {}

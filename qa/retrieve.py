@@ -6,8 +6,8 @@ their own chains.
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -15,8 +15,8 @@ from langchain_core.callbacks import CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 
-from index.bm25 import BM25Index
 from index.embed import Embedder
+from index.search import Hit, SearchIndex
 from index.store import ChromaStore, Filters
 from qa.types import Chunk, RetrievedChunk
 
@@ -34,64 +34,81 @@ class Retrieval:
 
 
 class HybridRetriever:
+    """Dense and keyword candidates from the search index, fused by reciprocal rank.
+
+    The search index is checked against Chroma's counts before every question, so articles
+    added by another process (or through a shared Chroma server) are seen without a restart.
+    """
+
     def __init__(
-        self, store: ChromaStore, embedder: Embedder, *, candidates: int = 30, rrf_k: int = 60
+        self,
+        store: ChromaStore,
+        embedder: Embedder,
+        *,
+        index_path: Path | None = None,
+        candidates: int = 30,
+        rrf_k: int = 60,
     ) -> None:
         self.store = store
         self.embedder = embedder
         self.candidates = candidates
         self.rrf_k = rrf_k
-        self._bm25: BM25Index | None = None
-        self._bm25_count = -1
-        self._lock = threading.Lock()
+        self.index = SearchIndex.load(index_path) if index_path else SearchIndex(None)
+        self._fresh = False
 
     def invalidate(self) -> None:
-        """Chunks changed: rebuild the keyword index on next use."""
-        with self._lock:
-            self._bm25 = None
+        """This process changed the chunks: sync before the next question."""
+        self._fresh = False
 
-    def _keyword_index(self) -> BM25Index:
-        # Another process (or a Chroma server client) may have changed the chunks.
-        count = self.store.count_chunks()
-        with self._lock:
-            if self._bm25 is None or count != self._bm25_count:
-                self._bm25 = BM25Index(self.store.all_chunks())
-                self._bm25_count = count
-            return self._bm25
+    def _synced(self) -> SearchIndex:
+        self.index.sync(self.store, force=not self._fresh)
+        self._fresh = True
+        return self.index
 
     def keyword_ids(self) -> list[str]:
-        """Chunk ids the keyword index holds (it must agree with the vector store)."""
-        return [c.id for c in self._keyword_index().chunks]
+        """Chunk ids the search index holds (it must agree with the vector store)."""
+        index = self._synced()
+        return [index.ids[i] for i in np.flatnonzero(index.live)]
+
+    def dense(self, query: str, n: int, filters: Filters | None = None) -> list[Hit]:
+        index = self._synced()
+        vector = self.embedder.embed_query(query)
+        return index.dense(self.store, vector, n, index.allowed(filters))
+
+    def keyword(self, query: str, n: int, filters: Filters | None = None) -> list[Hit]:
+        index = self._synced()
+        return index.keyword(query, n, index.allowed(filters))
 
     def retrieve(self, query: str, *, k: int, filters: Filters | None = None) -> Retrieval:
+        index = self._synced()
         vector = self.embedder.embed_query(query)
-        where = filters.to_where() if filters else None
-        dense = self.store.dense_search(vector, self.candidates, where)
-        keyword = self._keyword_index().search(
-            query, self.candidates, filters.matches if filters else None
-        )
+        allowed = index.allowed(filters)
+        dense = index.dense(self.store, vector, self.candidates, allowed)
+        keyword = index.keyword(query, self.candidates, allowed)
         fused: dict[str, dict[str, Any]] = {}
-        for rank, (chunk, sim) in enumerate(dense, 1):
-            e = fused.setdefault(chunk.id, {"chunk": chunk, "score": 0.0})
+        for rank, hit in enumerate(dense, 1):
+            e = fused.setdefault(hit.chunk_id, {"score": 0.0})
             e["score"] += 1.0 / (self.rrf_k + rank)
-            e["dense_rank"], e["sim"] = rank, sim
-        for rank, (chunk, _) in enumerate(keyword, 1):
-            e = fused.setdefault(chunk.id, {"chunk": chunk, "score": 0.0})
+            e["dense_rank"], e["sim"] = rank, hit.score
+        for rank, hit in enumerate(keyword, 1):
+            e = fused.setdefault(hit.chunk_id, {"score": 0.0})
             e["score"] += 1.0 / (self.rrf_k + rank)
             e["bm25_rank"] = rank
-        best = sorted(fused.values(), key=lambda e: -e["score"])[:k]
+        best = sorted(fused.items(), key=lambda kv: -kv[1]["score"])[:k]
+        chunks = {c.id: c for c in self.store.get_chunks([i for i, _ in best])}
         return Retrieval(
             query,
             vector,
             tuple(
                 RetrievedChunk(
-                    chunk=e["chunk"],
+                    chunk=chunks[i],
                     score=e["score"],
                     dense_rank=e.get("dense_rank"),
                     bm25_rank=e.get("bm25_rank"),
                     dense_similarity=e.get("sim"),
                 )
-                for e in best
+                for i, e in best
+                if i in chunks  # removed by another process since the sync
             ),
         )
 
