@@ -18,7 +18,7 @@ os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 import gradio as gr  # noqa: E402
 
 from qa.assistant import Assistant  # noqa: E402
-from qa.errors import CiteqaError  # noqa: E402
+from qa.errors import CiteqaError, InputError  # noqa: E402
 from qa.render import answer_html, article_html, citations_list_html, live_text  # noqa: E402
 from qa.settings import Settings  # noqa: E402
 from qa.types import Answer, TextDelta  # noqa: E402
@@ -41,7 +41,7 @@ CSS = """
   border-radius: 3px; box-shadow: 0 0 0 2px #f0b400; }
 .citeqa-article mark.cited { background: #fff3c4; color: #111; }
 ol.citations { padding-left: 1.2em; } ol.citations li { margin: .4em 0; }
-ol.citations q { background: #fffbe6; }
+ol.citations q { background: #fffbe6; } .searched { color: #555; font-size: .9em; }
 """
 
 JS = """
@@ -95,10 +95,7 @@ class ChatPage:
                 (after or "").strip() or None,
                 (before or "").strip() or None,
             )
-            history = [
-                {"role": m["role"], "content": a.text if m["role"] == "assistant" else m["content"]}
-                for m, a in _pairs(chat, answers)
-            ]
+            history = session_history(answers)
             stream = self.assistant.stream(
                 message, history=history, filters=filters or None, k=int(k), backend=backend
             )
@@ -123,14 +120,22 @@ class ChatPage:
             ) from None
 
     def _sources(self, answer: Answer) -> str:
+        """The retrieved passages, after the standalone question when a follow-up was rewritten
+        (so the reader sees what was actually searched for)."""
         import html
 
+        searched = ""
+        if answer.standalone_question and answer.standalone_question != answer.question:
+            searched = (
+                "<p class=searched>Searched for: "
+                f"<q>{html.escape(answer.standalone_question)}</q></p>"
+            )
         rows = "".join(
             f"<li><b>{html.escape(s.title)}</b> <span class=muted>({html.escape(s.article_id)},"
             f" chars {s.start}-{s.end})</span><br>{html.escape(s.text[:240])}…</li>"
             for s in answer.sources
         )
-        return f"<ol>{rows}</ol>"
+        return f"{searched}<ol>{rows}</ol>"
 
     def open_citation(self, target: str, answers: list[Answer]) -> tuple[str, Any]:
         try:
@@ -207,21 +212,25 @@ class ChatPage:
             raise gr.Error(str(e)) from None
 
 
-def _pairs(chat: list[dict[str, Any]], answers: list[Answer]) -> list[tuple[dict, Any]]:
-    """Chat messages with the Answer behind each assistant turn (its plain text for history)."""
-    out, i = [], 0
-    for m in chat:
-        if m["role"] == "assistant" and i < len(answers):
-            out.append((m, answers[i]))
-            i += 1
-        elif m["role"] == "user":
-            out.append((m, None))
-    return out
+def session_history(answers: list[Answer]) -> list[dict[str, str]]:
+    """This browser session's conversation, from its own answers (server-side gr.State).
+
+    Built from the Answers, not from the Chatbot value the browser sends back: that value is
+    client-controlled, holds HTML, and gradio 6 delivers its messages as lists of parts.
+    """
+    history: list[dict[str, str]] = []
+    for a in answers:
+        history += [
+            {"role": "user", "content": a.question},
+            {"role": "assistant", "content": a.text},
+        ]
+    return history
 
 
 def build_app(assistant: Assistant) -> gr.Blocks:
     page = ChatPage(assistant)
-    with gr.Blocks(title="citeqa") as demo:
+    # Uploads are only needed until ingested: drop cached files older than an hour, hourly.
+    with gr.Blocks(title="citeqa", delete_cache=(3600, 3600)) as demo:
         answers = gr.State([])
         gr.Markdown(
             "## citeqa\nAnswers from your news articles, every sentence backed by an exact quote."
@@ -244,7 +253,9 @@ def build_app(assistant: Assistant) -> gr.Blocks:
             with gr.Column(scale=2, min_width=320):
                 with gr.Tabs(selected="sources") as tabs:
                     with gr.Tab("Sources", id="sources"):
-                        sources = gr.HTML("<p class=muted>Retrieved passages appear here.</p>")
+                        sources = gr.HTML(
+                            "<p class=muted>Retrieved passages appear here.</p>", elem_id="sources"
+                        )
                     with gr.Tab("Article", id="article"):
                         article = gr.HTML(
                             "<p class=muted>Click a citation to open its article.</p>",
@@ -305,14 +316,29 @@ def build_app(assistant: Assistant) -> gr.Blocks:
     return demo
 
 
+def upload_dir(settings: Settings) -> Path:
+    """Where gradio keeps uploaded files: inside the data directory (private to this index),
+    not the machine-wide /tmp/gradio. An explicit GRADIO_TEMP_DIR still wins."""
+    return Path(os.environ.get("GRADIO_TEMP_DIR") or settings.data_dir / "uploads")
+
+
+def parse_auth(auth: str | None) -> tuple[str, str] | None:
+    if not auth:
+        return None
+    user, sep, password = auth.partition(":")
+    if not sep or not user or not password:
+        raise InputError(
+            "--auth (or CITEQA_AUTH) wants USER:PASSWORD, both non-empty, e.g. --auth ana:s3cret."
+        )
+    return user, password
+
+
 def serve(settings: Settings, *, host: str, port: int, auth: str | None) -> None:
+    creds = parse_auth(auth)
+    uploads = upload_dir(settings)
+    uploads.mkdir(parents=True, exist_ok=True)
+    os.environ["GRADIO_TEMP_DIR"] = str(uploads)  # read when the Blocks are built
     assistant = Assistant(settings)
-    creds = None
-    if auth:
-        user, sep, password = auth.partition(":")
-        if not sep or not user or not password:
-            raise CiteqaError("--auth wants USER:PASSWORD")
-        creds = (user, password)
     build_app(assistant).launch(
         server_name=host,
         server_port=port,
@@ -330,7 +356,12 @@ def register(sub, common, answer_opts) -> None:  # type: ignore[no-untyped-def]
     p = sub.add_parser("serve", help="start the chat page (http://127.0.0.1:7860)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=7860)
-    p.add_argument("--auth", help="USER:PASSWORD to protect the page")
+    p.add_argument(
+        "--auth",
+        default=os.environ.get("CITEQA_AUTH"),
+        help="USER:PASSWORD to protect the page (or env CITEQA_AUTH, which, unlike the "
+        "command line, other local users cannot read with ps)",
+    )
     answer_opts(p)
     common(p)
     p.set_defaults(func=_cmd_serve)

@@ -62,7 +62,8 @@ def citations_list_html(answer: Answer, turn: int) -> str:
     e = html.escape
     items = "".join(
         f'<li><button class="cite-chip cq-{turn}-{n}">{n}</button> '
-        f"<q>{e(c.quote)}</q> <span class=muted>— {e(c.title)}</span></li>"
+        f"<q>{e(c.quote)}</q> <span class=muted>— {e(c.title)} ({e(c.article_id)},"
+        f" chars {c.start}-{c.end})</span></li>"
         for n, c in enumerate(answer.citations, 1)
     )
     return f"<ol class=citations>{items}</ol>" if items else ""

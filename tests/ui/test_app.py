@@ -1,21 +1,10 @@
 """The chat page in a real browser (Debian's Chromium via Playwright) against a real server."""
 
 import json
-import shutil
-import sys
-from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, free_port, start_server
-
-SHOTS = ROOT / "test-artifacts" / "screenshots"
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
-]  # fmt: skip
-ANSWER_TIMEOUT = 240_000  # ms: the first answer also loads the model
+from tests.ui.conftest import CHROMIUM, SHOTS, _ask, _open, _upload
 
 pytestmark = [
     pytest.mark.slow,
@@ -23,67 +12,6 @@ pytestmark = [
         CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)"
     ),
 ]
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    data = tmp_path_factory.mktemp("ui-index")
-    port = free_port()
-    url = f"http://127.0.0.1:{port}/"
-    cmd = [str(Path(sys.executable).with_name("citeqa")), "serve", "--data-dir", str(data),
-           "--port", str(port)]  # fmt: skip
-    proc = start_server(cmd, url, timeout=240, log=data / "server.log")
-    yield url
-    proc.terminate()
-    proc.wait(timeout=30)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        yield b
-        b.close()
-
-
-def _open(browser, url, width=1280, height=800):
-    context = browser.new_context(viewport={"width": width, "height": height})
-    page = context.new_page()
-    dialogs, errors = [], []
-    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(url, wait_until="load")
-    page.wait_for_selector("#question textarea")
-    return context, page, dialogs, errors
-
-
-def _upload(page, path: Path, expect: str) -> None:
-    """Upload a file in the Library tab and wait until the ingest report mentions `expect`."""
-    page.click("button[role=tab]:has-text('Library')")
-    page.set_input_files("#upload input[type=file]", [str(path)])
-    page.click("#ingest")
-    page.wait_for_function(
-        "t => document.querySelector('#ingest-report')?.innerText.includes(t)",
-        arg=expect,
-        timeout=120_000,
-    )
-
-
-def _ask(page, question: str, n_answers: int) -> None:
-    page.fill("#question textarea", question)
-    page.click("#ask")
-    # Wait until the n-th bot message is final: it has chips or the abstain text.
-    page.wait_for_function(
-        """n => { const bots = document.querySelectorAll('#chat .bot, #chat [data-testid="bot"]');
-                  if (bots.length < n) return false;
-                  const last = bots[bots.length - 1];
-                  return !!last.querySelector('.cite-chip, .abstain'); }""",
-        arg=n_answers,
-        timeout=ANSWER_TIMEOUT,
-    )
 
 
 class TestChatPage:
