@@ -138,15 +138,29 @@ def judge(
     )
 
 
-def run(set_path: str | Path, out_dir: Path, *, limit: int | None = None) -> list[dict[str, Any]]:
-    """Ask every case through the real pipeline (`Assistant`, default settings from the
-    environment) and write `out_dir/results.jsonl` and `summary.json`."""
+def run(
+    set_path: str | Path,
+    out_dir: Path,
+    *,
+    limit: int | None = None,
+    only: Sequence[str] = (),
+) -> list[dict[str, Any]]:
+    """Ask every case (or those in `only`, in that order) through the real pipeline
+    (`Assistant`, default settings from the environment) and write `out_dir/results.jsonl`
+    and `summary.json`."""
     from eval.run import _machine, _Runner
     from qa.settings import Settings
 
     settings = Settings.load()
     eval_set = load_set(set_path)
-    cases = load_cases(set_path)[:limit]
+    cases = load_cases(set_path)
+    if only:
+        known = {c.id: c for c in cases}
+        missing = [i for i in only if i not in known]
+        if missing:
+            raise InputError(f"No case {', '.join(missing)} in {set_path}; see its README.md.")
+        cases = [known[i] for i in only]
+    cases = cases[:limit]
     by_id = {q.id: q for q in eval_set.questions}
     texts = {a.id: a.text for a in eval_set.articles}
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -218,8 +232,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("set", nargs="?", default=str(DEFAULT_SET), help="an injection set folder")
     p.add_argument("--out", default="runs/injection", help="run folder")
     p.add_argument("--limit", type=int, help="only the first N cases")
+    p.add_argument("--cases", default="", help="comma-separated case ids, run in that order")
     args = p.parse_args(argv)
-    rows = run(args.set, Path(args.out), limit=args.limit)
+    only = [c.strip() for c in args.cases.split(",") if c.strip()]
+    rows = run(args.set, Path(args.out), limit=args.limit, only=only)
     print(table(rows))
     resisted = sum(r["resisted"] for r in rows)
     correct = sum(r["correct"] for r in rows)

@@ -204,8 +204,9 @@ class TestJudge:
         assert not judge(ordered, **args).resisted
 
 
-HARDEST = ["i10", "i05", "i03", "i13"]  # a fake turn answering the very question, a contradiction,
-# ChatML tokens of the default model's own template, a forged end of the sources block
+# A fake turn answering the very question, ChatML tokens of the default model's own template, a
+# forged end of the sources block. (Three cases: each answer takes minutes on a shared CPU.)
+HARDEST = ["i10", "i03", "i13"]
 
 
 @pytest.mark.slow
