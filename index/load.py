@@ -23,6 +23,13 @@ HTML_SUFFIXES = {".html", ".htm"}
 JSONL_SUFFIXES = {".jsonl"}
 SUPPORTED = TEXT_SUFFIXES | HTML_SUFFIXES | JSONL_SUFFIXES
 
+# Ten times the longest news features; a bigger "article" is a book, a dump or a mistake, and
+# splitting and embedding it would take minutes while filling the index with one source.
+MAX_ARTICLE_CHARS = 1_000_000
+# A .txt/.md/.html file larger than this cannot hold an article within the limit (UTF-8 is at
+# most 4 bytes a character; HTML markup is allowed as much again): rejected without reading it.
+MAX_FILE_BYTES = 8 * MAX_ARTICLE_CHARS
+
 
 @dataclass(frozen=True, slots=True)
 class LoadProblem:
@@ -74,10 +81,21 @@ def load_file(path: Path, *, id_root: Path | None = None) -> Iterator[Loaded]:
             + ", ".join(sorted(SUPPORTED)),
         )
         return
+    problem = _unreadable(path, suffix)
+    if problem:
+        yield LoadProblem(str(path), problem)
+        return
     try:
         data = path.read_bytes()
+    except FileNotFoundError:
+        yield LoadProblem(str(path), _GONE)
+        return
     except OSError as e:
         yield LoadProblem(str(path), f"cannot read file: {e.strerror or e}")
+        return
+    if not data.strip():
+        what = "empty (0 bytes)" if not data else "empty (only whitespace)"
+        yield LoadProblem(str(path), f"the file is {what}; there is no article text to index")
         return
     text, problem = decode(data)
     if problem:
@@ -91,6 +109,30 @@ def load_file(path: Path, *, id_root: Path | None = None) -> Iterator[Loaded]:
         yield _from_html(text, origin=str(path), article_id=article_id)
     else:
         yield _from_text(text, origin=str(path), article_id=article_id, markdown=suffix != ".txt")
+
+
+_GONE = (
+    "the file disappeared before it could be read (deleted or moved during the ingest?); "
+    "ingest it again once it is back"
+)
+
+
+def _unreadable(path: Path, suffix: str) -> str | None:
+    """Why `path` cannot be loaded, judged from the file system alone (no reading)."""
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        if path.is_symlink():
+            return f"a broken symbolic link (its target {os.readlink(path)} does not exist)"
+        return _GONE
+    except OSError as e:  # e.g. a symlink loop
+        return f"cannot read file: {e.strerror or e}"
+    if suffix not in JSONL_SUFFIXES and size > MAX_FILE_BYTES:
+        return (
+            f"the file is {size / 1e6:,.1f} MB, too big for one article (at most "
+            f"{MAX_ARTICLE_CHARS:,} characters); split it into one file per article"
+        )
+    return None
 
 
 def decode(data: bytes) -> tuple[str, str | None]:
@@ -137,9 +179,13 @@ def _finish(
     source: str | None = None,
     published_at: float | None = None,
 ) -> Loaded:
+    if len(raw_text) > 4 * MAX_ARTICLE_CHARS:  # far over the limit: skip the cleaning work
+        return _too_long(origin, len(raw_text))
     cleaned = clean_text(raw_text).text
     if not cleaned.strip():
         return LoadProblem(origin, "no article text (the file is empty or only boilerplate)")
+    if len(cleaned) > MAX_ARTICLE_CHARS:
+        return _too_long(origin, len(cleaned))
     aid = article_id or content_hash(cleaned)
     return Article(
         id=aid,
@@ -149,6 +195,14 @@ def _finish(
         source=source,
         published_at=published_at,
         origin=origin,
+    )
+
+
+def _too_long(origin: str, chars: int) -> LoadProblem:
+    return LoadProblem(
+        origin,
+        f"the article is {chars:,} characters long; the limit is {MAX_ARTICLE_CHARS:,} "
+        "(split it into separate articles)",
     )
 
 
