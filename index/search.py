@@ -49,7 +49,7 @@ class SearchIndex:
         self.vectors = np.zeros((0, 0), dtype=np.float16)
         self.live = np.zeros(0, dtype=bool)
         self.keywords = KeywordIndex()
-        self.counts: tuple[int, int] | None = None  # Chroma's (articles, chunks) when synced
+        self.generation: str | None = None  # Chroma's change marker when last synced
         self._lock = threading.RLock()
 
     def __len__(self) -> int:
@@ -60,18 +60,18 @@ class SearchIndex:
     def sync(self, store: ChromaStore, *, force: bool = False) -> bool:
         """Fetch what changed in Chroma since the last sync; True if anything did."""
         with self._lock:
-            counts = store.counts()
-            if not force and counts == self.counts:
+            generation = store.generation()  # read before the data (see ChromaStore._bump)
+            if not force and generation is not None and generation == self.generation:
                 return False
             theirs = store.article_hashes()
             gone = [a for a, h in self.articles.items() if theirs.get(a) != h]
             new = sorted(a for a, h in theirs.items() if self.articles.get(a) != h)
             self._drop(set(gone))
             if new:
-                chunks, vectors = store.chunks_with_vectors(new)
+                chunks, vectors = store.chunks_with_vectors({a: theirs[a] for a in new})
                 self._append(chunks, vectors)
                 self.articles |= {a: theirs[a] for a in new}
-            self.counts = counts
+            self.generation = generation
             changed = bool(gone or new)
             if changed:
                 self._compact()

@@ -9,6 +9,7 @@ interrupted ingest and are swept on open.
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,8 +84,8 @@ def _client(data_dir: Path, chroma_url: str | None) -> Any:
         except Exception as e:
             raise StoreError(
                 f"Cannot reach the Chroma server at {chroma_url} ({type(e).__name__}: {e}). "
-                "Start it with `chroma run --path DIR --port PORT` or unset CITEQA_CHROMA_URL "
-                "to use the embedded store."
+                "Start it with `chroma run --path DIR --host HOST --port PORT`, or drop "
+                "--chroma-url / CITEQA_CHROMA_URL to use the embedded store."
             ) from None
         return client
     try:
@@ -112,6 +113,11 @@ class ChromaStore:
             self._articles = self._client.get_or_create_collection(
                 f"{name}_articles", embedding_function=None
             )
+            self._state = self._client.get_or_create_collection(
+                f"{name}_state", embedding_function=None
+            )
+            if self.generation() is None:
+                self._bump()
         except Exception as e:
             raise StoreError(f"Cannot open collections in {self.location}: {e}") from None
 
@@ -167,12 +173,26 @@ class ChromaStore:
         self._articles.upsert(
             ids=[article.id], embeddings=[[1.0]], documents=[article.text], metadatas=[meta]
         )
+        self._bump()
 
     def delete_article(self, article_id: str) -> bool:
         existed = bool(self._articles.get(ids=[article_id])["ids"])
         self._articles.delete(ids=[article_id])
         self._chunks.delete(where={"article_id": article_id})
+        self._bump()
         return existed
+
+    def generation(self) -> str | None:
+        """Changes whenever an article is written or removed, by any process: readers compare
+        it to notice changes that keep the counts (a swap of one article for another)."""
+        got = self._state.get(ids=["generation"], include=["metadatas"])
+        return str(got["metadatas"][0]["value"]) if got["ids"] else None
+
+    def _bump(self) -> None:
+        """Called after a write, so a reader that sees the new value also sees the write."""
+        self._state.upsert(
+            ids=["generation"], embeddings=[[1.0]], metadatas=[{"value": uuid.uuid4().hex}]
+        )
 
     # --- chunks ---------------------------------------------------------------------------
 
@@ -207,18 +227,16 @@ class ChromaStore:
             )
         ]
 
-    def counts(self) -> tuple[int, int]:
-        """(articles, chunks): a cheap check that another process changed the index."""
-        return int(self._articles.count()), int(self._chunks.count())
-
     def article_hashes(self) -> dict[str, str]:
         out: dict[str, str] = {}
         for ids, metas, _ in self._scan(self._articles, documents=False):
             out |= {i: str(m.get("text_hash")) for i, m in zip(ids, metas, strict=True)}
         return out
 
-    def chunks_with_vectors(self, article_ids: Sequence[str]) -> tuple[list[Chunk], np.ndarray]:
-        """All chunks of these articles, with their stored embeddings (for the search index)."""
+    def chunks_with_vectors(self, hashes: dict[str, str]) -> tuple[list[Chunk], np.ndarray]:
+        """The chunks of these articles (id -> text hash) with their stored embeddings, for the
+        search index. Chunks of another text version are a crashed writer's leftovers: skipped."""
+        article_ids = sorted(hashes)
         chunks: list[Chunk] = []
         vectors: list[np.ndarray] = []
         for i in range(0, len(article_ids), 100):
@@ -233,11 +251,15 @@ class ChromaStore:
                 )
                 if not got["ids"]:
                     break
-                chunks += [
-                    _chunk(c, d, m)
-                    for c, d, m in zip(got["ids"], got["documents"], got["metadatas"], strict=True)
+                rows = [
+                    r
+                    for r, m in enumerate(got["metadatas"])
+                    if hashes.get(m["article_id"]) == m.get("text_hash")
                 ]
-                vectors.append(np.asarray(got["embeddings"], dtype=np.float32))
+                chunks += [
+                    _chunk(got["ids"][r], got["documents"][r], got["metadatas"][r]) for r in rows
+                ]
+                vectors.append(np.asarray(got["embeddings"], dtype=np.float32)[rows])
                 offset += len(got["ids"])
         if not vectors:
             return [], np.zeros((0, 0), dtype=np.float32)

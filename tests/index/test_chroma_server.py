@@ -88,11 +88,6 @@ class TestSharedIndex:
             assert x.ask(QUESTION, backend="extractive").abstained
         assert b.store.count_chunks() == 0
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="HybridRetriever notices other processes' changes by chunk count only, so a "
-        "swap that keeps the count leaves its keyword index stale (qa/retrieve.py)",
-    )
     def test_keyword_index_follows_a_same_size_swap(self, two):
         a, b = two
         a.add([Article(id="x1", title="X1", text="The zebra parliament voted to ban hats.")])
