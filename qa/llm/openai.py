@@ -33,6 +33,7 @@ class OpenAILLM(LLM):
         self.model = model or "default"
         self.base_url = base_url
         self.retries = retries
+        self.timeout = timeout
         self._chat = ChatOpenAI(
             model=self.model,
             base_url=base_url,
@@ -56,7 +57,11 @@ class OpenAILLM(LLM):
                     if text:
                         started = True
                         yield text
-                return
+                if started:
+                    return
+                # A cited answer or the abstain token is never empty: an empty reply is a
+                # malformed one (e.g. chunks without `choices`), not a silent abstention.
+                raise _Malformed("the reply had no text")
             except Exception as e:  # network, HTTP status, malformed payload
                 if started:  # half an answer was streamed; retrying would duplicate it
                     raise BackendError(f"The LLM server failed mid-answer: {e}") from None
@@ -64,7 +69,35 @@ class OpenAILLM(LLM):
                 if attempt < self.retries:
                     time.sleep(min(8.0, 0.5 * 2**attempt))
         raise BackendError(
-            f"The LLM server at {self.base_url or 'api.openai.com'} did not answer after "
-            f"{self.retries + 1} attempts ({type(last).__name__}: {last}). Check that it is "
-            "running and CITEQA_OPENAI_BASE_URL is right, or use --backend local."
+            f"The LLM server at {self.base_url or 'api.openai.com'} {self._what(last)} after "
+            f"{self.retries + 1} attempts ({type(last).__name__}: {last}). {self._fix(last)}"
         )
+
+    def _what(self, e: Exception | None) -> str:
+        """Which of the three ways a server fails, from the exception langchain/openai raise."""
+        name = type(e).__name__
+        if "Timeout" in name:
+            return f"did not answer within {self.timeout:g} s"
+        if "Connection" in name:
+            return "did not answer"  # nothing listening, or a wrong host/port
+        return "did not give a usable reply"
+
+    def _fix(self, e: Exception | None) -> str:
+        name = type(e).__name__
+        if "Timeout" in name:
+            return (
+                "Raise CITEQA_REQUEST_TIMEOUT if the server is just slow, or use --backend local."
+            )
+        if "Connection" in name:
+            return (
+                "Check that it is running and CITEQA_OPENAI_BASE_URL is right, "
+                "or use --backend local."
+            )
+        return (
+            "Check that it is an OpenAI-compatible chat completions endpoint and "
+            "CITEQA_OPENAI_MODEL names a model it serves, or use --backend local."
+        )
+
+
+class _Malformed(Exception):
+    """The server answered, but not with a chat completion we can use."""
