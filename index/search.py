@@ -71,10 +71,11 @@ class SearchIndex:
                 chunks, vectors = store.chunks_with_vectors({a: theirs[a] for a in new})
                 self._append(chunks, vectors)
                 self.articles |= {a: theirs[a] for a in new}
-            self.generation = generation
             changed = bool(gone or new)
             if changed:
                 self._compact()
+            if changed or generation != self.generation:
+                self.generation = generation
                 self.save()
             return changed
 
@@ -188,7 +189,12 @@ class SearchIndex:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         tf = self.keywords.tf.tocsr()
-        meta = {"format": FORMAT, "articles": self.articles, "sources": self.sources}
+        meta = {
+            "format": FORMAT,
+            "generation": self.generation,
+            "articles": self.articles,
+            "sources": self.sources,
+        }
         with open(tmp, "wb") as f:
             np.savez(
                 f,
@@ -216,6 +222,7 @@ class SearchIndex:
                 meta = json.loads(str(z["meta"]))
                 if meta.get("format") != FORMAT:
                     return index
+                index.generation = meta["generation"]
                 index.articles = meta["articles"]
                 index.sources = meta["sources"]
                 index.ids = z["ids"].tolist()

@@ -36,7 +36,7 @@ class Retrieval:
 class HybridRetriever:
     """Dense and keyword candidates from the search index, fused by reciprocal rank.
 
-    The search index is checked against Chroma's counts before every question, so articles
+    The search index is checked against Chroma's change marker before every question, so articles
     added by another process (or through a shared Chroma server) are seen without a restart.
     """
 
@@ -54,7 +54,7 @@ class HybridRetriever:
         self.candidates = candidates
         self.rrf_k = rrf_k
         self.index = SearchIndex.load(index_path) if index_path else SearchIndex(None)
-        self._fresh = False
+        self._fresh = True  # a saved index is as fresh as the change marker it was saved with
 
     def invalidate(self) -> None:
         """This process changed the chunks: sync before the next question."""
