@@ -95,6 +95,16 @@ class AnswerChain:
             or turn.retrieval.best_similarity < self.settings.relevance_floor
         )
 
+    def reply_format(self, turn: Turn) -> ReplyFormat | None:
+        """What the grammar lets the model write: sentences citing the ids shown, or abstain."""
+        if not self.settings.grammar or turn.context is None:
+            return None
+        return ReplyFormat(
+            refs=tuple(turn.context.refs),
+            max_sentences=self.settings.max_answer_sentences,
+            abstain_token=ABSTAIN_TOKEN,
+        )
+
     def generate_stream(self, turn: Turn) -> Iterator[str]:
         assert turn.context is not None
         if self._gated(turn):
@@ -109,18 +119,11 @@ class AnswerChain:
             )
             yield turn.reply
         else:
-            fmt = (
-                ReplyFormat(
-                    refs=tuple(turn.context.refs),
-                    max_sentences=self.settings.max_answer_sentences,
-                    abstain_token=ABSTAIN_TOKEN,
-                )
-                if self.settings.grammar
-                else None
-            )
             pieces: list[str] = []
             for piece in self.llm.stream(
-                turn.messages, fmt=fmt, max_tokens=self.settings.max_answer_tokens
+                turn.messages,
+                fmt=self.reply_format(turn),
+                max_tokens=self.settings.max_answer_tokens,
             ):
                 if not pieces:
                     turn.timings["first_token"] = time.perf_counter() - t0

@@ -1,0 +1,188 @@
+"""Answer speed per backend on the sample set, the LangChain baseline in the same run, and the
+local backend's decoding speed next to raw llama-cpp-python on the same model and prompt.
+
+    python -m bench.answer --sample 20
+
+Every backend answers the same evenly spread questions through the eval harness (so quality
+figures come with the timings); `openai` is llama-cpp-python's own OpenAI-compatible server
+started here on loopback with the same GGUF.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench.ingest import machine
+from eval.run import run_eval
+from qa.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE_SET = ROOT / "eval" / "sets" / "sample"
+KEYS = (
+    "first_token_p50_s",
+    "latency_p50_s",
+    "latency_p95_s",
+    "prompt_tokens_mean",
+    "completion_tokens_mean",
+    "hit_at_1",
+    "answer_f1",
+    "answer_contains",
+    "citation_precision",
+    "citation_recall",
+    "citation_validity",
+    "abstain_correct",
+    "abstain_wrong",
+)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def openai_server(model: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}/v1"
+    cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host"]
+    cmd += ["127.0.0.1", "--port", str(port), "--n_ctx", "2048", "--model_alias", "local-gguf"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(300):
+        try:
+            urllib.request.urlopen(f"{url}/models", timeout=2)
+            return proc, url
+        except OSError:
+            time.sleep(1)
+    proc.kill()
+    raise RuntimeError("llama_cpp.server did not start")
+
+
+def decode_speed(settings: Settings, question: str, runs: int) -> dict[str, float]:
+    """Generated tokens/s after the first token, ours (grammar-checked) vs raw llama-cpp-python
+    (no grammar) on the same prompt built by the real pipeline."""
+    from qa.assistant import Assistant
+
+    with Assistant(settings) as a:
+        a.add([SAMPLE_SET / "articles"])
+        chain = a.chain("local")
+        turn = chain.prepare(a._turn(question, None, None, None, chain))
+        llm = chain.llm
+        raw = llm._llm  # the same llama_cpp.Llama object, same loaded weights
+        prompt = llm.prompt_tokens(turn.messages)
+
+        def rate(pieces) -> tuple[float, int]:
+            n, first = 0, None
+            for _ in pieces:
+                n += 1
+                if first is None:
+                    first = time.perf_counter()
+            return (n - 1) / (time.perf_counter() - first) if n > 1 and first else 0.0, n
+
+        ours, theirs = [], []
+        for _ in range(runs):
+            fmt = chain.reply_format(turn)
+            ours.append(rate(llm.stream(turn.messages, fmt=fmt, max_tokens=120))[0])
+            stream = raw.create_completion(
+                prompt, max_tokens=120, temperature=0.0, top_k=1, stream=True
+            )
+            theirs.append(rate(stream)[0])
+        return {
+            "ours_tok_s": float(np.median(ours)),
+            "raw_tok_s": float(np.median(theirs)),
+            "prompt_tokens": len(prompt),
+        }
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--sample", type=int, default=20)
+    p.add_argument(
+        "--runs",
+        nargs="+",
+        default=["local", "openai", "extractive", "baseline"],
+        help="backends (local, openai, extractive) and/or baseline (LangChain, local model)",
+    )
+    p.add_argument("--decode-runs", type=int, default=3)
+    p.add_argument("--out", type=Path, default=ROOT / "runs" / "bench-answer")
+    p.add_argument("--results", type=Path, default=ROOT / "bench" / "RESULTS.md")
+    args = p.parse_args(argv)
+
+    base = Settings.load()
+    summaries: dict[str, dict[str, Any]] = {}
+    server = None
+    try:
+        for run in args.runs:
+            settings = base
+            if run == "openai":
+                from qa.llm.models import resolve_model
+
+                server, url = openai_server(resolve_model(base.model, base.cache_dir))
+                settings = base.model_copy(
+                    update={"openai_base_url": url, "openai_model": "local-gguf"}
+                )
+            backend = "local" if run == "baseline" else run
+            settings = settings.model_copy(update={"backend": backend})
+            out = args.out / run
+            shutil.rmtree(out, ignore_errors=True)  # fresh timings, never resumed
+            print(f"== {run}", flush=True)
+            report = run_eval(
+                SAMPLE_SET,
+                settings,
+                out=out,
+                sample=args.sample,
+                pipeline="langchain-baseline" if run == "baseline" else "citeqa",
+            )
+            summaries[run] = report.summary
+            if server is not None:
+                server.terminate()
+                server.wait(timeout=30)
+                server = None
+    finally:
+        if server is not None:
+            server.kill()
+
+    speed = decode_speed(
+        base.model_copy(update={"data_dir": args.out / "decode-index"}),
+        "Why did Pashinyan skip the summit?",
+        args.decode_runs,
+    )
+    lines = [
+        "\n## Answering\n",
+        f"`python -m bench.answer --sample {args.sample} --runs {' '.join(args.runs)}`, "
+        f"{dt.date.today()}, {machine()}, model {base.model}. The same {args.sample} questions "
+        "of the sample set (spread evenly, 12 of 50 unanswerable) for every run; run folders in "
+        f"`{args.out.relative_to(ROOT) if args.out.is_relative_to(ROOT) else args.out}`.\n",
+        "| measure | " + " | ".join(summaries) + " |",
+        "|---|" + "---|" * len(summaries),
+    ]
+    for key in KEYS:
+        vals = [summaries[r].get(key) for r in summaries]
+        lines.append(f"| {key} | " + " | ".join("—" if v is None else f"{v}" for v in vals) + " |")
+    if "local" in summaries and "baseline" in summaries:
+        ratio = summaries["local"]["latency_p50_s"] / summaries["baseline"]["latency_p50_s"]
+        lines.append(f"\nciteqa/baseline answer latency p50 (same run): {ratio:.2f}x")
+    lines.append(
+        f"\nDecoding after the first token, same prompt ({speed['prompt_tokens']} tokens), "
+        f"median of {args.decode_runs}: citeqa local backend (grammar-checked) "
+        f"{speed['ours_tok_s']:.1f} tok/s, raw llama-cpp-python (no grammar) "
+        f"{speed['raw_tok_s']:.1f} tok/s: {speed['ours_tok_s'] / speed['raw_tok_s']:.2f}x."
+    )
+    text = "\n".join(lines) + "\n"
+    print(text)
+    with args.results.open("a", encoding="utf-8") as f:
+        f.write(text)
+
+
+if __name__ == "__main__":
+    main()
