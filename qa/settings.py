@@ -46,7 +46,7 @@ class Settings(BaseSettings):
     candidates: int = 30  # per retriever, before fusion
     rrf_k: int = 60
     embed_batch_size: int = 32
-    embed_backend: Literal["torch", "onnx", "onnx-int8"] = "torch"  # index and queries alike
+    embed_backend: Literal["torch", "onnx", "onnx-int8"] = "onnx"  # index and queries alike
 
     # Answering
     backend: Backend = "local"
