@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from index.load import LoadProblem, load_paths
+from index.load import LoadProblem, decode, load_paths
 from qa.errors import InputError
 from qa.types import Article
 
@@ -72,7 +72,9 @@ class SetError(InputError):
 
 def _question_records(path: Path) -> list[tuple[str, Any]]:
     """(where, record) pairs; JSON errors become records of type str holding the message."""
-    text = path.read_text(encoding="utf-8")
+    text, problem = decode(path.read_bytes())  # BOMs honoured; bad bytes named, not raised
+    if problem:
+        return [(str(path), problem)]
     if path.suffix in (".yaml", ".yml"):
         try:
             data = yaml.safe_load(text)

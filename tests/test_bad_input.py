@@ -161,6 +161,13 @@ def _broken_set(tmp: Path) -> Path:
     return _question_set(tmp, [unknown, '{"id": "q2", "question": ', {"id": "q3"}])
 
 
+def _latin1_set(tmp: Path) -> Path:
+    root = _question_set(tmp, [])
+    q = {"id": "q1", "question": "Who?", "answerable": False}
+    _write(root / "questions.jsonl", json.dumps(q).encode() + b'\n{"question": "Caf\xe9?"}\n')
+    return root
+
+
 def _garbage_sqlite(d: Path) -> Path:
     (d / "chroma" / "chroma.sqlite3").write_bytes(b"\x13garbage\xff" * 6000)
     return d
@@ -247,6 +254,9 @@ CASES: list[Case] = [
           ("questions.jsonl:2", "not valid JSON"),
           ("questions.jsonl:3", "field 'question'", "Field required"),
           ("questions.jsonl:3", "field 'answerable'", "Field required")), EXIT_USAGE),
+    Case("question set: questions file not UTF-8", "eval", _latin1_set,
+         (("questions.jsonl", "not valid UTF-8", "line 2", "re-save the file as UTF-8"),),
+         EXIT_USAGE),
     # --- the data directory and the Chroma server ----------------------------------------
     Case("corrupted data directory (garbage chroma.sqlite3)", "store", _garbage_sqlite,
          (("Cannot open the index in", "chroma", "file is not a database", "move it away"),),
