@@ -20,6 +20,7 @@ import datetime as dt
 import json
 import os
 import platform
+import re
 import shlex
 import statistics
 import subprocess
@@ -29,6 +30,8 @@ import time
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+from bench.corpus import write_corpus
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
@@ -203,6 +206,47 @@ def retrieval_quality(backend: str, sets: list[Path], k: int = 5) -> dict[str, d
     return out
 
 
+def embed_ab(corpus: Path, backends: list[str], *, chunks: int, rounds: int) -> str:
+    """Embedding alone, backends interleaved in one process on the same chunk texts: on a
+    shared machine, load drifts within minutes, and interleaving keeps each round comparable."""
+    from index.embed import Embedder
+    from index.load import load_paths
+    from index.split import chunk_article
+    from qa.settings import Settings
+    from qa.types import Article
+
+    s = Settings.load()
+    models = {b: Embedder(backend=b, cache_dir=s.cache_dir) for b in backends}  # type: ignore[arg-type]
+    first = models[backends[0]]
+    texts: list[str] = []
+    for art in load_paths([corpus]):
+        if isinstance(art, Article) and len(texts) < chunks:
+            texts += [
+                c.text
+                for c in chunk_article(
+                    art,
+                    first.count_tokens,
+                    target_tokens=s.chunk_tokens,
+                    max_tokens=first.max_tokens,
+                    overlap_sentences=s.chunk_overlap_sentences,
+                )
+            ]
+    texts = texts[:chunks]
+    speed: dict[str, list[float]] = {b: [] for b in backends}
+    for r in range(rounds):
+        for b in backends[r % len(backends) :] + backends[: r % len(backends)]:
+            t = time.perf_counter()
+            models[b].embed(texts)
+            speed[b].append(len(texts) / (time.perf_counter() - t))
+        print(f"round {r + 1}: " + json.dumps({b: v[-1] for b, v in speed.items()}), flush=True)
+    lines = ["| backend | chunks/s (median) | × " + backends[0] + " (median of rounds) |"]
+    lines.append("|---|---|---|")
+    for b in backends:
+        ratio = statistics.median(x / y for x, y in zip(speed[b], speed[backends[0]], strict=True))
+        lines.append(f"| {b} | {statistics.median(speed[b]):.1f} | {ratio:.2f} |")
+    return "\n".join(lines)
+
+
 def machine() -> str:
     cpu = platform.processor() or platform.machine()
     ram = ""
@@ -281,6 +325,18 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--quality", action="store_true", help="also hit@5 on the eval sets")
     p.add_argument("--no-results", action="store_true", help="do not append to RESULTS.md")
     p.add_argument("--note", default="", help="a line added to the RESULTS.md section")
+    p.add_argument(
+        "--from-log",
+        type=Path,
+        help="summarise the 'repeat N SPEC: {...}' lines an earlier (interrupted) run printed",
+    )
+    p.add_argument(
+        "--embed-ab",
+        metavar="BACKENDS",
+        help="instead: embedding alone, e.g. torch,onnx,onnx-int8 interleaved for --repeats "
+        "rounds on --ab-chunks chunk texts of the corpus",
+    )
+    p.add_argument("--ab-chunks", type=int, default=64)
     p.add_argument("--child", help=argparse.SUPPRESS)
     p.add_argument("--out-json", type=Path, help=argparse.SUPPRESS)
     a = p.parse_args(argv)
@@ -289,29 +345,61 @@ def main(argv: list[str] | None = None) -> None:
         _child_main(a.child, a.corpus, a.out_json, a.batch)
         return
 
+    if a.embed_ab:
+        tmp_ab = tempfile.TemporaryDirectory(prefix="bench-corpus-")
+        corpus = a.corpus or write_corpus(a.n, Path(tmp_ab.name))
+        ab = embed_ab(corpus, a.embed_ab.split(","), chunks=a.ab_chunks, rounds=a.repeats)
+        print(ab)
+        cmd = "python -m bench.ingest " + shlex.join(argv if argv is not None else sys.argv[1:])
+        section = [
+            f"\n## Embedding alone: {a.embed_ab} ({a.ab_chunks} citeqa chunks)\n",
+            f"- command: `nice -n 10 {cmd}`",
+            f"- date: {dt.datetime.now(dt.UTC).isoformat(timespec='seconds')}",
+            f"- machine: {machine()}; shared with other jobs (load average "
+            f"{os.getloadavg()[0]:.1f} at the end): backends interleaved round by round",
+            f"- libraries: {versions()}",
+            f"- {a.repeats} rounds; batch 32; texts sorted by length (as in ingest)",
+            "",
+            ab,
+            "",
+        ]
+        if not a.no_results:
+            with RESULTS.open("a", encoding="utf-8") as f:  # append only
+                f.write("\n".join(section) + "\n")
+        tmp_ab.cleanup()
+        return
+
     from qa.settings import Settings
 
     default = Settings.model_fields["embed_backend"].default
     specs = [s.replace("citeqa:default", f"citeqa:{default}") for s in a.pipelines.split(",")]
     tmp = tempfile.TemporaryDirectory(prefix="bench-corpus-")
-    if a.corpus is None:
-        from bench.corpus import write_corpus
-
-        a.corpus = write_corpus(a.n, Path(tmp.name))
-    warm_exports(specs)
     runs: dict[str, list[dict[str, Any]]] = {s: [] for s in specs}
+    if a.from_log:
+        for line in a.from_log.read_text(encoding="utf-8").splitlines():
+            m = re.match(r"repeat (\d+) (\S+): (\{.*\})$", line)
+            if m and m[2] in runs:
+                runs[m[2]].append(json.loads(m[3]))
+        done = min(len(rs) for rs in runs.values())
+        runs = {spec: rs[:done] for spec, rs in runs.items()}  # complete repeats only
+        a.repeats = done
+    else:
+        if a.corpus is None:
+            a.corpus = write_corpus(a.n, Path(tmp.name))
+        warm_exports(specs)
+        for r in range(a.repeats):
+            for spec in specs if r % 2 == 0 else specs[::-1]:
+                res = run_child(spec, a.corpus, a.batch)
+                runs[spec].append(res)
+                print(f"repeat {r + 1} {spec}: {json.dumps(res)}", flush=True)
     ratios: dict[str, list[float]] = {}
-    for r in range(a.repeats):
-        order = specs if r % 2 == 0 else specs[::-1]
-        for spec in order:
-            res = run_child(spec, a.corpus, a.batch)
-            runs[spec].append(res)
-            print(f"repeat {r + 1} {spec}: {json.dumps(res)}", flush=True)
-        if "langchain" in specs:
-            lc = runs["langchain"][-1]["chunks_per_s"]
+    if "langchain" in specs:
+        for r, lc in enumerate(runs["langchain"]):
             for spec in specs:
                 if spec != "langchain":
-                    ratios.setdefault(spec, []).append(runs[spec][-1]["chunks_per_s"] / lc)
+                    ratios.setdefault(spec, []).append(
+                        runs[spec][r]["chunks_per_s"] / lc["chunks_per_s"]
+                    )
     result = table(runs, ratios)
     print(result)
 
