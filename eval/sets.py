@@ -92,7 +92,7 @@ def _question_records(path: Path) -> list[tuple[str, Any]]:
         try:
             out.append((f"{path}:{n}", json.loads(line)))
         except json.JSONDecodeError as e:
-            out.append((f"{path}:{n}", f"not valid JSON ({e.msg} at column {e.colno})"))
+            out.append((f"{path}:{n}", f"not valid JSON: {e.msg}, column {e.colno}"))
     return out
 
 

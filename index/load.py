@@ -258,7 +258,7 @@ def parse_jsonl(text: str, *, origin: str) -> Iterator[Loaded]:
         try:
             rec = json.loads(line)
         except json.JSONDecodeError as e:
-            yield LoadProblem(where, f"not valid JSON ({e.msg} at column {e.colno})")
+            yield LoadProblem(where, f"not valid JSON: {e.msg}, column {e.colno}")
             continue
         item = article_from_record(rec, origin=where)
         if isinstance(item, Article):
