@@ -65,7 +65,9 @@ class TestChatPage:
         }), encoding="utf-8")  # fmt: skip
         context, page, dialogs, errors = _open(browser, server)
         _upload(page, evil, "evil")
-        page.locator("#library").get_by_text("evil", exact=True).first.wait_for()
+        page.locator("#library").get_by_text("evil", exact=True).filter(
+            visible=True
+        ).first.wait_for()
         page.click("#library-pick input")
         page.get_by_role("option", name="evil", exact=True).click()
         page.click("#view-article")
