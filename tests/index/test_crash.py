@@ -77,14 +77,15 @@ def _ingest(paths: list[Path], data_dir: Path, log: Path, **env: str) -> subproc
         )
 
 
-def _committed(data_dir: Path) -> int:
-    """Article records on disk, read-only, straight from Chroma's SQLite file.
+def _committed(data_dir: Path) -> int | None:
+    """Article records on disk, read-only, straight from Chroma's SQLite file; None when it
+    cannot be read right now (being written, or a killed writer's journal awaits rollback).
 
     Only used to spread the kills over the ingest (a progress probe), never to judge results.
     """
     db = data_dir / "chroma" / "chroma.sqlite3"
     if not db.exists():
-        return 0
+        return None
     try:
         with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1) as con:
             row = con.execute(
@@ -93,8 +94,8 @@ def _committed(data_dir: Path) -> int:
                 "WHERE c.name = 'citeqa_articles' AND s.scope = 'METADATA'"
             ).fetchone()
         return int(row[0])
-    except sqlite3.Error:  # not created yet, or briefly locked by the writer
-        return 0
+    except sqlite3.Error:
+        return None
 
 
 def _finish(proc: subprocess.Popen, log: Path, timeout: float = 600) -> dict:
@@ -174,7 +175,7 @@ def reference(tmp_path_factory) -> Reference:
     proc = _ingest([corpus], data_dir, log)
     first_commit = None
     while proc.poll() is None:
-        if first_commit is None and _committed(data_dir) > 0:
+        if first_commit is None and (_committed(data_dir) or 0) > 0:
             first_commit = time.monotonic() - started
         time.sleep(0.05)
     seconds = time.monotonic() - started
@@ -192,32 +193,31 @@ def test_sigkill_anywhere_then_rerun_builds_the_same_index(reference, tmp_path, 
     kills: list[dict] = []
     for n in range(KILLS):
         log = tmp_path / f"kill{n}.log"
-        before = _committed(data_dir)
         started = time.monotonic()
         proc = _ingest([reference.corpus], data_dir, log)
+        seen: list[int] = []  # article records on disk, as this run went on
         if n % 3 == 0:
             # Before this run writes anything: start-up, Chroma open, sweep, first embedding.
             deadline = started + rng.uniform(0.2, 1.0) * reference.first_commit
-            while proc.poll() is None and time.monotonic() < deadline:
-                time.sleep(0.02)
         else:
             # Mid-write: once this run has committed an article, a little later.
-            while proc.poll() is None and _committed(data_dir) <= before:
+            while proc.poll() is None and (len(seen) < 2 or seen[-1] <= seen[0]):
+                if (count := _committed(data_dir)) is not None:
+                    seen.append(count)
                 time.sleep(0.02)
             deadline = time.monotonic() + rng.uniform(0.0, write_phase / 12)
-            while proc.poll() is None and time.monotonic() < deadline:
-                time.sleep(0.02)
+        while proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
         alive = proc.poll() is None
         if alive:
             proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=60)
-        after = _committed(data_dir)
         kills.append(
             {
                 "at": round(time.monotonic() - started, 2),
                 "killed": alive,
-                "committed_before": before,
-                "committed_after": after,
+                "wrote": bool(seen) and seen[-1] > seen[0],
+                "seen": (seen[0], seen[-1]) if seen else None,
             }
         )
         if alive:
@@ -228,11 +228,7 @@ def test_sigkill_anywhere_then_rerun_builds_the_same_index(reference, tmp_path, 
     print(f"\nreference ingest {ref}")
     for k in kills:
         print(f"kill: {k}")
-    mid_write = [
-        k
-        for k in kills
-        if k["killed"] and k["committed_before"] < k["committed_after"] < CORPUS_SIZE
-    ]
+    mid_write = [k for k in kills if k["killed"] and k["wrote"] and k["seen"][1] < CORPUS_SIZE]
     assert len(mid_write) >= 3, f"too few kills landed mid-ingest to mean anything: {kills}"
 
     final = tmp_path / "final.log"
