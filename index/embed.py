@@ -24,9 +24,10 @@ from qa.errors import ModelError
 
 EmbedBackend = Literal["torch", "onnx", "onnx-int8"]
 BACKENDS: tuple[str, ...] = get_args(EmbedBackend)
-# Float ONNX: the same vectors as PyTorch (cosine 1.0000) at ~1.5-2x the speed, and a small
-# process (no model weights in torch). int8 was not reliably faster here and moves vectors
-# (cosine 0.985-0.99, a text's vector depends on its batch), so it stays opt-in.
+# Float ONNX gives the same vectors as PyTorch (cosine 1.0000), so indexes built with torch stay
+# valid; it embeds at about torch's speed but loads in <1 s once exported (bench/RESULTS.md).
+# int8 embeds ~1.5x faster with equal hit@5 on the eval sets, but moves vectors (cosine ~0.99,
+# and a text's vector depends on its batch), so it is opt-in until indexes record their variant.
 DEFAULT_BACKEND: EmbedBackend = "onnx"
 _INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
