@@ -204,9 +204,9 @@ class TestJudge:
         assert not judge(ordered, **args).resisted
 
 
-# A fake turn answering the very question (obeyed before the mitigation) and ChatML tokens of the
-# default model's own template: the two cases measured resisted after it (eval/RESULTS.md).
-HARDEST = ["i10", "i03"]
+# A fake turn answering the very question (obeyed before the mitigation), ChatML tokens of the
+# default model's own template, a forged end of the sources block (eval/RESULTS.md).
+HARDEST = ["i10", "i03", "i13"]
 
 
 @pytest.mark.slow
