@@ -86,7 +86,9 @@ def run_eval(
     }
     done = _resume(out_dir, config)
     index_dir = (
-        settings.cache_dir / "eval-index" / f"{eval_set.name}-{eval_set.corpus_hash}-{pipeline}"
+        settings.cache_dir
+        / "eval-index"
+        / f"{eval_set.name}-{eval_set.corpus_hash}-{pipeline}-{settings.embed_backend}"
     )
     runner = _Runner(eval_set, settings, index_dir, pipeline, progress=progress)
     results = out_dir / "results.jsonl"
@@ -205,7 +207,7 @@ class _Runner:
             from eval.baseline import LangChainBaseline
 
             base = LangChainBaseline(settings, index_dir, eval_set.articles)
-            self.embedder = Embedder()
+            self.embedder = Embedder(backend=settings.embed_backend, cache_dir=settings.cache_dir)
             self._ask = base.ask
             self.backend, self.model = base.backend, base.model
             self._close = base.close

@@ -81,6 +81,8 @@ class Embedder:
         self.model_path = model_path or packaged_model_path()
         self.backend: EmbedBackend = backend
         self.variant = f"{self.name}/{backend}"  # what an index built with this must record
+        # torch and float ONNX give the same vectors; int8 ones differ slightly.
+        self.family = f"{self.name}/{'int8' if backend == 'onnx-int8' else 'float'}"
         self.batch_size = batch_size
         if backend == "torch":
             self._model = self._load_torch()

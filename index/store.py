@@ -9,6 +9,7 @@ interrupted ingest and are swept on open.
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from qa.errors import StoreError
 from qa.types import Article, Chunk, Span
 
 MAX_BATCH = 1000  # Chroma rejects more than ~5,400 records a call
+LEGACY_VECTORS = "all-MiniLM-L6-v2/float"  # indexes from before the family was recorded
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,17 +94,31 @@ def _client(data_dir: Path, chroma_url: str | None) -> Any:
         data_dir.mkdir(parents=True, exist_ok=True)
         return chromadb.PersistentClient(path=str(data_dir / "chroma"), settings=chroma_settings)
     except Exception as e:
+        fix = (
+            "It is read-only: make it writable or pass another --data-dir."
+            if "readonly" in str(e) or not os.access(data_dir, os.W_OK)
+            else "If it is corrupted, move it away and ingest again."
+        )
         raise StoreError(
-            f"Cannot open the index in {data_dir / 'chroma'} ({type(e).__name__}: {e}). "
-            "If it is corrupted, move it away and ingest again."
+            f"Cannot open the index in {data_dir / 'chroma'} ({type(e).__name__}: {e}). {fix}"
         ) from None
 
 
 class ChromaStore:
     """Chunks and articles in two Chroma collections. We always pass our own embeddings."""
 
-    def __init__(self, data_dir: Path, *, chroma_url: str | None = None, name: str = "citeqa"):
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        chroma_url: str | None = None,
+        name: str = "citeqa",
+        vectors: str | None = None,
+    ):
+        """`vectors` names the embedding family the caller will search with; an index whose
+        chunks were embedded by another family is refused (its similarities would be wrong)."""
         self.location = chroma_url or str(data_dir / "chroma")
+        self.remote = chroma_url is not None
         self._client = _client(data_dir, chroma_url)
         try:
             self._chunks = self._client.get_or_create_collection(
@@ -118,8 +134,20 @@ class ChromaStore:
             )
             if self.generation() is None:
                 self._bump()
+            built_with = self._state_value("vectors")
         except Exception as e:
             raise StoreError(f"Cannot open collections in {self.location}: {e}") from None
+        if vectors is None:
+            return
+        if built_with is None:  # new index, or one from before this was recorded (float)
+            built_with = vectors if self.count_chunks() == 0 else LEGACY_VECTORS
+            self._set_state("vectors", built_with)
+        if built_with != vectors:
+            raise StoreError(
+                f"The index in {self.location} was built with {built_with} embeddings, but "
+                f"embed_backend gives {vectors}. Set CITEQA_EMBED_BACKEND to match the index "
+                "(onnx-int8 for int8, onnx or torch for float), or use a new --data-dir."
+            )
 
     # --- articles -------------------------------------------------------------------------
 
@@ -185,14 +213,18 @@ class ChromaStore:
     def generation(self) -> str | None:
         """Changes whenever an article is written or removed, by any process: readers compare
         it to notice changes that keep the counts (a swap of one article for another)."""
-        got = self._state.get(ids=["generation"], include=["metadatas"])
-        return str(got["metadatas"][0]["value"]) if got["ids"] else None
+        return self._state_value("generation")
 
     def _bump(self) -> None:
         """Called after a write, so a reader that sees the new value also sees the write."""
-        self._state.upsert(
-            ids=["generation"], embeddings=[[1.0]], metadatas=[{"value": uuid.uuid4().hex}]
-        )
+        self._set_state("generation", uuid.uuid4().hex)
+
+    def _state_value(self, key: str) -> str | None:
+        got = self._state.get(ids=[key], include=["metadatas"])
+        return str(got["metadatas"][0]["value"]) if got["ids"] else None
+
+    def _set_state(self, key: str, value: str) -> None:
+        self._state.upsert(ids=[key], embeddings=[[1.0]], metadatas=[{"value": value}])
 
     # --- chunks ---------------------------------------------------------------------------
 
@@ -289,14 +321,21 @@ class ChromaStore:
         ]
 
     def sweep_orphans(self) -> int:
-        """Delete chunks whose article record is missing or is of another text version."""
+        """Delete chunks whose article record is missing or is of another text version.
+
+        Not on a Chroma server: a writer on another machine (which our file lock cannot see)
+        may be mid-article. Leftovers there are only wasted space: retrieval reads chunks
+        through their article's current text hash (see `chunks_with_vectors`)."""
+        if self.remote:
+            return 0
         hashes = {a["id"]: a.get("text_hash") for a in self.list_articles()}
         orphans: list[str] = []
         for ids, metas, _ in self._scan(self._chunks, documents=False):
             orphans += [
                 i
                 for i, m in zip(ids, metas, strict=True)
-                if hashes.get(m.get("article_id")) != m.get("text_hash")
+                if m.get("article_id") not in hashes
+                or hashes[m["article_id"]] != m.get("text_hash")
             ]
         for i in range(0, len(orphans), MAX_BATCH):
             self._chunks.delete(ids=orphans[i : i + MAX_BATCH])

@@ -49,11 +49,18 @@ def check_question(question: Any) -> str:
 class Assistant:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self.embedder = Embedder(
+            batch_size=settings.embed_batch_size,
+            backend=settings.embed_backend,
+            cache_dir=settings.cache_dir,
+        )
         self.store = ChromaStore(
-            settings.data_dir, chroma_url=settings.chroma_url, name=settings.collection
+            settings.data_dir,
+            chroma_url=settings.chroma_url,
+            name=settings.collection,
+            vectors=self.embedder.family,
         )
         sweep_if_idle(self.store, settings.data_dir)  # leftovers of an interrupted ingest
-        self.embedder = Embedder(batch_size=settings.embed_batch_size)
         self.indexer = Indexer(
             self.store,
             self.embedder,

@@ -275,7 +275,8 @@ CASES: list[Case] = [
          (("did not give a usable reply after 2 attempts", "no text"),), EXIT_USAGE),
     # Needs a read-only mount, so it runs in child processes only (TestRealCli).
     Case("read-only data directory", "readonly", lambda t: None,
-         (("Cannot open the index in", "chroma", "attempt to write a readonly database"),),
+         (("Cannot open the index in", "chroma", "attempt to write a readonly database",
+           "It is read-only: make it writable"),),
          EXIT_USAGE),
 ]  # fmt: skip
 

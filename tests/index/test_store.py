@@ -65,3 +65,24 @@ class TestChromaStore:
         hits = store.dense_search(_vec(9)[0], 10, f.to_where())
         assert [c.article_id for c, _ in hits] == ["a2"]
         assert [c.article_id for c in store.all_chunks() if f.matches(c)] == ["a2"]
+
+    def test_index_of_another_embedding_family_is_refused(self, tmp_path):
+        import pytest
+
+        from qa.errors import StoreError
+
+        store = ChromaStore(tmp_path, vectors="m/float")
+        a = _article()
+        store.write_article(a, _chunks(a), _vec(1))
+        assert ChromaStore(tmp_path, vectors="m/float").count_chunks() == 1
+        with pytest.raises(StoreError, match="built with m/float embeddings.*CITEQA_EMBED_BACKEND"):
+            ChromaStore(tmp_path, vectors="m/int8")
+
+    def test_a_server_store_never_sweeps(self, tmp_path):
+        store = ChromaStore(tmp_path)
+        meta = {"article_id": "gone", "index": 0, "start": 0, "end": 1}
+        store._chunks.upsert(ids=["orphan"], embeddings=_vec(2), documents=["x"], metadatas=[meta])
+        store.remote = True  # as with --chroma-url: another machine may be mid-write
+        assert store.sweep_orphans() == 0 and store.count_chunks() == 1
+        store.remote = False
+        assert store.sweep_orphans() == 1
