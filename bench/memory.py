@@ -48,8 +48,8 @@ def main(argv: list[str] | None = None) -> None:
     citeqa = str(Path(sys.executable).with_name("citeqa"))
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "data"
-        subprocess.run([citeqa, "ingest", "--data-dir", str(data), str(ROOT / "examples" / "articles")],
-                       check=True, capture_output=True)  # fmt: skip
+        sample = str(ROOT / "examples" / "articles")
+        subprocess.run([citeqa, "ingest", "--data-dir", str(data), sample], check=True)
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
