@@ -82,10 +82,12 @@ class Indexer:
                 return
             texts = [c.text for _, chunks, _ in pending for c in chunks]
             vectors = self.embedder.embed(texts, progress=progress and len(texts) > 64)
-            offset = 0
-            for article, chunks, status in pending:
-                self.store.write_article(article, chunks, vectors[offset : offset + len(chunks)])
+            offset, writes = 0, []
+            for article, chunks, _ in pending:
+                writes.append((article, chunks, vectors[offset : offset + len(chunks)]))
                 offset += len(chunks)
+            self.store.write_articles(writes)
+            for article, chunks, status in pending:
                 report.append(
                     IngestItem(
                         origin=article.origin or article.id,

@@ -177,30 +177,38 @@ class ChromaStore:
         return sorted(out, key=lambda a: (a.get("title") or "", a["id"]))
 
     def write_article(self, article: Article, chunks: Sequence[Chunk], vectors: np.ndarray) -> None:
-        """Replace an article and its chunks; the article record goes last (commit marker)."""
-        self._articles.delete(ids=[article.id])
-        self._chunks.delete(where={"article_id": article.id})
+        """Replace one article and its chunks (see `write_articles`)."""
+        self.write_articles([(article, chunks, vectors)])
+
+    def write_articles(self, items: Sequence[tuple[Article, Sequence[Chunk], np.ndarray]]) -> None:
+        """Replace several articles and their chunks in a handful of Chroma calls (one call
+        per article made writes ~20% of ingest time). Every article's record is written after
+        all chunks, in one upsert: a crash at any point leaves each article either complete
+        or without a record, and record-less chunks are swept as leftovers."""
+        if not items:
+            return
+        ids = [a.id for a, _, _ in items]
+        self._articles.delete(ids=ids)
+        self._chunks.delete(where={"article_id": {"$in": ids}})
+        chunks = [c for _, cs, _ in items for c in cs]
+        vectors = np.concatenate([v for _, cs, v in items if len(cs)] or [np.zeros((0, 1))])
+        hashes = [a.text_hash for a, cs, _ in items for _ in cs]
         for i in range(0, len(chunks), MAX_BATCH):
             batch = chunks[i : i + MAX_BATCH]
             self._chunks.upsert(
                 ids=[c.id for c in batch],
                 embeddings=vectors[i : i + MAX_BATCH],
                 documents=[c.text for c in batch],
-                metadatas=[_chunk_meta(c, article.text_hash) for c in batch],
+                metadatas=[_chunk_meta(c, h) for c, h in zip(batch, hashes[i:], strict=False)],
             )
-        meta = {
-            "title": article.title,
-            "text_hash": article.text_hash,
-            "n_chunks": len(chunks),
-            "chars": len(article.text),
-        }
-        for key in ("url", "source", "published_at", "origin"):
-            value = getattr(article, key)
-            if value is not None:
-                meta[key] = value
-        self._articles.upsert(
-            ids=[article.id], embeddings=[[1.0]], documents=[article.text], metadatas=[meta]
-        )
+        for i in range(0, len(items), MAX_BATCH):
+            batch_items = items[i : i + MAX_BATCH]
+            self._articles.upsert(
+                ids=[a.id for a, _, _ in batch_items],
+                embeddings=[[1.0]] * len(batch_items),
+                documents=[a.text for a, _, _ in batch_items],
+                metadatas=[_article_meta(a, len(cs)) for a, cs, _ in batch_items],
+            )
         self._bump()
 
     def delete_article(self, article_id: str) -> bool:
@@ -351,6 +359,20 @@ class ChromaStore:
                 return
             yield got["ids"], got["metadatas"], got.get("documents") or [None] * len(got["ids"])
             offset += len(got["ids"])
+
+
+def _article_meta(article: Article, n_chunks: int) -> dict[str, Any]:
+    meta: dict[str, Any] = {
+        "title": article.title,
+        "text_hash": article.text_hash,
+        "n_chunks": n_chunks,
+        "chars": len(article.text),
+    }
+    for key in ("url", "source", "published_at", "origin"):
+        value = getattr(article, key)
+        if value is not None:
+            meta[key] = value
+    return meta
 
 
 def _chunk_meta(c: Chunk, text_hash: str) -> dict[str, Any]:
