@@ -163,7 +163,7 @@ class SearchIndex:
         if n_allowed <= EXACT_ROWS:
             return self.exact(vector, n, allowed)
         share = n_allowed / max(1, len(self))
-        want = n if share >= 0.999 else math.ceil(2 * n / share)
+        want = min(len(self), n if share >= 0.999 else math.ceil(2 * n / share))
         hits = [
             Hit(i, s)
             for i, s in store.nearest(vector, want)

@@ -317,11 +317,9 @@ class ChromaStore:
         return [by_id[i] for i in ids if i in by_id]
 
     def nearest(self, vector: np.ndarray, n: int) -> list[tuple[str, float]]:
-        """Approximate nearest chunk ids by cosine similarity (Chroma's HNSW), ids only."""
+        """Approximate nearest chunk ids by cosine similarity (Chroma's HNSW), ids only. The
+        caller keeps `n` within the number of chunks (counting them costs a query each time)."""
         if n <= 0:
-            return []
-        n = min(n, self.count_chunks())
-        if n == 0:
             return []
         res = self._chunks.query(query_embeddings=[vector], n_results=n, include=["distances"])
         return [
