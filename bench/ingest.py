@@ -353,7 +353,7 @@ def main(argv: list[str] | None = None) -> None:
         cmd = "python -m bench.ingest " + shlex.join(argv if argv is not None else sys.argv[1:])
         section = [
             f"\n## Embedding alone: {a.embed_ab} ({a.ab_chunks} citeqa chunks)\n",
-            f"- command: `nice -n 10 {cmd}`",
+            f"- command: `{cmd}`",
             f"- date: {dt.datetime.now(dt.UTC).isoformat(timespec='seconds')}",
             f"- machine: {machine()}; shared with other jobs (load average "
             f"{os.getloadavg()[0]:.1f} at the end): backends interleaved round by round",
@@ -422,7 +422,7 @@ def main(argv: list[str] | None = None) -> None:
     cmd = "python -m bench.ingest " + shlex.join(argv if argv is not None else sys.argv[1:])
     section = [
         f"\n## Ingest: {', '.join(specs)} ({n_articles} articles)\n",
-        f"- command: `nice -n 10 {cmd}`",
+        f"- command: `{cmd}`",
         f"- date: {dt.datetime.now(dt.UTC).isoformat(timespec='seconds')}",
         f"- machine: {machine()}; shared with other jobs while running (load average "
         f"{os.getloadavg()[0]:.1f} at the end), so compare within a run: ratios are per repeat",
