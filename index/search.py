@@ -24,7 +24,7 @@ from index.keywords import KeywordIndex
 from index.store import ChromaStore, Filters
 from qa.types import Chunk
 
-FORMAT = 1
+FORMAT = 2  # 2: float32 vectors
 EXACT_ROWS = 20_000  # up to this many allowed rows, exact numpy search beats Chroma's HNSW
 
 
@@ -46,7 +46,7 @@ class SearchIndex:
         self.sources: list[str] = []
         self.source_code = np.zeros(0, dtype=np.int32)  # -1: no source
         self.published = np.zeros(0, dtype=np.float64)  # nan: no date
-        self.vectors = np.zeros((0, 0), dtype=np.float16)
+        self.vectors = np.zeros((0, 0), dtype=np.float32)
         self.live = np.zeros(0, dtype=bool)
         self.keywords = KeywordIndex()
         self.generation: str | None = None  # Chroma's change marker when last synced
@@ -108,7 +108,7 @@ class SearchIndex:
         ).astype(np.int32)
         dates = [math.nan if c.published_at is None else c.published_at for c in chunks]
         self.published = np.concatenate([self.published, dates])
-        vecs = vectors.astype(np.float16)
+        vecs = vectors.astype(np.float32, copy=False)
         self.vectors = vecs if not len(self.vectors) else np.concatenate([self.vectors, vecs])
         self.live = np.concatenate([self.live, np.ones(len(chunks), dtype=bool)])
         self.keywords.append([f"{c.title}\n{c.text}" for c in chunks])
@@ -146,12 +146,14 @@ class SearchIndex:
         return self._top(scores, n, scores > 0)
 
     def exact(self, vector: np.ndarray, n: int, allowed: np.ndarray) -> list[Hit]:
+        vector = vector.astype(np.float32, copy=False)
+        if allowed.all():  # no copy of the matrix for the common unfiltered case
+            return self._top(self.vectors @ vector, n, allowed)
         rows = np.flatnonzero(allowed)
         if rows.size == 0:
             return []
-        sims = self.vectors[rows].astype(np.float32) @ vector.astype(np.float32)
         full = np.full(len(self.ids), -np.inf, dtype=np.float32)
-        full[rows] = sims
+        full[rows] = self.vectors[rows] @ vector
         return self._top(full, n, allowed)
 
     def dense(
