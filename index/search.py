@@ -146,12 +146,12 @@ class SearchIndex:
         return self._top(scores, n, scores > 0)
 
     def exact(self, vector: np.ndarray, n: int, allowed: np.ndarray) -> list[Hit]:
+        if not allowed.any():  # also an empty index, whose matrix has no columns yet
+            return []
         vector = vector.astype(np.float32, copy=False)
         if allowed.all():  # no copy of the matrix for the common unfiltered case
             return self._top(self.vectors @ vector, n, allowed)
         rows = np.flatnonzero(allowed)
-        if rows.size == 0:
-            return []
         full = np.full(len(self.ids), -np.inf, dtype=np.float32)
         full[rows] = self.vectors[rows] @ vector
         return self._top(full, n, allowed)

@@ -132,3 +132,11 @@ class TestSearchIndex:
         assert exact[0].chunk_id == "a1:0"
         afp = index.allowed(Filters(sources=("afp",)))
         assert {h.chunk_id for h in index.dense(store, vector, 5, afp)} == {"a0:0", "a3:0"}
+
+    def test_an_empty_index_finds_nothing(self, tmp_path, embedder):
+        store = ChromaStore(tmp_path / "empty")
+        index = SearchIndex(None)
+        index.sync(store)
+        vector = embedder.embed_query("anything")
+        assert index.dense(store, vector, 5, index.allowed(None)) == []
+        assert index.keyword("anything", 5, index.allowed(None)) == []
