@@ -295,6 +295,19 @@ _FIELDS = [
 ]
 
 
+def _head(title: str, argv: list[str] | None, reading: str) -> list[str]:
+    """A RESULTS.md section's title and its command, date, machine load and library lines."""
+    cmd = "python -m bench.ingest " + shlex.join(argv if argv is not None else sys.argv[1:])
+    return [
+        f"\n## {title}\n",
+        f"- command: `{cmd}`",
+        f"- date: {dt.datetime.now(dt.UTC).isoformat(timespec='seconds')}",
+        f"- machine: {machine()}; shared with other jobs while running (load average "
+        f"{os.getloadavg()[0]:.1f} at the end), {reading}",
+        f"- libraries: {versions()}",
+    ]
+
+
 def table(runs: dict[str, list[dict[str, Any]]], ratios: dict[str, list[float]]) -> str:
     head = "| pipeline | " + " | ".join(label for _, label, _ in _FIELDS) + " | × LangChain |"
     lines = [head, "|" + "---|" * (len(_FIELDS) + 2)]
@@ -350,14 +363,11 @@ def main(argv: list[str] | None = None) -> None:
         corpus = a.corpus or write_corpus(a.n, Path(tmp_ab.name))
         ab = embed_ab(corpus, a.embed_ab.split(","), chunks=a.ab_chunks, rounds=a.repeats)
         print(ab)
-        cmd = "python -m bench.ingest " + shlex.join(argv if argv is not None else sys.argv[1:])
-        section = [
-            f"\n## Embedding alone: {a.embed_ab} ({a.ab_chunks} citeqa chunks)\n",
-            f"- command: `{cmd}`",
-            f"- date: {dt.datetime.now(dt.UTC).isoformat(timespec='seconds')}",
-            f"- machine: {machine()}; shared with other jobs (load average "
-            f"{os.getloadavg()[0]:.1f} at the end): backends interleaved round by round",
-            f"- libraries: {versions()}",
+        section = _head(
+            f"Embedding alone: {a.embed_ab} ({a.ab_chunks} citeqa chunks)",
+            argv,
+            "backends interleaved round by round",
+        ) + [
             f"- {a.repeats} rounds; batch 32; texts sorted by length (as in ingest)",
             "",
             ab,
@@ -419,14 +429,11 @@ def main(argv: list[str] | None = None) -> None:
         print(quality)
 
     n_articles = runs[specs[0]][0]["articles"]
-    cmd = "python -m bench.ingest " + shlex.join(argv if argv is not None else sys.argv[1:])
-    section = [
-        f"\n## Ingest: {', '.join(specs)} ({n_articles} articles)\n",
-        f"- command: `{cmd}`",
-        f"- date: {dt.datetime.now(dt.UTC).isoformat(timespec='seconds')}",
-        f"- machine: {machine()}; shared with other jobs while running (load average "
-        f"{os.getloadavg()[0]:.1f} at the end), so compare within a run: ratios are per repeat",
-        f"- libraries: {versions()}",
+    section = _head(
+        f"Ingest: {', '.join(specs)} ({n_articles} articles)",
+        argv,
+        "so compare within a run: ratios are per repeat",
+    ) + [
         f"- corpus: `python -m bench.corpus --n {a.n}` (seed 0)"
         if not a.corpus or a.corpus.parent == Path(tmp.name)
         else f"- corpus: {a.corpus}",

@@ -16,7 +16,7 @@ from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 
 from index.embed import Embedder
-from index.search import Hit, SearchIndex
+from index.search import SearchIndex
 from index.store import ChromaStore, Filters
 from qa.types import Chunk, RetrievedChunk
 
@@ -69,15 +69,6 @@ class HybridRetriever:
         """Chunk ids the search index holds (it must agree with the vector store)."""
         index = self._synced()
         return [index.ids[i] for i in np.flatnonzero(index.live)]
-
-    def dense(self, query: str, n: int, filters: Filters | None = None) -> list[Hit]:
-        index = self._synced()
-        vector = self.embedder.embed_query(query)
-        return index.dense(self.store, vector, n, index.allowed(filters))
-
-    def keyword(self, query: str, n: int, filters: Filters | None = None) -> list[Hit]:
-        index = self._synced()
-        return index.keyword(query, n, index.allowed(filters))
 
     def retrieve(self, query: str, *, k: int, filters: Filters | None = None) -> Retrieval:
         index = self._synced()
