@@ -53,7 +53,6 @@ class AnswerChain:
         self.get_articles = get_articles
         self.count_tokens = count_tokens
         self.llm = llm  # None: the extractive backend
-        self.prompt = load_prompt("answer")
 
     @property
     def backend(self) -> str:
@@ -77,12 +76,7 @@ class AnswerChain:
             budget_tokens=self.settings.context_tokens,
         )
         if turn.context.sentences:
-            turn.messages = [
-                {"role": "system" if m.type == "system" else "user", "content": str(m.content)}
-                for m in self.prompt.format_messages(
-                    context=turn.context.render(), question=turn.standalone
-                )
-            ]
+            turn.messages = answer_messages(turn.context.render(), turn.standalone)
         turn.timings["retrieve"] = t1 - t0
         turn.timings["context"] = time.perf_counter() - t1
         return turn
@@ -125,8 +119,10 @@ class AnswerChain:
                 fmt=self.reply_format(turn),
                 max_tokens=self.settings.max_answer_tokens,
             ):
-                if not pieces:
-                    turn.timings["first_token"] = time.perf_counter() - t0
+                if not pieces:  # from the question's arrival, as the user waits for it
+                    steps = ("rewrite", "retrieve", "context")
+                    before = sum(turn.timings.get(k, 0.0) for k in steps)
+                    turn.timings["first_token"] = before + time.perf_counter() - t0
                 pieces.append(piece)
                 yield piece
             turn.reply = "".join(pieces)
@@ -206,6 +202,19 @@ class AnswerChain:
         for piece in self.generate_stream(turn):
             yield TextDelta(piece)
         yield self.finish(turn)
+
+
+def answer_messages(context: str, question: str) -> list[dict[str, str]]:
+    """The answer prompt (prompts/answer.yaml) filled in, as chat messages."""
+    return [
+        {"role": "system" if m.type == "system" else "user", "content": str(m.content)}
+        for m in load_prompt("answer").format_messages(context=context, question=question)
+    ]
+
+
+def warm(llm: LLM) -> None:
+    """Let the model evaluate the answer prompt's fixed prefix now, before the first question."""
+    llm.warm([answer_messages("[S1] A.", "Q?"), answer_messages("Article: B\n[S2] C.", "R?")])
 
 
 def new_turn(

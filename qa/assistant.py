@@ -18,7 +18,7 @@ from index.ingest import Indexer, sweep_if_idle
 from index.load import LoadProblem, load_paths
 from index.lock import IngestLock
 from index.store import ChromaStore, Filters
-from qa.answer import AnswerChain, new_turn
+from qa.answer import AnswerChain, new_turn, warm
 from qa.errors import InputError, NotFoundError
 from qa.history import History, normalise_history, rewrite_question
 from qa.llm.base import LLM
@@ -145,7 +145,10 @@ class Assistant:
         name = backend or self.settings.backend
         with self._llm_lock:
             if name not in self._llms:
-                self._llms[name] = make_llm(name, self.settings)
+                llm = make_llm(name, self.settings)
+                if llm is not None:
+                    warm(llm)
+                self._llms[name] = llm
             return self._llms[name]
 
     def chain(self, backend: str | None = None) -> AnswerChain:

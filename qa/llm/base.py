@@ -46,5 +46,9 @@ class LLM(ABC):
     ) -> str:
         return "".join(self.stream(messages, fmt=fmt, max_tokens=max_tokens))
 
+    def warm(self, prompts: Sequence[Sequence[Message]]) -> None:  # noqa: B027 - optional hook
+        """Prepare for prompts that start like these (a local model evaluates the prefix they
+        share once, so the first question does not pay for the fixed instructions)."""
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release model memory or connections."""

@@ -15,7 +15,7 @@ from typing import Any
 
 from qa.errors import BackendError, ModelError
 from qa.llm.base import LLM, Message, ReplyFormat
-from qa.llm.greedy import greedy_stream
+from qa.llm.greedy import common_prefix, greedy_stream
 
 
 def reply_grammar(fmt: ReplyFormat) -> str:
@@ -116,6 +116,17 @@ class LocalLLM(LLM):
                 )
             except ValueError as e:  # e.g. prompt longer than the context window
                 raise BackendError(f"The local model could not answer: {e}") from None
+
+    def warm(self, prompts: Sequence[Sequence[Message]]) -> None:
+        if self._chat is None or len(prompts) < 2:
+            return
+        tokens = [self.prompt_tokens(p) for p in prompts]
+        n = min(common_prefix(tokens[0], t) for t in tokens[1:])
+        with self._lock:
+            if common_prefix(self._llm.input_ids[: self._llm.n_tokens], tokens[0]) >= n:
+                return
+            self._llm.reset()
+            self._llm.eval(tokens[0][:n])
 
     def close(self) -> None:
         self._llm.close()

@@ -66,3 +66,23 @@ class TestGreedyGrammar:
         long = [{"role": "user", "content": "word " * 3000}]
         with pytest.raises(BackendError, match="context window"):
             llm.complete(long, max_tokens=10)
+
+
+class TestWarm:
+    def test_warm_caches_the_shared_prefix_and_changes_no_reply(self, llm):
+        from qa.answer import answer_messages, warm
+        from qa.llm.greedy import common_prefix
+
+        question = answer_messages(SOURCES, QUESTIONS[0])
+        llm._llm.reset()
+        cold = llm.complete(question, fmt=FMT, max_tokens=60)
+        llm._llm.reset()
+        warm(llm)
+        prompt = llm.prompt_tokens(question)
+        cached = common_prefix(llm._llm.input_ids[: llm._llm.n_tokens], prompt)
+        # Everything up to the sources is cached: the whole system prompt and the user label.
+        system = common_prefix(llm.prompt_tokens(answer_messages("", "")[:1]), prompt)
+        assert system > 100
+        assert system < cached < len(prompt)
+        assert llm._llm.n_tokens == cached  # nothing past the shared prefix was evaluated
+        assert llm.complete(question, fmt=FMT, max_tokens=60) == cold
