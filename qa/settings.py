@@ -45,7 +45,7 @@ class Settings(BaseSettings):
     k: int = 5
     candidates: int = 30  # per retriever, before fusion
     rrf_k: int = 60
-    embed_batch_size: int = 32
+    embed_batch_size: int = 32  # torch backend only; ONNX embeds one unpadded text per run
     embed_backend: Literal["torch", "onnx", "onnx-int8"] = "onnx"  # index and queries alike
 
     # Answering

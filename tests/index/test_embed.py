@@ -50,16 +50,20 @@ def test_onnx_backend_matches_torch(backend, floor, torch_embedder, onnx_cache, 
     np.fill_diagonal(sims, -1)
     np.fill_diagonal(ref_sims, -1)
     same = (sims.argmax(1) == ref_sims.argmax(1)).mean()
-    # Dynamic int8 scales activations per batch, so a text's vector depends on its batch-mates.
-    alone = float(e.embed_query(texts[0]) @ got[0])
+    # ONNX embeds one unpadded text per run, so a vector never depends on the other texts
+    # (int8 quantisation scales activations over the whole input: batch-mates used to shift it).
+    alone = e.embed_query(texts[0])
+    reordered = e.embed(texts[::-1])[::-1]
+    assert np.array_equal(reordered, got)
+    assert np.array_equal(alone, got[0])
+    alone = float(alone @ got[0])
     print(
         f"{backend}: cosine to torch min {cos.min():.4f} mean {cos.mean():.4f}; "
         f"same nearest {same:.2f}; alone vs in batch {alone:.4f}"
     )
-    assert cos.min() > floor and alone > floor
-    if backend == "onnx":  # float: the same model, so the same neighbours and batch-independent
+    assert cos.min() > floor
+    if backend == "onnx":  # float: the same model, so the same neighbours
         assert same == 1.0
-        assert alone > 0.99999
 
 
 def test_export_goes_to_cache_and_is_reused(onnx_cache):
