@@ -329,7 +329,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--n", type=int, default=1000, help="articles in the generated corpus")
     p.add_argument("--corpus", type=Path, help="an existing .jsonl corpus instead")
     p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--batch", type=int, default=32, help="citeqa embed batch size")
+    p.add_argument(
+        "--batch", type=int, default=32, help="citeqa embed batch size (torch; ONNX: 1 text/run)"
+    )
     p.add_argument(
         "--pipelines",
         default="citeqa:default,langchain",
@@ -368,7 +370,7 @@ def main(argv: list[str] | None = None) -> None:
             argv,
             "backends interleaved round by round",
         ) + [
-            f"- {a.repeats} rounds; batch 32; texts sorted by length (as in ingest)",
+            f"- {a.repeats} rounds; torch batch 32, ONNX one text per run (as in ingest)",
             "",
             ab,
             "",
@@ -416,7 +418,7 @@ def main(argv: list[str] | None = None) -> None:
     quality = ""
     if a.quality:
         sets = [ROOT / "eval" / "sets" / "sample", ROOT / "eval" / "sets" / "clapnq"]
-        qrows = ["| variant | set/retrieval | questions | hit@5 | recall@5 |", "|---|" * 5]
+        qrows = ["| variant | set/retrieval | questions | hit@5 | recall@5 |", "|" + "---|" * 5]
         for spec in specs:
             if spec.startswith("citeqa:"):
                 backend = spec.split(":", 1)[1]
@@ -437,8 +439,8 @@ def main(argv: list[str] | None = None) -> None:
         f"- corpus: `python -m bench.corpus --n {a.n}` (seed 0)"
         if not a.corpus or a.corpus.parent == Path(tmp.name)
         else f"- corpus: {a.corpus}",
-        f"- medians of {a.repeats} repeats; citeqa embed batch {a.batch}; ingest s excludes "
-        "model load; re-ingest = the same corpus again (all unchanged)",
+        f"- medians of {a.repeats} repeats; citeqa embed batch {a.batch} (torch; ONNX: one text "
+        "per run); ingest s excludes model load; re-ingest = the same corpus again (all unchanged)",
     ]
     if a.note:
         section.append(f"- {a.note}")
