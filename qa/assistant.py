@@ -203,6 +203,7 @@ class Assistant:
             if llm is not None:
                 llm.close()
         self._llms.clear()
+        self.retriever.close()
 
     def __enter__(self) -> Assistant:
         return self

@@ -58,6 +58,11 @@ class HybridRetriever:
         self._fresh = True  # a saved index is as fresh as the change marker it was saved with
         self._keyword_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="citeqa-bm25")
 
+    def close(self) -> None:
+        """Stop the keyword worker thread (a later question starts a new one)."""
+        self._keyword_pool.shutdown(wait=False)
+        self._keyword_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="citeqa-bm25")
+
     def invalidate(self) -> None:
         """This process changed the chunks: sync before the next question."""
         self._fresh = False

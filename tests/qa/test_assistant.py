@@ -69,6 +69,24 @@ class TestExtractive:
         assert not ans.abstained and ans.citations
         _assert_quotes_exact(a, ans)
 
+    def test_close_stops_the_keyword_worker_and_the_assistant_still_answers(
+        self, make_assistant, sample_dir
+    ):
+        import time
+
+        a = make_assistant(backend="extractive")
+        a.add([sample_dir])
+        before = a.ask("Why did Pashinyan skip the summit?")
+        workers = set(a.retriever._keyword_pool._threads)  # this assistant's BM25 thread
+        assert workers and all(t.is_alive() for t in workers)
+        a.close()
+        deadline = time.monotonic() + 10
+        while any(t.is_alive() for t in workers) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not any(t.is_alive() for t in workers)
+        again = a.ask("Why did Pashinyan skip the summit?")
+        assert again.text == before.text and again.citations == before.citations
+
 
 @pytest.mark.slow
 class TestLocalModel:
