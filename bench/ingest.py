@@ -302,8 +302,8 @@ def _head(title: str, argv: list[str] | None, reading: str) -> list[str]:
         f"\n## {title}\n",
         f"- command: `{cmd}`",
         f"- date: {dt.datetime.now(dt.UTC).isoformat(timespec='seconds')}",
-        f"- machine: {machine()}; shared with other jobs while running (load average "
-        f"{os.getloadavg()[0]:.1f} at the end), {reading}",
+        f"- machine: {machine()}; 1-minute load average {os.getloadavg()[0]:.1f} at the end "
+        f"(other jobs on the machine included), {reading}",
         f"- libraries: {versions()}",
     ]
 

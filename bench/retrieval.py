@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import random
 import re
 import tempfile
@@ -197,7 +198,7 @@ def main(argv: list[str] | None = None) -> None:
         f"--queries {args.queries}`, {dt.date.today()}, {machine()}. "
         f"{len(sentences)} real sentences embedded once; each chunk is 3 of them with the mean "
         "vector (precomputed vectors, bulk-written to Chroma). Queries: real questions of the "
-        "shipped sets; 30 candidates per retriever, k=5. The machine was shared with other jobs.\n",
+        "shipped sets; 30 candidates per retriever, k=5.\n",
     ]
     for n in args.sizes:
         print(f"{n:,} chunks", flush=True)
@@ -206,6 +207,8 @@ def main(argv: list[str] | None = None) -> None:
         out += [f"| {k} | {v} |" for k, v in rows]
         for k, v in rows:
             print(f"  {k}: {v}", flush=True)
+    # Measured, not assumed: other jobs on the machine show up in the load average.
+    out.append(f"\n1-minute load average at the end: {os.getloadavg()[0]:.1f}.")
     with args.results.open("a", encoding="utf-8") as f:
         f.write("\n".join(out) + "\n")
 
