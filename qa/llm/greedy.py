@@ -7,8 +7,10 @@ check that one token first and fall back to masking the whole vocabulary only wh
 rejected (what llama.cpp's own `common_sampler` does). The output is identical to applying
 the grammar to every step: the argmax over allowed tokens is the argmax when it is allowed.
 
-The prompt's longest common prefix with the previous call stays in llama.cpp's KV cache, so the
-fixed instruction prefix is evaluated once per process.
+The fixed instruction prefix stays in llama.cpp's KV cache, so it is evaluated once per process.
+Only that prefix is reused, never a longer match with the previous prompt: llama.cpp's numbers
+depend on where a batch starts, so reusing "whatever the last question shared" made an answer
+depend on the question asked before it.
 """
 
 from __future__ import annotations
@@ -75,9 +77,10 @@ def common_prefix(a: np.ndarray | list[int], b: list[int]) -> int:
 
 
 def greedy_stream(
-    llm: Any, prompt: list[int], *, max_tokens: int, grammar: str | None
+    llm: Any, prompt: list[int], *, max_tokens: int, grammar: str | None, reuse: int = 0
 ) -> Iterator[str]:
-    """Yield decoded text pieces. `llm` is a `llama_cpp.Llama`; the caller holds its lock."""
+    """Yield decoded text pieces. `llm` is a `llama_cpp.Llama`; the caller holds its lock.
+    At most `reuse` cached tokens (the fixed prefix) are kept; the rest is evaluated afresh."""
     import llama_cpp
 
     n_ctx = llm.n_ctx()
@@ -87,7 +90,8 @@ def greedy_stream(
             f"the context window of {n_ctx} tokens"
         )
     # Keep the cached prefix; at least one prompt token is re-evaluated to refresh the logits.
-    keep = min(common_prefix(llm.input_ids[: llm.n_tokens], prompt), len(prompt) - 1)
+    cached = common_prefix(llm.input_ids[: llm.n_tokens], prompt)
+    keep = min(cached, reuse, len(prompt) - 1)
     llm.n_tokens = keep
     llm.eval(prompt[keep:])
 

@@ -56,6 +56,7 @@ class LocalLLM(LLM):
         self.model = model_name
         self.temperature = temperature
         self._lock = threading.Lock()  # one llama context; calls must not interleave
+        self._reuse = 0  # cached prompt tokens a call may keep: the prefix `warm` evaluated
         try:
             self._llm = Llama(
                 model_path=str(model_path),
@@ -113,6 +114,7 @@ class LocalLLM(LLM):
                     prompt,
                     max_tokens=max_tokens,
                     grammar=reply_grammar(fmt) if fmt else None,
+                    reuse=self._reuse,
                 )
             except ValueError as e:  # e.g. prompt longer than the context window
                 raise BackendError(f"The local model could not answer: {e}") from None
@@ -123,6 +125,7 @@ class LocalLLM(LLM):
         tokens = [self.prompt_tokens(p) for p in prompts]
         n = min(common_prefix(tokens[0], t) for t in tokens[1:])
         with self._lock:
+            self._reuse = n
             if common_prefix(self._llm.input_ids[: self._llm.n_tokens], tokens[0]) >= n:
                 return
             self._llm.reset()

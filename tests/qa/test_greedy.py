@@ -86,3 +86,33 @@ class TestWarm:
         assert system < cached < len(prompt)
         assert llm._llm.n_tokens == cached  # nothing past the shared prefix was evaluated
         assert llm.complete(question, fmt=FMT, max_tokens=60) == cold
+
+    def test_a_reply_does_not_depend_on_the_question_before_it(self, llm, monkeypatch):
+        """Only the warmed prefix is reused: a longer match with the previous prompt would
+        start the evaluation at another token, and llama.cpp's numbers (so, at times, the
+        reply) depend on where a batch starts."""
+        from qa.answer import answer_messages, warm
+
+        llm._llm.reset()
+        warm(llm)
+        prefix = llm._reuse
+        assert prefix > 100
+        starts: list[int] = []
+        real_eval = llm._llm.eval
+
+        def eval_(tokens):  # type: ignore[no-untyped-def]
+            if len(tokens) > 1:  # a prompt, not one generated token
+                starts.append(llm._llm.n_tokens)
+            return real_eval(tokens)
+
+        monkeypatch.setattr(llm._llm, "eval", eval_)
+        first = answer_messages(SOURCES, QUESTIONS[0])
+        alone = llm.complete(first, fmt=FMT, max_tokens=60)
+        # A prompt that shares all but its last tokens with `first` comes in between...
+        llm.complete(answer_messages(SOURCES, QUESTIONS[0] + " Why?"), fmt=FMT, max_tokens=60)
+        # ...yet `first` is evaluated from the end of the fixed prefix again, as it was alone.
+        assert llm.complete(first, fmt=FMT, max_tokens=60) == alone
+        for question in QUESTIONS[1:]:
+            llm.complete(answer_messages(SOURCES, question), fmt=FMT, max_tokens=60)
+            assert llm.complete(first, fmt=FMT, max_tokens=60) == alone
+        assert starts and set(starts) == {prefix}
