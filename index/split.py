@@ -28,8 +28,9 @@ def _segmenter():  # type: ignore[no-untyped-def]
     import pysbd
 
     # pysbd builds a regex per abbreviation (~2,100 distinct patterns on our corpus) through
-    # re's module functions, whose cache holds 512: they were recompiled for every paragraph,
-    # 40% of its time. A cache that holds them all gives the same sentences in 0.6x the time.
+    # re's module functions, whose cache holds 512: they were recompiled for every paragraph.
+    # A cache that holds them all gives the same sentences in half the time (200 articles:
+    # 6.7 -> 3.4 s).
     re._MAXCACHE = max(re._MAXCACHE, 4096)  # type: ignore[attr-defined]
     return pysbd.Segmenter(language="en", clean=False, char_span=False)
 
