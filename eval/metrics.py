@@ -51,6 +51,39 @@ def contains(prediction: str, references: Sequence[str]) -> float:
     return float(any(normalize_answer(r) and normalize_answer(r) in p for r in references))
 
 
+_NUMBER_WORDS = {
+    w: str(i)
+    for i, w in enumerate(
+        "zero one two three four five six seven eight nine ten eleven twelve".split()
+    )
+}
+
+
+def _stem(token: str) -> str:
+    """Number words as digits, then a crude plural/tense strip, so "five cities" and "5 city"
+    agree; deterministic and language-agnostic enough for short references."""
+    token = _NUMBER_WORDS.get(token, token)
+    for suffix in ("ies", "es", "s", "ed", "ing"):
+        if len(token) > len(suffix) + 2 and token.endswith(suffix):
+            return token[: -len(suffix)]
+    return token
+
+
+def token_recall(prediction: str, references: Sequence[str]) -> float:
+    """The best share of a reference's (stemmed) tokens found in the prediction.
+
+    Fair to paraphrase where `contains` is not: the reference "children under 5" against the
+    answer "children younger than 5" scores 2/3 instead of 0, "five cities" matches "5 cities".
+    Reported beside `contains`, never instead of it."""
+    p_tokens = {_stem(t) for t in normalize_answer(prediction).split()}
+    best = 0.0
+    for ref in references:
+        r_tokens = [_stem(t) for t in normalize_answer(ref).split()]
+        if r_tokens and p_tokens:
+            best = max(best, sum(t in p_tokens for t in r_tokens) / len(r_tokens))
+    return best
+
+
 def covers(chunk: Span3, gold: Span3) -> bool:
     return chunk[0] == gold[0] and chunk[1] <= gold[1] and gold[2] <= chunk[2]
 

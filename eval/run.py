@@ -18,6 +18,7 @@ from tqdm import tqdm
 from eval import metrics as m
 from eval.sets import EvalQuestion, EvalSet, load_set
 from index.embed import Embedder
+from index.ingest import EMBED_TEXT_VERSION
 from qa.errors import CiteqaError, InputError
 from qa.settings import Settings
 from qa.types import Answer
@@ -88,7 +89,10 @@ def run_eval(
     index_dir = (
         settings.cache_dir
         / "eval-index"
-        / f"{eval_set.name}-{eval_set.corpus_hash}-{pipeline}-{settings.embed_backend}"
+        / (
+            f"{eval_set.name}-{eval_set.corpus_hash}-{pipeline}-{settings.embed_backend}"
+            f"-e{EMBED_TEXT_VERSION}"
+        )
     )
     runner = _Runner(eval_set, settings, index_dir, pipeline, progress=progress)
     results = out_dir / "results.jsonl"
@@ -193,6 +197,7 @@ class _Runner:
         self.eval_set = eval_set
         self.texts = {a.id: a.text for a in eval_set.articles}
         self.k = settings.k
+        self.pipeline = pipeline
         if pipeline == "citeqa":
             from qa.assistant import Assistant
 
@@ -217,6 +222,12 @@ class _Runner:
     def close(self) -> None:
         self._close()
 
+    def _when(self, q: EvalQuestion) -> dict[str, Any]:
+        """The question's date, for citeqa (the baseline has no notion of it)."""
+        if self.pipeline != "citeqa" or not q.question_date:
+            return {}
+        return {"as_of": q.question_date}
+
     def ask(self, q: EvalQuestion) -> EvalRow:
         gold = self.eval_set.gold.get(q.id, ())
         row = EvalRow(
@@ -228,7 +239,7 @@ class _Runner:
         )
         t0 = time.perf_counter()
         try:
-            answer = self._ask(q.question)
+            answer = self._ask(q.question, **self._when(q))
         except CiteqaError as e:
             row.error = str(e)
             row.timings = {"total": time.perf_counter() - t0}
@@ -277,6 +288,7 @@ def score(
         s["answer_em"] = m.exact_match(prediction, row.references)
         s["answer_f1"] = m.token_f1(prediction, row.references)
         s["answer_contains"] = m.contains(prediction, row.references)
+        s["answer_recall"] = m.token_recall(prediction, row.references)
         s["answer_similarity"] = similarity if similarity is not None else 0.0
         if gold:
             retrieved = [(r["article_id"], r["start"], r["end"]) for r in row.retrieved]
@@ -307,6 +319,7 @@ def summarize(rows: list[EvalRow], *, k: int) -> dict[str, Any]:
         "answer_em": avg("answer_em", ans),
         "answer_f1": avg("answer_f1", ans),
         "answer_contains": avg("answer_contains", ans),
+        "answer_recall": avg("answer_recall", ans),
         "answer_similarity": avg("answer_similarity", ans),
         "n_citations": n_cites,
         "citation_validity": round(n_valid / n_cites, 4) if n_cites else 1.0,

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,7 @@ class EvalQuestion(BaseModel):
     evidence: list[Evidence] = Field(default_factory=list)
     answerable: bool
     filters: dict[str, Any] | None = None
-    question_date: str | None = None
+    question_date: date | None = None  # the day it is asked: anchors "this week"
 
     @property
     def references(self) -> list[str]:

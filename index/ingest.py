@@ -11,15 +11,17 @@ it, because another process's half-written article looks exactly like a crash's 
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 from tqdm import tqdm
 
 from index.embed import Embedder
-from index.load import LoadProblem
+from index.load import LoadProblem, slug
 from index.lock import IngestLock
 from index.split import chunk_article
 from index.store import ChromaStore
@@ -27,6 +29,18 @@ from qa.errors import StoreError
 from qa.types import Article, Chunk, IngestItem, IngestReport
 
 _EMBED_GROUP = 64  # chunks embedded per call across articles (two batches of the embedder)
+# What a chunk's vector is computed from; part of eval index names so an old index is not
+# reused. 2: the headline before every chunk's text (1: the text alone).
+EMBED_TEXT_VERSION = 2
+
+
+def embed_text(chunk: Chunk) -> str:
+    """The text a chunk is embedded as: its article's headline, then the chunk.
+
+    In news the headline names the who and what that later paragraphs only refer to ("he",
+    "the company"), so without it a chunk deep in the right article loses to a look-alike
+    story's chunk that repeats the topic words. BM25 already indexes title + text."""
+    return f"{chunk.title}\n{chunk.text}" if chunk.title else chunk.text
 
 
 def sweep_if_idle(store: ChromaStore, data_dir: Path) -> int:
@@ -71,12 +85,22 @@ class Indexer:
         )
 
     def add(
-        self, items: Iterable[Article | LoadProblem], *, progress: bool = False
+        self,
+        items: Iterable[Article | LoadProblem],
+        *,
+        progress: bool = False,
+        replace: bool = False,
+        total: int | None = None,
     ) -> IngestReport:
+        """Index `items`; `total` (if known) gives the progress bar its ETA. An article whose
+        id is taken by another source's different text is added beside it under a qualified
+        id, never over it, unless `replace` (see `_place`)."""
         started = time.perf_counter()
         report: list[IngestItem] = []
-        pending: list[tuple[Article, list[Chunk], str]] = []
-        seen_in_run: dict[str, str] = {}
+        pending: list[tuple[Article, list[Chunk], str, str | None]] = []
+        # ids taken in this run (their records may not be written yet): id -> (origin key,
+        # text hash, origin as shown)
+        claimed: dict[str, tuple[str | None, str, str]] = {}
         # One group is embedded and written by a worker while this thread reads and splits
         # the next (pysbd holds the GIL; ONNX Runtime and Chroma release it). At most one group
         # is in flight, and groups are written in order, so crash safety is as before.
@@ -99,41 +123,30 @@ class Indexer:
             in_flight = worker.submit(self._embed_and_write, group, progress)
 
         try:
-            bar = tqdm(items, desc="Ingesting", unit="article", disable=not progress, leave=False)
+            bar = tqdm(
+                items,
+                desc="Ingesting",
+                unit="article",
+                total=total,
+                disable=not progress,
+                leave=False,
+            )
             for item in bar:
                 if isinstance(item, LoadProblem):
                     report.append(
                         IngestItem(origin=item.origin, status="rejected", reason=item.reason)
                     )
                     continue
-                if seen_in_run.get(item.id, item.text_hash) != item.text_hash:
-                    report.append(
-                        IngestItem(
-                            origin=item.origin or item.id,
-                            status="rejected",
-                            article_id=item.id,
-                            reason=(
-                                f"id '{item.id}' was already ingested in this run with other text"
-                            ),
-                        )
-                    )
+                placed = self._place(item, claimed, replace=replace)
+                if isinstance(placed, IngestItem):
+                    report.append(placed)
                     continue
-                seen_in_run[item.id] = item.text_hash
-                meta = self.store.article_meta(item.id)
-                if meta is not None and meta.get("text_hash") == item.text_hash:
-                    report.append(
-                        IngestItem(
-                            origin=item.origin or item.id,
-                            status="unchanged",
-                            article_id=item.id,
-                            title=item.title,
-                            chunks=int(meta.get("n_chunks", 0)),
-                        )
-                    )
-                    continue
+                item, meta, note = placed
+                claimed[item.id] = (_origin_key(item), item.text_hash, item.origin or item.id)
                 chunks = self.chunk(item)
-                pending.append((item, chunks, "replaced" if meta is not None else "added"))
-                if sum(len(c) for _, c, _ in pending) >= _EMBED_GROUP:
+                status = "replaced" if meta is not None else "added"
+                pending.append((item, chunks, status, note))
+                if sum(len(p[1]) for p in pending) >= _EMBED_GROUP:
                     flush()
             flush()
         finally:
@@ -145,13 +158,75 @@ class Indexer:
                 worker.shutdown(wait=True)
         return IngestReport(tuple(report), seconds=time.perf_counter() - started)
 
+    def _place(
+        self,
+        item: Article,
+        claimed: dict[str, tuple[str | None, str, str]],
+        *,
+        replace: bool,
+    ) -> tuple[Article, dict[str, Any] | None, str | None] | IngestItem:
+        """Where `item` goes: (the article under its final id, the stored record it updates or
+        None, a note for the report), or the report line when there is nothing to write.
+
+        Ids come from file names or feed ids, which collide across folders and feeds
+        (`siteA/index.html`, `siteB/index.html`; two feeds numbering items from 1). The old rule,
+        "same id replaces", silently lost the first story. Now an id is updated only by the
+        same source (the same file re-ingested, or an `Article` given again through the API) or
+        with `replace`; otherwise the newcomer takes the first free id of `candidate_ids`, which
+        qualifies it with its folder or feed name, and the report names both sources."""
+        key = _origin_key(item)
+        candidates = candidate_ids(item)
+        metas = self.store.article_metas(candidates)
+        # A candidate this very source already holds is its article (also when the id it
+        # first lost to has since been removed): update that one, never add a second copy.
+        held = next(
+            (
+                c
+                for c in candidates
+                if key is not None and (metas.get(c) or {}).get("origin_path") == key
+            ),
+            None,
+        )
+        taken_by: tuple[str, str] | None = None  # (id, origin) of the first collision
+        for n, cand in enumerate(candidates):
+            if held is not None and cand != held:
+                continue
+            run = claimed.get(cand)
+            if run is not None:
+                if run[1] == item.text_hash:
+                    return IngestItem(
+                        origin=item.origin or item.id,
+                        status="unchanged",
+                        article_id=cand,
+                        title=item.title,
+                        reason=f"the same text as {run[2]}, earlier in this run",
+                    )
+                taken_by = taken_by or (cand, run[2])
+                continue
+            meta = metas.get(cand)
+            article = item if cand == item.id else dataclasses.replace(item, id=cand)
+            if meta is None:
+                return article, None, _collision_note(item, taken_by, cand)
+            if meta.get("text_hash") == item.text_hash:
+                return IngestItem(
+                    origin=item.origin or item.id,
+                    status="unchanged",
+                    article_id=cand,
+                    title=item.title,
+                    chunks=int(meta.get("n_chunks", 0)),
+                )
+            if cand == held or (replace and n == 0) or _same_source(meta, item, key):
+                return article, meta, None
+            taken_by = taken_by or (cand, str(meta.get("origin") or cand))
+        raise AssertionError("the last candidate id holds a content hash: it cannot be taken")
+
     def _embed_and_write(
-        self, group: list[tuple[Article, list[Chunk], str]], progress: bool
+        self, group: list[tuple[Article, list[Chunk], str, str | None]], progress: bool
     ) -> list[IngestItem]:
-        texts = [c.text for _, chunks, _ in group for c in chunks]
+        texts = [embed_text(c) for _, chunks, _, _ in group for c in chunks]
         vectors = self.embedder.embed(texts, progress=progress and len(texts) > 256)
         offset, writes = 0, []
-        for article, chunks, _ in group:
+        for article, chunks, _, _ in group:
             writes.append((article, chunks, vectors[offset : offset + len(chunks)]))
             offset += len(chunks)
         self.store.write_articles(writes)
@@ -162,6 +237,56 @@ class Indexer:
                 article_id=article.id,
                 title=article.title,
                 chunks=len(chunks),
+                reason=note,
             )
-            for article, chunks, status in group
+            for article, chunks, status, note in group
         ]
+
+
+def candidate_ids(article: Article) -> list[str]:
+    """The ids `article` may take, in order: its own, then qualified by its folder (for a file)
+    or its feed file's name (for a JSONL record) and the folder above, then its own with a
+    content hash. Stable: the same file gets the same id on every re-ingest."""
+    out = [article.id]
+    if article.origin_path:
+        p = Path(article.origin_path)
+        names = [p.stem, p.parent.name] if p.suffix.lower() == ".jsonl" else []
+        names += [p.parent.name, p.parent.parent.name] if not names else [p.parent.parent.name]
+        prefix = ""
+        for name in names:
+            part = slug(name)
+            if part:
+                prefix = f"{part}-{prefix}"
+                out.append(f"{prefix}{article.id}")
+    out.append(f"{article.id}-{article.text_hash[:8]}")
+    return list(dict.fromkeys(out))
+
+
+def _origin_key(article: Article) -> str | None:
+    return article.origin_path
+
+
+def _same_source(meta: dict[str, Any], item: Article, key: str | None) -> bool:
+    """Whether the stored record came from where `item` comes from, so `item` updates it."""
+    if meta.get("origin_path") is not None or key is not None:
+        return meta.get("origin_path") == key
+    # Both without a file: an Article given through the API under an id its caller chose, or
+    # an index from before origin_path was kept (then compare the file named, without ":line").
+    return _file_part(meta.get("origin")) == _file_part(item.origin)
+
+
+def _file_part(origin: str | None) -> str | None:
+    if origin is None:
+        return None
+    head, sep, tail = origin.rpartition(":")
+    return head if sep and tail.isdigit() else origin
+
+
+def _collision_note(item: Article, taken_by: tuple[str, str] | None, final: str) -> str | None:
+    if taken_by is None:
+        return None
+    taken_id, other = taken_by
+    return (
+        f"id '{taken_id}' is taken by {other} (other text), so this was added as '{final}' "
+        f"and both are kept; to update '{taken_id}' with this text instead, re-run with --replace"
+    )

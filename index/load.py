@@ -9,8 +9,9 @@ from __future__ import annotations
 import json
 import os
 import re
+import unicodedata
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -40,31 +41,80 @@ class LoadProblem:
 Loaded = Article | LoadProblem
 
 
-def load_paths(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Loaded]:
-    """Load every supported file under `paths` (files or folders), in a stable order."""
+def load_paths(
+    paths: Iterable[str | os.PathLike[str]], *, follow_links: bool = False
+) -> Iterator[Loaded]:
+    """Load every supported file under `paths` (files or folders), in a stable order.
+
+    Inside a folder, a symbolic link to a file outside that folder is skipped (and reported)
+    unless `follow_links`: a link to /etc/passwd named notes.txt must not end up quoted in
+    answers. A file named directly is always read; the user chose it."""
     for p in paths:
         path = Path(p).expanduser()
         if not path.exists():
             yield LoadProblem(str(path), "no such file or directory; check the path")
         elif path.is_dir():
-            yield from _load_dir(path)
+            yield from _load_dir(path, follow_links=follow_links)
         else:
             yield from load_file(path)
 
 
-def _load_dir(root: Path) -> Iterator[Loaded]:
-    found = False
+def walk_files(root: Path) -> Iterator[Path]:
+    """The supported files under a folder, in a stable order (hidden ones left out)."""
     # followlinks=False: a symlink loop cannot trap the walk.
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in sorted(filenames):
-            if name.startswith("."):
-                continue
-            path = Path(dirpath) / name
-            if path.suffix.lower() not in SUPPORTED:
-                continue
-            found = True
-            yield from load_file(path, id_root=root)
+            if not name.startswith(".") and Path(name).suffix.lower() in SUPPORTED:
+                yield Path(dirpath) / name
+
+
+def count_items(paths: Iterable[str | os.PathLike[str]]) -> int:
+    """How many articles `load_paths` will yield at most (files, plus JSONL lines), for a
+    progress bar with a total and an ETA. Cheap next to ingesting: one pass over the names and
+    a byte count of newlines in each JSONL file."""
+    total = 0
+    for p in paths:
+        path = Path(p).expanduser()
+        files = walk_files(path) if path.is_dir() else [path]
+        for f in files:
+            if f.suffix.lower() in JSONL_SUFFIXES:
+                try:
+                    with f.open("rb") as fh:
+                        total += sum(
+                            chunk.count(b"\n") for chunk in iter(lambda: fh.read(1 << 20), b"")
+                        )
+                except OSError:
+                    total += 1
+            else:
+                total += 1
+    return total
+
+
+def _link_outside(path: Path, root: Path) -> str | None:
+    """The target of `path` when it is a symbolic link (itself or through a linked folder)
+    that leads out of `root`; None otherwise."""
+    try:
+        target = path.resolve()
+        inside = target.is_relative_to(root.resolve())
+    except (OSError, RuntimeError):  # a loop: reported as unreadable by load_file
+        return None
+    return None if inside else str(target)
+
+
+def _load_dir(root: Path, *, follow_links: bool = False) -> Iterator[Loaded]:
+    found = False
+    for path in walk_files(root):
+        found = True
+        outside = None if follow_links else _link_outside(path, root)
+        if outside is not None:
+            yield LoadProblem(
+                str(path),
+                f"skipped: a symbolic link to {outside}, outside the folder being ingested; "
+                "pass --follow-links to include it",
+            )
+            continue
+        yield from load_file(path, id_root=root)
     if not found:
         yield LoadProblem(
             str(root),
@@ -101,14 +151,26 @@ def load_file(path: Path, *, id_root: Path | None = None) -> Iterator[Loaded]:
     if problem:
         yield LoadProblem(str(path), problem)
         return
+    origin_path = _resolved(path)
     if suffix in JSONL_SUFFIXES:
-        yield from parse_jsonl(text, origin=str(path))
+        for item in parse_jsonl(text, origin=str(path)):
+            yield replace(item, origin_path=origin_path) if isinstance(item, Article) else item
         return
     article_id = _file_id(path, id_root)
     if suffix in HTML_SUFFIXES:
-        yield _from_html(text, origin=str(path), article_id=article_id)
+        loaded = _from_html(text, origin=str(path), article_id=article_id)
     else:
-        yield _from_text(text, origin=str(path), article_id=article_id, markdown=suffix != ".txt")
+        loaded = _from_text(
+            text, origin=str(path), article_id=article_id, markdown=suffix != ".txt"
+        )
+    yield replace(loaded, origin_path=origin_path) if isinstance(loaded, Article) else loaded
+
+
+def _resolved(path: Path) -> str:
+    try:
+        return str(path.resolve())
+    except (OSError, RuntimeError):
+        return str(path.absolute())
 
 
 _GONE = (
@@ -153,19 +215,29 @@ def decode(data: bytes) -> tuple[str, str | None]:
         return "", (f"not valid UTF-8 (byte {e.start}, line {line}); re-save the file as UTF-8")
 
 
+def slug(text: str) -> str:
+    """Lower-case letters, digits, `_` and `.` of any script, other runs as one hyphen:
+    `Été 東京 😀` -> `été-東京`.
+
+    Unicode letters are kept (stripping them made `café` and `cafè` one id, and `été 東京`
+    the id `t`); NFC first, so one name typed two ways gives one slug."""
+    folded = unicodedata.normalize("NFC", text).lower()
+    return re.sub(r"[^\w.-]+", "-", folded).strip("-")  # ASCII names keep their old ids
+
+
 def _file_id(path: Path, root: Path | None) -> str:
-    """A readable, stable id from the file's name (relative to the folder ingested)."""
+    """A readable, stable id from the file's name (relative to the folder ingested). Another
+    file whose name gives the same id does not replace it: the indexer qualifies the newcomer's
+    id with its folder (see `index.ingest.candidate_ids`)."""
     try:
         rel = path.relative_to(root) if root else Path(path.name)
     except ValueError:
         rel = Path(path.name)
-    stem = str(rel.with_suffix(""))
-    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", stem).strip("-").lower()
-    return slug or content_hash(str(path))
+    return slug(str(rel.with_suffix(""))) or content_hash(str(path))
 
 
 def _title_from_id(article_id: str) -> str:
-    words = re.sub(r"[-_.]+", " ", article_id.rsplit("/", 1)[-1]).strip()
+    words = re.sub(r"[-_.]+", " ", article_id).strip()
     return words[:1].upper() + words[1:] if words else article_id
 
 
@@ -231,9 +303,15 @@ def _from_html(html: str, *, origin: str, article_id: str) -> Loaded:
         )
     except Exception as e:  # trafilatura raises a zoo of parser errors on broken markup
         return LoadProblem(origin, f"could not parse HTML: {e}")
-    if doc is None:
-        return LoadProblem(origin, "no article text found in the HTML (only scripts/markup?)")
-    meta: dict[str, Any] = doc.as_dict() if hasattr(doc, "as_dict") else dict(doc)
+    meta: dict[str, Any] = {}
+    if doc is not None:
+        meta = doc.as_dict() if hasattr(doc, "as_dict") else dict(doc)
+    if not _has_prose(meta.get("text")):
+        return LoadProblem(
+            origin,
+            "no article text found in the page (only navigation, scripts or markup?); "
+            "save the article's own page, or its text as .txt",
+        )
     published = None
     if meta.get("date"):
         published = _parse_date(meta["date"])
@@ -246,6 +324,17 @@ def _from_html(html: str, *, origin: str, article_id: str) -> Loaded:
         source=meta.get("sitename"),
         published_at=published if isinstance(published, float) else None,
     )
+
+
+_SENTENCE = re.compile(r"(?:\w+\W+){3,}\w+\W*[.!?…»\"”’)]")
+
+
+def _has_prose(text: str | None) -> bool:
+    """Whether extracted page text reads like an article, not a menu: some sentence of four
+    or more words, or at least twelve words. A page of navigation links came out as "Home"."""
+    if not text:
+        return False
+    return bool(_SENTENCE.search(text)) or len(text.split()) >= 12
 
 
 def parse_jsonl(text: str, *, origin: str) -> Iterator[Loaded]:

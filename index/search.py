@@ -133,13 +133,24 @@ class SearchIndex:
         if not filters:
             return mask
         if filters.sources:
-            codes = [self.sources.index(s) for s in filters.sources if s in self.sources]
+            codes = [i for i, s in enumerate(self.sources) if filters.wants_source(s)]
             mask &= np.isin(self.source_code, codes)
         if filters.published_after is not None:
             mask &= self.published >= filters.published_after  # nan compares False
         if filters.published_before is not None:
             mask &= self.published <= filters.published_before
         return mask
+
+    def describe(self) -> tuple[list[str], float | None, float | None]:
+        """The sources and the publication date range of the indexed chunks, to tell a user
+        whose filter matches nothing what there is."""
+        live_codes = set(self.source_code[self.live].tolist()) - {-1}
+        sources = sorted((self.sources[c] for c in live_codes), key=str.casefold)
+        dates = self.published[self.live]
+        dates = dates[~np.isnan(dates)]
+        if not len(dates):
+            return sources, None, None
+        return sources, float(dates.min()), float(dates.max())
 
     def keyword(self, query: str, n: int, allowed: np.ndarray) -> list[Hit]:
         scores = self.keywords.scores(query, allowed)

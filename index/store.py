@@ -19,7 +19,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-from qa.errors import StoreError
+from qa.errors import NoIndexError, StoreError
 from qa.types import Article, Chunk, Span
 
 MAX_BATCH = 1000  # Chroma rejects more than ~5,400 records a call
@@ -41,8 +41,14 @@ class Filters:
             or (self.published_before is not None)
         )
 
+    def wants_source(self, source: str | None) -> bool:
+        """Sources match case-insensitively: `--source afp` finds AFP's articles."""
+        if not self.sources:
+            return True
+        return source is not None and source.casefold() in {s.casefold() for s in self.sources}
+
     def matches(self, chunk: Chunk) -> bool:
-        if self.sources and chunk.source not in self.sources:
+        if not self.wants_source(chunk.source):
             return False
         if self.published_after is not None or self.published_before is not None:
             if chunk.published_at is None:
@@ -54,6 +60,8 @@ class Filters:
         return True
 
     def to_where(self) -> dict[str, Any] | None:
+        """Chroma's `where` for these filters (exact-case sources: Chroma cannot fold case;
+        citeqa's own search uses `SearchIndex.allowed`, which does)."""
         clauses: list[dict[str, Any]] = []
         if self.sources:
             clauses.append({"source": {"$in": list(self.sources)}})
@@ -64,6 +72,31 @@ class Filters:
         if not clauses:
             return None
         return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+
+
+def index_exists(data_dir: Path) -> bool:
+    """Whether `data_dir` holds an embedded citeqa index (Chroma's database file)."""
+    return (data_dir / "chroma" / "chroma.sqlite3").is_file()
+
+
+def no_index_error(data_dir: Path) -> NoIndexError:
+    """The message for a read command on a folder without an index: a mistyped --data-dir
+    would otherwise look like an empty index and answer "The articles don't say." (exit 0)."""
+    import difflib
+
+    hint = ""
+    parent = data_dir.parent
+    try:
+        siblings = [p.name for p in parent.iterdir() if p.is_dir() and index_exists(p)]
+    except OSError:
+        siblings = []
+    close = difflib.get_close_matches(data_dir.name, siblings, n=1, cutoff=0.6)
+    if close:
+        hint = f" (did you mean {parent / close[0]}?)"
+    return NoIndexError(
+        f"No citeqa index at {data_dir}{hint}. Ingest articles first with "
+        f"`citeqa ingest PATH --data-dir {data_dir}`."
+    )
 
 
 def _client(data_dir: Path, chroma_url: str | None) -> Any:
@@ -114,12 +147,25 @@ class ChromaStore:
         chroma_url: str | None = None,
         name: str = "citeqa",
         vectors: str | None = None,
+        create: bool = True,
     ):
         """`vectors` names the embedding family the caller will search with; an index whose
-        chunks were embedded by another family is refused (its similarities would be wrong)."""
+        chunks were embedded by another family is refused (its similarities would be wrong).
+        With `create=False` (read commands) a missing index is a `NoIndexError`, and nothing is
+        written to disk."""
         self.location = chroma_url or str(data_dir / "chroma")
         self.remote = chroma_url is not None
+        if not create and not self.remote and not index_exists(data_dir):
+            raise no_index_error(data_dir)
         self._client = _client(data_dir, chroma_url)
+        if not create and self.remote:
+            try:
+                self._client.get_collection(f"{name}_articles")
+            except Exception:
+                raise NoIndexError(
+                    f"The Chroma server at {chroma_url} has no citeqa index named {name!r}. "
+                    f"Ingest articles first with `citeqa ingest PATH --chroma-url {chroma_url}`."
+                ) from None
         try:
             self._chunks = self._client.get_or_create_collection(
                 f"{name}_chunks",
@@ -154,6 +200,13 @@ class ChromaStore:
     def article_meta(self, article_id: str) -> dict[str, Any] | None:
         got = self._articles.get(ids=[article_id], include=["metadatas"])
         return got["metadatas"][0] if got["ids"] else None
+
+    def article_metas(self, article_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The records of those of `article_ids` that exist, in one call."""
+        if not article_ids:
+            return {}
+        got = self._articles.get(ids=list(article_ids), include=["metadatas"])
+        return dict(zip(got["ids"], got["metadatas"], strict=True))
 
     def get_article(self, article_id: str) -> Article | None:
         got = self._articles.get(ids=[article_id], include=["metadatas", "documents"])
@@ -316,6 +369,19 @@ class ChromaStore:
         }
         return [by_id[i] for i in ids if i in by_id]
 
+    def first_chunks(self, article_ids: Sequence[str]) -> list[Chunk]:
+        """Chunk 0 of each of these articles (those that exist), in one call."""
+        if not article_ids:
+            return []
+        got = self._chunks.get(
+            where={"$and": [{"article_id": {"$in": list(article_ids)}}, {"index": 0}]},
+            include=["metadatas", "documents"],
+        )
+        return [
+            _chunk(c, d, m)
+            for c, d, m in zip(got["ids"], got["documents"], got["metadatas"], strict=True)
+        ]
+
     def nearest(self, vector: np.ndarray, n: int) -> list[tuple[str, float]]:
         """Approximate nearest chunk ids by cosine similarity (Chroma's HNSW), ids only. The
         caller keeps `n` within the number of chunks (counting them costs a query each time)."""
@@ -366,7 +432,7 @@ def _article_meta(article: Article, n_chunks: int) -> dict[str, Any]:
         "n_chunks": n_chunks,
         "chars": len(article.text),
     }
-    for key in ("url", "source", "published_at", "origin"):
+    for key in ("url", "source", "published_at", "origin", "origin_path"):
         value = getattr(article, key)
         if value is not None:
             meta[key] = value
@@ -414,4 +480,5 @@ def _article(article_id: str, text: str, m: dict[str, Any]) -> Article:
         source=m.get("source"),
         published_at=m.get("published_at"),
         origin=m.get("origin"),
+        origin_path=m.get("origin_path"),
     )

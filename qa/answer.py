@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 from langchain_core.runnables import Runnable, RunnableLambda
@@ -22,6 +23,7 @@ from qa.prompts import load_prompt
 from qa.retrieve import HybridRetriever, Retrieval
 from qa.settings import Settings
 from qa.types import Answer, Article, Source, TextDelta
+from qa.when import time_window
 
 
 @dataclass(slots=True)
@@ -32,6 +34,7 @@ class Turn:
     standalone: str
     k: int
     filters: Filters | None
+    as_of: date | None = None  # the question's date, for its time words ("this week")
     retrieval: Retrieval | None = None
     context: Context | None = None
     messages: list[dict[str, str]] = field(default_factory=list)
@@ -66,14 +69,23 @@ class AnswerChain:
 
     def prepare(self, turn: Turn) -> Turn:
         t0 = time.perf_counter()
-        turn.retrieval = self.retriever.retrieve(turn.standalone, k=turn.k, filters=turn.filters)
+        window = time_window(turn.standalone, turn.as_of)
+        turn.retrieval = self.retriever.retrieve(
+            turn.standalone, k=turn.k, filters=turn.filters, prefer=window
+        )
         t1 = time.perf_counter()
+        leads = {}
+        if self.settings.lead_sentences:
+            ids = list(dict.fromkeys(rc.chunk.article_id for rc in turn.retrieval.chunks))
+            leads = self.retriever.leads(ids)
         turn.context = build_context(
             turn.retrieval.chunks,
             question_vector=turn.retrieval.query_vector,
             embed=self.retriever.embedder.embed,
             count_tokens=self.count_tokens,
             budget_tokens=self.settings.context_tokens,
+            leads=leads,
+            lead_sentences=self.settings.lead_sentences,
         )
         if turn.context.sentences:
             turn.messages = answer_messages(turn.context.render(), turn.standalone)
@@ -218,6 +230,12 @@ def warm(llm: LLM) -> None:
 
 
 def new_turn(
-    question: str, standalone: str, *, k: int, filters: Filters | None, **timings: Any
+    question: str,
+    standalone: str,
+    *,
+    k: int,
+    filters: Filters | None,
+    as_of: date | None = None,
+    **timings: Any,
 ) -> Turn:
-    return Turn(question, standalone, k, filters, timings=dict(timings))
+    return Turn(question, standalone, k, filters, as_of=as_of, timings=dict(timings))

@@ -10,14 +10,15 @@ import re
 import threading
 import time
 from collections.abc import Iterable, Iterator
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 from index.embed import Embedder
 from index.ingest import Indexer, sweep_if_idle
-from index.load import LoadProblem, load_paths
+from index.load import LoadProblem, count_items, load_paths
 from index.lock import IngestLock
-from index.store import ChromaStore, Filters
+from index.store import ChromaStore, Filters, index_exists, no_index_error
 from qa.answer import AnswerChain, new_turn, warm
 from qa.errors import InputError, NotFoundError
 from qa.history import History, normalise_history, rewrite_question
@@ -47,8 +48,12 @@ def check_question(question: Any) -> str:
 
 
 class Assistant:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, create: bool = True) -> None:
+        """`create=False` is for read commands (ask, articles, remove): a data dir without an
+        index is then a `NoIndexError` naming the likely typo, and nothing is created."""
         self.settings = settings
+        if not create and settings.chroma_url is None and not index_exists(settings.data_dir):
+            raise no_index_error(settings.data_dir)  # before loading any model: fails fast
         self.embedder = Embedder(
             batch_size=settings.embed_batch_size,
             backend=settings.embed_backend,
@@ -59,8 +64,10 @@ class Assistant:
             chroma_url=settings.chroma_url,
             name=settings.collection,
             vectors=self.embedder.family,
+            create=create,
         )
-        sweep_if_idle(self.store, settings.data_dir)  # leftovers of an interrupted ingest
+        if create:  # leftovers of an interrupted ingest; a reader never writes
+            sweep_if_idle(self.store, settings.data_dir)
         self.indexer = Indexer(
             self.store,
             self.embedder,
@@ -80,36 +87,54 @@ class Assistant:
 
     @classmethod
     def open(
-        cls, data_dir: str | Path | None = None, settings: Settings | None = None, **overrides: Any
+        cls,
+        data_dir: str | Path | None = None,
+        settings: Settings | None = None,
+        *,
+        create: bool = True,
+        **overrides: Any,
     ) -> Assistant:
-        """Open (or create) the index in `data_dir`; `overrides` are Settings fields."""
+        """Open (or create) the index in `data_dir`; `overrides` are Settings fields. With
+        `create=False` a missing index is an error instead of a new empty one."""
         if settings is None:
             settings = Settings.load(data_dir=data_dir, **overrides)
         elif data_dir is not None or overrides:
             settings = settings.model_copy(
                 update={"data_dir": Path(data_dir), **overrides} if data_dir else overrides
             )
-        return cls(settings)
+        return cls(settings, create=create)
 
     # --- articles -------------------------------------------------------------------------
 
     def add(
-        self, items: Iterable[str | Path | Article] | str | Path, *, progress: bool = False
+        self,
+        items: Iterable[str | Path | Article] | str | Path,
+        *,
+        progress: bool = False,
+        replace: bool = False,
+        follow_links: bool = False,
     ) -> IngestReport:
-        """Ingest files, folders or `Article`s; bad ones are reported, good ones kept."""
+        """Ingest files, folders or `Article`s; bad ones are reported, good ones kept.
+
+        An article never silently replaces another source's article that has the same id: it
+        is added under a qualified id and the report says so; `replace=True` updates instead.
+        Links out of an ingested folder are skipped unless `follow_links`."""
         if isinstance(items, str | Path):
             items = [items]
+        items = list(items)
+        paths = [i for i in items if not isinstance(i, Article)]
+        total = count_items(paths) + (len(items) - len(paths)) if progress else None
 
         def loaded() -> Iterator[Article | LoadProblem]:
             for item in items:
                 if isinstance(item, Article):
                     yield item
                 else:
-                    yield from load_paths([item])
+                    yield from load_paths([item], follow_links=follow_links)
 
         with self._write_lock():  # one writer per data dir; waits for another process
             self.store.sweep_orphans()  # a crashed writer's leftovers, never a live one's
-            report = self.indexer.add(loaded(), progress=progress)
+            report = self.indexer.add(loaded(), progress=progress, replace=replace, total=total)
         if report.count("added") or report.count("replaced"):
             self.retriever.invalidate()
         return report
@@ -160,7 +185,15 @@ class Assistant:
             self.llm(backend),
         )
 
-    def _turn(self, question: str, history: History | None, k: int | None, filters, chain):
+    def _turn(
+        self,
+        question: str,
+        history: History | None,
+        k: int | None,
+        filters,
+        chain,
+        as_of: date | None = None,
+    ):
         q = check_question(question)
         t0 = time.perf_counter()
         turns = normalise_history(history)
@@ -170,6 +203,7 @@ class Assistant:
             standalone,
             k=k or self.settings.k,
             filters=filters,
+            as_of=as_of,
             rewrite=time.perf_counter() - t0,
         )
 
@@ -181,9 +215,12 @@ class Assistant:
         *,
         k: int | None = None,
         backend: str | None = None,
+        as_of: date | None = None,
     ) -> Answer:
+        """Answer `question`. `as_of` is the day it is asked (default today): time words in
+        it ("this week", "in March") prefer articles published then."""
         chain = self.chain(backend)
-        return chain.invoke(self._turn(question, history, k, filters, chain))
+        return chain.invoke(self._turn(question, history, k, filters, chain, as_of))
 
     def stream(
         self,
@@ -193,10 +230,11 @@ class Assistant:
         *,
         k: int | None = None,
         backend: str | None = None,
+        as_of: date | None = None,
     ) -> Iterator[TextDelta | Answer]:
         """Yields `TextDelta`s as the model writes, then the verified `Answer`."""
         chain = self.chain(backend)
-        yield from chain.stream(self._turn(question, history, k, filters, chain))
+        yield from chain.stream(self._turn(question, history, k, filters, chain, as_of))
 
     def close(self) -> None:
         for llm in self._llms.values():

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from qa.types import RetrievedChunk
+from qa.types import Chunk, RetrievedChunk, Span
 
 # Article text is untrusted: a page can carry text written for the model rather than the
 # reader ("ignore previous instructions…", fake system turns, fake [S#] ids). Such sentences are
@@ -137,6 +137,23 @@ class Context:
         return "\n".join(lines)
 
 
+def _with_leads(
+    retrieved: Sequence[RetrievedChunk], leads: Mapping[str, Chunk], n: int
+) -> list[tuple[int, Chunk, tuple[Span, ...]]]:
+    """(rank, chunk, sentences to consider): each retrieved chunk whole, and after the first
+    chunk of each article, that article's lead (its first `n` sentences) if not retrieved."""
+    out: list[tuple[int, Chunk, tuple[Span, ...]]] = []
+    done: set[str] = set()
+    for rank, rc in enumerate(retrieved):
+        c = rc.chunk
+        out.append((rank, c, c.sentences))
+        lead = leads.get(c.article_id)
+        if lead is not None and c.article_id not in done and lead.id != c.id:
+            out.append((rank, lead, lead.sentences[:n]))
+        done.add(c.article_id)
+    return out
+
+
 def build_context(
     retrieved: Sequence[RetrievedChunk],
     *,
@@ -144,13 +161,16 @@ def build_context(
     embed: Callable[[list[str]], np.ndarray] | None,
     count_tokens: Callable[[str], int],
     budget_tokens: int,
+    leads: Mapping[str, Chunk] | None = None,
+    lead_sentences: int = 2,
 ) -> Context:
-    """Pick sentences from the retrieved chunks by similarity to the question, within budget."""
+    """Pick sentences from the retrieved chunks by similarity to the question, within budget.
+    `leads` (article id -> its first chunk) adds each retrieved article's lead sentences to
+    the candidates: news puts the who and what there (inverted pyramid)."""
     candidates: list[tuple[int, str, str, int, int, str]] = []  # rank, article, title, s, e, text
     seen: set[tuple[str, int, int]] = set()
-    for rank, rc in enumerate(retrieved):
-        c = rc.chunk
-        for span in c.sentences:
+    for rank, c, spans in _with_leads(retrieved, leads or {}, lead_sentences):
+        for span in spans:
             key = (c.article_id, span.start, span.end)
             if key in seen:
                 continue

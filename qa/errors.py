@@ -18,8 +18,16 @@ class InputError(CiteqaError):
     """A user-supplied file, record or question cannot be used."""
 
 
+class NoMatchError(InputError):
+    """The question's filters leave no article to answer from."""
+
+
 class StoreError(CiteqaError):
     """The data directory or the Chroma server cannot be used."""
+
+
+class NoIndexError(StoreError):
+    """A read command was pointed at a data directory that holds no index (often a typo)."""
 
 
 class ModelError(CiteqaError):

@@ -52,6 +52,7 @@ class Settings(BaseSettings):
     backend: Backend = "local"
     model: str = "qwen2.5-coder-1.5b"
     model_path: Path | None = None  # a GGUF file to use instead of a packaged model
+    lead_sentences: int = 2  # each retrieved article's first N sentences are candidates too
     context_tokens: int = 350  # tiktoken (cl100k_base) budget for the numbered sentences
     max_answer_tokens: int = 200
     max_answer_sentences: int = 4

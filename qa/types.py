@@ -34,7 +34,10 @@ class Article:
     url: str | None = None
     source: str | None = None
     published_at: float | None = None  # seconds since the epoch, UTC
-    origin: str | None = None  # the file (and line) it was loaded from
+    origin: str | None = None  # the file (and line) it was loaded from, as the user named it
+    # The loaded file's resolved path: re-ingesting the same file updates its article, while
+    # another file whose name gives the same id is kept beside it (see index/ingest.py).
+    origin_path: str | None = None
 
     @property
     def text_hash(self) -> str:

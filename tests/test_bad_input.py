@@ -46,7 +46,7 @@ class Case:
     (ingest), a question (ask), a set folder (eval), a data dir (store) or a server (llm)."""
 
     name: str
-    kind: str  # ingest | ask | eval | store | llm
+    kind: str  # ingest | ask | filter | nodir | eval | store | llm
     build: Callable[[Path], Any]
     # Each inner tuple must appear together on one line of the message (e.g. file and problem).
     expect: tuple[tuple[str, ...], ...]
@@ -138,6 +138,76 @@ def _check_crlf(a: Assistant, paths: Any) -> None:
 def _check_nested(a: Assistant, _: Any) -> None:
     ids = {r["id"] for r in a.articles()}
     assert not any("hidden" in i or i.startswith(".") for i in ids)
+
+
+def _page(body: str) -> str:
+    return (
+        f"<html><head><title>Local news</title></head><body><article>{body}</article></body></html>"
+    )
+
+
+def _two_index_pages(tmp: Path) -> list[Path]:
+    """Two sites' front pages: both named index.html, so both files give the id 'index'."""
+    a = _write(
+        tmp / "siteA" / "index.html",
+        _page(
+            "<h1>Harbour reopens</h1><p>The harbour in Riverton reopened on Monday after a week of "
+            "repairs to the sea wall, the port authority said.</p>"
+        ),
+    )
+    b = _write(
+        tmp / "siteB" / "index.html",
+        _page(
+            "<h1>Library closes</h1><p>The central library in Oakdale closed on Friday for a "
+            "six-month renovation of its reading rooms, the council said.</p>"
+        ),
+    )
+    return [a, b]
+
+
+def _two_feeds(tmp: Path) -> list[Path]:
+    """Two feeds that both number their items from 1."""
+    a = _jsonl(tmp / "feedA.jsonl", {"id": 1, "text": "The ferry to Kell Island resumed today."})
+    b = _jsonl(tmp / "feedB.jsonl", {"id": 1, "text": "The mine at Brask cut 200 jobs today."})
+    return a + b
+
+
+def _check_both_kept(*ids: str) -> Callable[[Assistant, Any], None]:
+    def check(a: Assistant, _: Any) -> None:
+        texts = {i: a.get_article(i).text for i in ids}
+        assert len(set(texts.values())) == len(ids), texts  # distinct stories, none replaced
+
+    return check
+
+
+def _accented_names(tmp: Path) -> list[Path]:
+    return [
+        _write(tmp / "café.txt", "The café on Rue Neuve reopened on Monday."),
+        _write(tmp / "cafè.txt", "The cafè in Turin closed for good on Sunday."),
+    ]
+
+
+def _check_unicode_title(a: Assistant, _: Any) -> None:
+    assert a.get_article("été-東京").title == "Été 東京"
+
+
+def _link_out(tmp: Path) -> list[Path]:
+    secret = _write(tmp / "outside" / "passwd", "root:x:0:0:root:/root:/bin/bash\n")
+    _write(tmp / "news" / "ok.txt", "An ok story. It is short.")
+    (tmp / "news" / "notes.txt").symlink_to(secret)
+    return [tmp / "news"]
+
+
+def _check_no_secret(a: Assistant, _: Any) -> None:
+    assert all("root:x" not in a.get_article(r["id"]).text for r in a.articles())
+
+
+def _html_nav_only(tmp: Path) -> list[Path]:
+    html = (
+        "<html><body><nav><ul><li><a href='/'>Home</a></li></ul></nav>"
+        "<script>track();</script></body></html>"
+    )
+    return [_write(tmp / "page.html", html)]
 
 
 def _question_set(tmp: Path, questions: list[dict | str]) -> Path:
@@ -233,6 +303,24 @@ CASES: list[Case] = [
          (("gone.txt", "broken symbolic link", "deleted.txt"),), EXIT_PARTIAL, added=("ok",)),
     Case("file disappears during ingest", "ingest", _disappearing,
          (("second.txt", "no such file or directory"),), EXIT_PARTIAL, added=("first",)),
+    # --- ids that collide: both articles are kept, the report says why -------------------
+    Case("two index.html in different folders", "ingest", _two_index_pages,
+         (("siteB/index.html", "id 'index' is taken by", "siteA/index.html", "both are kept",
+           "--replace"),), EXIT_OK, added=("index", "siteb-index"),
+         check=_check_both_kept("index", "siteb-index")),
+    Case("two feeds numbering items from 1", "ingest", _two_feeds,
+         (("feedB.jsonl:1", "id '1' is taken by", "feedA.jsonl:1", "'feedb-1'"),), EXIT_OK,
+         added=("1", "feedb-1"), check=_check_both_kept("1", "feedb-1")),
+    Case("names that differ only by an accent", "ingest", _accented_names,
+         (("2 added",),), EXIT_OK, added=("café", "cafè"), check=_check_both_kept("café", "cafè")),
+    Case("non-Latin name with emoji", "ingest",
+         lambda t: [_write(t / "été 東京 😀.txt", "The Tokyo summer festival opened on Friday.")],
+         (("1 added",),), EXIT_OK, added=("été-東京",), check=_check_unicode_title),
+    Case("symlink to a file outside the folder", "ingest", _link_out,
+         (("notes.txt", "skipped", "outside the folder", "--follow-links"),), EXIT_PARTIAL,
+         added=("ok",), check=_check_no_secret),
+    Case("HTML page with only navigation", "ingest", _html_nav_only,
+         (("page.html", "no article text found in the page"),), EXIT_PARTIAL),
     # --- questions (extractive backend) --------------------------------------------------
     Case("empty question", "ask", lambda t: "   ", (("question is empty",),), EXIT_USAGE),
     Case("invisible-only question", "ask", lambda t: "\u200b\u200b\u2060",
@@ -245,6 +333,15 @@ CASES: list[Case] = [
          (), EXIT_OK),
     Case("question with control characters", "ask",
          lambda t: "Why did\x07 Pashinyan\x1b[31m skip\x00 the summit?\x08", (), EXIT_OK),
+    # --- filters that leave nothing say so ----------------------------------------------
+    Case("source filter that matches nothing", "filter",
+         lambda t: {"sources": ["Reuters"]},
+         (("No article matches source 'Reuters'", "no article has a source", "drop the filter"),),
+         EXIT_USAGE),
+    Case("date filter that matches nothing", "filter",
+         lambda t: {"after": "2030-01-01"},
+         (("No article matches published on/after 2030-01-01",
+           "no article has a publication date"),), EXIT_USAGE),
     # --- question sets -------------------------------------------------------------------
     Case("question set: evidence quote not in article", "eval", _bad_quote_set,
          (("questions.jsonl:2", "field 'evidence.0.quote'", "not an exact substring", "'a1'"),),
@@ -263,6 +360,12 @@ CASES: list[Case] = [
          EXIT_USAGE),
     Case("Chroma server down", "store", lambda d: f"http://127.0.0.1:{free_port()}",
          (("Cannot reach the Chroma server at http://127.0.0.1:", "chroma run"),), EXIT_USAGE),
+    Case("mistyped data directory", "nodir", lambda d: d.parent / "dta",
+         (("No citeqa index at", "dta", "did you mean", "data?)",
+           "citeqa ingest PATH --data-dir"),), EXIT_USAGE),
+    Case("data directory whose parents do not exist", "nodir",
+         lambda d: d.parent / "no" / "such" / "dir",
+         (("No citeqa index at", "such", "citeqa ingest PATH --data-dir"),), EXIT_USAGE),
     # --- the OpenAI-compatible LLM server ------------------------------------------------
     Case("LLM server down", "llm", lambda t: "down",
          (("did not answer after 2 attempts", "CITEQA_OPENAI_BASE_URL"),), EXIT_USAGE),
@@ -424,7 +527,7 @@ def _api(case: Case, tmp: Path, d: Path) -> tuple[str, Any]:
                 assert took < case.max_seconds, f"{case.name}: {took:.1f} s"
             if case.check:
                 case.check(a, built)
-        lines = [f"{i.status} {i.origin}  —  {i.reason}" for i in report.rejected]
+        lines = [f"{i.status} {i.origin}  —  {i.reason}" for i in report.items if i.reason]
         return "\n".join([*lines, report.summary()]), built
     if case.kind == "ask":
         with Assistant.open(d, backend="extractive") as a:
@@ -437,6 +540,20 @@ def _api(case: Case, tmp: Path, d: Path) -> tuple[str, Any]:
         for c in ans.citations:  # answered: every quote still exact
             assert a.get_article(c.article_id).text[c.start : c.end] == c.quote
         return ("abstained: " if ans.abstained else "answered: ") + ans.text, None
+    if case.kind == "filter":
+        from qa.cli import parse_filters
+
+        spec = case.build(tmp)
+        filters = parse_filters(spec.get("sources", []), spec.get("after"), spec.get("before"))
+        with Assistant.open(d, backend="extractive") as a, pytest.raises(InputError) as err:
+            a.ask(QUESTION, filters=filters)
+        return str(err.value), None
+    if case.kind == "nodir":
+        missing = case.build(d)
+        with pytest.raises(StoreError) as err:
+            Assistant.open(missing, backend="extractive", create=False)
+        assert not missing.exists()  # nothing created
+        return str(err.value), missing
     if case.kind == "eval":
         from eval import run_eval
         from qa.settings import Settings
@@ -477,6 +594,15 @@ def _cli(case: Case, tmp: Path, d: Path, capsys, monkeypatch) -> tuple[str, int]
         argv = ["ingest", *map(str, list(built)), *args]
     elif case.kind == "ask":
         argv = ["ask", case.build(tmp), "--backend", "extractive", *args]
+    elif case.kind == "filter":
+        spec = case.build(tmp)
+        argv = ["ask", QUESTION, "--backend", "extractive", *args]
+        argv += [f for s in spec.get("sources", []) for f in ("--source", s)]
+        argv += ["--after", spec["after"]] if spec.get("after") else []
+        argv += ["--before", spec["before"]] if spec.get("before") else []
+    elif case.kind == "nodir":
+        missing = case.build(d)
+        argv = ["ask", QUESTION, "--backend", "extractive", "--data-dir", str(missing)]
     elif case.kind == "eval":
         argv = ["eval", str(case.build(tmp)), "--out", str(tmp / "run"), "--quiet", *args]
     elif case.kind == "store":
@@ -497,6 +623,8 @@ def _cli(case: Case, tmp: Path, d: Path, capsys, monkeypatch) -> tuple[str, int]
         if server:
             server.close()
     out = capsys.readouterr()
+    if case.kind == "nodir":
+        assert not case.build(d).exists()  # a read command created nothing
     if code == EXIT_USAGE:  # a user error: one line on stderr, starting with "Error:"
         assert out.err.startswith("Error: "), out.err
     return out.out + out.err, code
@@ -523,7 +651,7 @@ def _names(kinds: str) -> list:
 
 
 class TestApi:
-    @pytest.mark.parametrize("case", _names("ingest ask eval llm"))
+    @pytest.mark.parametrize("case", _names("ingest ask filter nodir eval llm"))
     def test_message_and_index(self, case: Case, tmp_path, data_dir):
         before = _snapshot(data_dir)
         message, _ = _api(case, tmp_path, data_dir)
@@ -541,7 +669,7 @@ class TestApi:
 
 
 class TestCli:
-    @pytest.mark.parametrize("case", _names("ingest ask eval llm"))
+    @pytest.mark.parametrize("case", _names("ingest ask filter nodir eval llm"))
     def test_message_exit_code_and_index(self, case: Case, tmp_path, data_dir, capsys, monkeypatch):
         before = _snapshot(data_dir)
         message, code = _cli(case, tmp_path, data_dir, capsys, monkeypatch)
@@ -560,7 +688,7 @@ class TestCli:
 
 
 def test_table_has_enough_cases():
-    assert len(CASES) >= 32
+    assert len(CASES) >= 46
     assert len({c.name for c in CASES}) == len(CASES)
 
 
