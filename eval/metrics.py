@@ -154,3 +154,29 @@ def percentile(values: Sequence[float], q: float) -> float:
 def mean(values: Sequence[float | None]) -> float:
     kept = [v for v in values if v is not None]
     return sum(kept) / len(kept) if kept else 0.0
+
+
+def calibration(
+    pairs: Sequence[tuple[float | None, bool | None]], bins: int = 10
+) -> dict[str, float | int | list[list[float]]]:
+    """Expected calibration error of a confidence against rightness, over the answers that
+    have both (abstentions have neither), with the reliability table behind it: one row a
+    bin, [low, high, mean confidence, share right, count]."""
+    kept = [(c, float(r)) for c, r in pairs if c is not None and r is not None]
+    table: list[list[float]] = []
+    ece = 0.0
+    for b in range(bins):
+        lo, hi = b / bins, (b + 1) / bins
+        inside = [(c, r) for c, r in kept if lo <= c < hi or (b == bins - 1 and c == 1.0)]
+        if not inside:
+            continue
+        conf = sum(c for c, _ in inside) / len(inside)
+        acc = sum(r for _, r in inside) / len(inside)
+        ece += len(inside) / len(kept) * abs(conf - acc)
+        table.append([lo, hi, round(conf, 4), round(acc, 4), len(inside)])
+    return {
+        "confidence_ece": round(ece, 4),
+        "confidence_n": len(kept),
+        "answered_right": round(sum(r for _, r in kept) / len(kept), 4) if kept else 0.0,
+        "reliability": table,
+    }

@@ -16,10 +16,31 @@ HEADLINE = [
     "n_questions", "hit_at_1", "hit_at_k", "recall_at_k", "mrr", "answer_em", "answer_f1",
     "answer_contains", "answer_recall", "answer_similarity", "citation_validity",
     "citation_precision", "citation_recall", "citation_hit", "sentences_cited", "abstain_correct",
-    "abstain_wrong", "abstention_f1", "latency_p50_s", "latency_p95_s", "n_errors",
+    "abstain_wrong", "abstention_f1", "confidence_ece", "answered_right", "latency_p50_s",
+    "latency_p95_s", "n_errors",
 ]  # fmt: skip
 # Metrics where smaller is better, for deltas and "changed" arrows.
-LOWER_IS_BETTER = {"abstain_wrong", "latency_p50_s", "latency_p95_s", "n_errors"}
+LOWER_IS_BETTER = {
+    "abstain_wrong", "latency_p50_s", "latency_p95_s", "n_errors", "confidence_ece",
+}  # fmt: skip
+
+
+def tradeoff(rows: list[Any], steps: int = 11) -> list[tuple[float, float, float]]:
+    """(threshold, abstain_correct, abstain_wrong) if every answer whose confidence is below
+    the threshold were also withheld: the curve behind the `min_confidence` setting."""
+    unans = [r for r in rows if not r.answerable and not r.error]
+    ans = [r for r in rows if r.answerable and not r.error]
+
+    def withheld(r: Any, t: float) -> bool:
+        return r.abstained or (r.confidence is not None and r.confidence < t)
+
+    out = []
+    for i in range(steps):
+        t = i / (steps - 1)
+        ok = sum(withheld(r, t) for r in unans) / len(unans) if unans else 0.0
+        bad = sum(withheld(r, t) for r in ans) / len(ans) if ans else 0.0
+        out.append((t, round(ok, 4), round(bad, 4)))
+    return out
 
 
 def _fmt(v: Any) -> str:
@@ -64,7 +85,7 @@ def _plots(summary: dict[str, Any], rows: list[Any]) -> bytes:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    fig, axes = plt.subplots(1, 5, figsize=(25, 4.2))
     keys = [k for k in HEADLINE if isinstance(summary.get(k), float) and "latency" not in k]
     axes[0].barh(keys, [summary[k] for k in keys], color="#4a7ab8")
     axes[0].set_xlim(0, 1)
@@ -85,6 +106,27 @@ def _plots(summary: dict[str, Any], rows: list[Any]) -> bytes:
     axes[2].set_ylim(-(len(rows) // cols) - 0.2, 1)
     axes[2].set_axis_off()
     axes[2].set_title("per-question outcome")
+    confs = [r.confidence for r in rows if r.confidence is not None]
+    table = summary.get("reliability") or []
+    axes[3].plot([0, 1], [0, 1], color="#999999", linestyle="--")
+    if table:
+        axes[3].plot([t[2] for t in table], [t[3] for t in table], marker="o", color="#4a7ab8")
+    axes[3].hist(confs, bins=10, range=(0, 1), color="#c9733c", alpha=0.3, weights=[
+        1 / max(1, len(confs))] * len(confs))  # fmt: skip
+    axes[3].set_xlim(0, 1)
+    axes[3].set_ylim(0, 1)
+    axes[3].set_xlabel("confidence")
+    axes[3].set_ylabel("share right (line) / of answers (bars)")
+    axes[3].set_title(f"reliability (ECE {summary.get('confidence_ece', 0):.3f})")
+    curve = tradeoff(rows)
+    axes[4].plot([c[2] for c in curve], [c[1] for c in curve], marker="o", color="#3c9a5f")
+    for t, ok, bad in curve[::2]:
+        axes[4].annotate(f"{t:.1f}", (bad, ok), fontsize=7)
+    axes[4].set_xlim(0, 1)
+    axes[4].set_ylim(0, 1)
+    axes[4].set_xlabel("answerable withheld (abstain_wrong)")
+    axes[4].set_ylabel("unanswerable withheld (abstain_correct)")
+    axes[4].set_title("min_confidence trade-off")
     axes[2].legend(
         handles=[plt.Rectangle((0, 0), 1, 1, color=c) for c in colours.values()],
         labels=list(colours),
@@ -108,6 +150,12 @@ def write_reports(
     worst = _worst(rows)
     md = [f"# Eval: {title}", "", f"{summary['date']} on {summary['machine']}", ""]
     md.append(summary_table({summary["pipeline"]: summary}))
+    if any(r.confidence is not None for r in rows):
+        md += ["", "Confidence: reliability (bin, mean confidence, share right, answers)", ""]
+        md += [f"- {lo:.1f}–{hi:.1f}: {c:.3f} / {a:.3f} ({int(n)})" for lo, hi, c, a, n in
+               summary.get("reliability") or []]  # fmt: skip
+        md += ["", "| min_confidence | abstain_correct | abstain_wrong |", "|---|---|---|"]
+        md += [f"| {t:.1f} | {ok:.3f} | {bad:.3f} |" for t, ok, bad in tradeoff(rows)]
     md += ["", "## Worst questions", ""]
     for r in worst:
         md.append(f"### {r.id}: {r.question}")

@@ -42,7 +42,23 @@ class EvalRow(BaseModel):
     scores: dict[str, float | None] = {}
     timings: dict[str, float] = {}
     tokens: dict[str, int] = {}
+    confidence: float | None = None  # citeqa's own P(right), None on abstention
+    signals: dict[str, float] = {}
     error: str | None = None
+
+    @property
+    def right(self) -> bool | None:
+        """Whether a given answer is right (for calibration): an answerable question whose
+        reference the answer contains, or covers (token recall >= 0.5, fair to paraphrase);
+        any answer to an unanswerable question is wrong. None when it abstained."""
+        if self.abstained or self.error:
+            return None
+        if not self.answerable:
+            return False
+        return bool(
+            (self.scores.get("answer_contains") or 0) >= 1
+            or (self.scores.get("answer_recall") or 0) >= 0.5
+        )
 
 
 class EvalReport(BaseModel):
@@ -255,6 +271,8 @@ class _Runner:
         ]
         row.timings = dict(answer.timings)
         row.tokens = dict(answer.tokens)
+        row.confidence = getattr(answer, "confidence", None)
+        row.signals = dict(getattr(answer, "signals", {}) or {})
         similarity = None
         if q.answerable and q.references and not answer.abstained:
             vecs = self.embedder.embed([answer.text, *q.references])
@@ -336,6 +354,7 @@ def summarize(rows: list[EvalRow], *, k: int) -> dict[str, Any]:
         [r.abstained for r in rows], [r.answerable for r in rows]
     ).items():
         out[key] = round(value, 4)
+    out.update(m.calibration([(r.confidence, r.right) for r in rows]))
     for stage in ("retrieve", "generate", "verify", "first_token"):
         values = [r.timings[stage] for r in rows if stage in r.timings]
         if values:

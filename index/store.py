@@ -8,8 +8,10 @@ interrupted ingest and are swept on open.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import shutil
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -23,6 +25,9 @@ from qa.errors import NoIndexError, StoreError
 from qa.types import Article, Chunk, Span
 
 MAX_BATCH = 1000  # Chroma rejects more than ~5,400 records a call
+# Free space a write batch needs on top of its own size: SQLite's journal and Chroma's
+# compaction copy segments, and a write that hits a full disk fails half-way through Chroma.
+MIN_FREE_BYTES = 32 * 2**20
 LEGACY_VECTORS = "all-MiniLM-L6-v2/float"  # indexes from before the family was recorded
 
 
@@ -155,6 +160,7 @@ class ChromaStore:
         written to disk."""
         self.location = chroma_url or str(data_dir / "chroma")
         self.remote = chroma_url is not None
+        self.data_dir = data_dir
         if not create and not self.remote and not index_exists(data_dir):
             raise no_index_error(data_dir)
         self._client = _client(data_dir, chroma_url)
@@ -240,6 +246,20 @@ class ChromaStore:
         or without a record, and record-less chunks are swept as leftovers."""
         if not items:
             return
+        need = MIN_FREE_BYTES + sum(
+            4 * (len(a.text.encode()) + v.nbytes + 2048 * len(cs)) for a, cs, v in items
+        )
+        self.check_space(need)
+        try:
+            self._write(items)
+        except StoreError:
+            raise
+        except Exception as e:
+            if _disk_full(e) or self._free() < MIN_FREE_BYTES:
+                raise self._full(MIN_FREE_BYTES) from None
+            raise
+
+    def _write(self, items: Sequence[tuple[Article, Sequence[Chunk], np.ndarray]]) -> None:
         ids = [a.id for a, _, _ in items]
         self._articles.delete(ids=ids)
         self._chunks.delete(where={"article_id": {"$in": ids}})
@@ -263,6 +283,28 @@ class ChromaStore:
                 metadatas=[_article_meta(a, len(cs)) for a, cs, _ in batch_items],
             )
         self._bump()
+
+    def _free(self) -> int:
+        """Bytes free on the disk holding the index (a server's disk is not ours to see)."""
+        if self.remote:
+            return 2**62
+        try:
+            return shutil.disk_usage(self.data_dir).free
+        except OSError:
+            return 2**62
+
+    def check_space(self, need: int) -> None:
+        """Refuse a write the disk cannot hold, before any of it is made: a full disk part-way
+        through Chroma's write gave raw compaction tracebacks."""
+        if self._free() < need:
+            raise self._full(need)
+
+    def _full(self, need: int) -> StoreError:
+        return StoreError(
+            f"The disk holding {self.data_dir} is full: {self._free() / 1e6:,.1f} MB free, "
+            f"about {need / 1e6:,.0f} MB needed for this write. Free some space and re-run: "
+            "every article committed so far is kept, and a re-run adds only what is missing."
+        )
 
     def delete_article(self, article_id: str) -> bool:
         existed = bool(self._articles.get(ids=[article_id])["ids"])
@@ -423,6 +465,17 @@ class ChromaStore:
                 return
             yield got["ids"], got["metadatas"], got.get("documents") or [None] * len(got["ids"])
             offset += len(got["ids"])
+
+
+def _disk_full(e: BaseException) -> bool:
+    """Whether a Chroma/SQLite/OS error means the disk is full (their messages differ)."""
+    if isinstance(e, OSError) and e.errno == errno.ENOSPC:
+        return True
+    text = str(e).lower()
+    return any(
+        k in text
+        for k in ("disk is full", "no space left", "database or disk is full", "compaction")
+    )
 
 
 def _article_meta(article: Article, n_chunks: int) -> dict[str, Any]:

@@ -6,6 +6,8 @@ It is a LangChain runnable (`AnswerChain.runnable()`), built from the same step 
 
 from __future__ import annotations
 
+import dataclasses
+import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -16,6 +18,7 @@ from langchain_core.runnables import Runnable, RunnableLambda
 
 from index.store import Filters
 from qa.cite import ABSTAIN_TEXT, ABSTAIN_TOKEN, parse_reply, verify
+from qa.confidence import confidence, measure
 from qa.context import Context, build_context
 from qa.extractive import extractive_reply
 from qa.llm.base import LLM, ReplyFormat
@@ -159,8 +162,26 @@ class AnswerChain:
             max_sentences=self.settings.max_answer_sentences,
         )
         supported = [s for s in sentences if s.supported]
+        signals = measure(
+            turn.standalone,
+            sentences,
+            articles,
+            sentence_scores={(s.article_id, s.start): s.score for s in turn.context.sentences},
+            retrieval_similarity=turn.retrieval.best_similarity,
+        )
+        conf = confidence(signals) if supported else None
+        if supported and (
+            signals.anchor_coverage < self.settings.min_anchor_coverage
+            or (conf is not None and conf < self.settings.min_confidence)
+        ):
+            # The cited articles lack a name or number the question asks about, or the answer
+            # is less likely right than the operator accepts: say so rather than guess.
+            sentences = tuple(dataclasses.replace(s, supported=False) for s in sentences)
+            supported = []
         abstained = not supported
         text = ABSTAIN_TEXT if abstained else " ".join(s.text for s in supported)
+        if abstained and not looks_english(turn.standalone):
+            text += f" {NOT_ENGLISH_NOTE}"
         turn.timings["verify"] = time.perf_counter() - t0
         turn.timings["total"] = sum(
             v for key, v in turn.timings.items() if key not in ("first_token", "total")
@@ -194,6 +215,8 @@ class AnswerChain:
                 "context": turn.context.tokens,
             },
             raw_reply=turn.reply,
+            confidence=None if abstained else conf,
+            signals=signals.as_dict(),
         )
 
     # --- entry points ---------------------------------------------------------------------
@@ -214,6 +237,25 @@ class AnswerChain:
         for piece in self.generate_stream(turn):
             yield TextDelta(piece)
         yield self.finish(turn)
+
+
+NOT_ENGLISH_NOTE = (
+    "(The question does not look like English: citeqa's embedding model and local LLM are "
+    "English-first, so a question in another language often finds nothing. Try asking in English.)"
+)
+_ENGLISH = frozenset(
+    "the an is are was were what who whom why how did does do when where which of in on to "
+    "and for with from by at has have will would can could should this that".split()
+)
+
+
+def looks_english(question: str) -> bool:
+    """Mostly Latin letters and at least one common English word (for three or more words)."""
+    letters = [c for c in question if c.isalpha()]
+    if letters and sum(c.isascii() for c in letters) / len(letters) < 0.6:
+        return False
+    words = re.findall(r"[a-z']+", question.lower())
+    return len(words) < 3 or any(w in _ENGLISH for w in words)
 
 
 def answer_messages(context: str, question: str) -> list[dict[str, str]]:

@@ -29,11 +29,15 @@ from qa.tokens import TokenCounter
 from qa.types import Answer, Article, IngestReport, TextDelta
 
 MAX_QUESTION_CHARS = 2000
+_ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])")
 
 
 def check_question(question: Any) -> str:
     if not isinstance(question, str):
         raise InputError(f"The question must be text, got {type(question).__name__}.")
+    # Terminal escape sequences (colours pasted from a shell) go whole: dropping only the ESC
+    # byte left "[31m" in the question, which changed the answer.
+    question = _ANSI.sub(" ", question)
     q = " ".join("".join(ch if ch.isprintable() else " " for ch in question).split())
     if not q:
         raise InputError("The question is empty. Type a question about the articles.")

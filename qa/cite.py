@@ -222,7 +222,8 @@ def verify(
             repaired = _repair(rs.text, cites, context, articles, min_support)
             if repaired:
                 cites, ok = repaired, True
-        out.append(AnswerSentence(rs.text, tuple(cites), supported=ok))
+        score = support(rs.text, [c.quote for c in cites]) if cites else 0.0
+        out.append(AnswerSentence(rs.text, tuple(cites), supported=ok, support=score))
     supported = [s for s in out if s.supported][:max_sentences]
     unsupported = [s for s in out if not s.supported]
     return tuple(supported + unsupported)

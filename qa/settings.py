@@ -62,6 +62,10 @@ class Settings(BaseSettings):
     n_ctx: int = 2048
     seed: int = 0
     min_support: float = 0.5  # share of a sentence's content words found in its cited spans
+    # Abstain when the cited articles hold less than this share of the question's names and
+    # numbers (a look-alike story lacks them), or when the calibrated confidence is lower.
+    min_anchor_coverage: float = 0.0
+    min_confidence: float = 0.0
     extractive_min_score: float = 0.45  # least question/sentence similarity to answer at all
     relevance_floor: float = 0.05  # below this best dense similarity, abstain without the LLM
 

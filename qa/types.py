@@ -89,6 +89,7 @@ class AnswerSentence:
     text: str
     citations: tuple[Citation, ...] = ()
     supported: bool = True
+    support: float = 1.0  # share of the sentence's key words found in what it cites (0–1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,12 +121,18 @@ class Answer:
     timings: dict[str, float] = field(default_factory=dict)
     tokens: dict[str, int] = field(default_factory=dict)
     raw_reply: str = ""
+    confidence: float | None = None  # P(the answer is right), calibrated; None on abstention
+    signals: dict[str, float] = field(default_factory=dict)  # what the confidence is made of
 
     @property
     def citations(self) -> tuple[Citation, ...]:
-        """All distinct citations, in the order they first appear in the answer."""
+        """All distinct citations of the sentences shown (the supported ones), in the order
+        they first appear. A dropped sentence's citations are kept on it, for inspection, but
+        are not the answer's: they were listed and scored as if they were."""
         seen: dict[tuple[str, int, int], Citation] = {}
         for sentence in self.sentences:
+            if not sentence.supported:
+                continue
             for c in sentence.citations:
                 seen.setdefault((c.article_id, c.start, c.end), c)
         return tuple(seen.values())
@@ -141,6 +148,7 @@ class Answer:
                 {
                     "text": s.text,
                     "supported": s.supported,
+                    "support": round(s.support, 4),
                     "citations": [c.to_dict() for c in s.citations],
                 }
                 for s in self.sentences
@@ -150,6 +158,8 @@ class Answer:
             "model": self.model,
             "timings": dict(self.timings),
             "tokens": dict(self.tokens),
+            "confidence": None if self.confidence is None else round(self.confidence, 4),
+            "signals": dict(self.signals),
         }
 
     def to_markdown(self) -> str:

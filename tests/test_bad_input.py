@@ -330,7 +330,7 @@ CASES: list[Case] = [
     Case("punctuation-only question", "ask", lambda t: "?!... ---",
          (("no words",),), EXIT_USAGE),
     Case("question in another language", "ask", lambda t: "Почему Пашинян пропустил саммит?",
-         (), EXIT_OK),
+         (("English-first", "Try asking in English"),), EXIT_OK),
     Case("question with control characters", "ask",
          lambda t: "Why did\x07 Pashinyan\x1b[31m skip\x00 the summit?\x08", (), EXIT_OK),
     # --- filters that leave nothing say so ----------------------------------------------

@@ -1,0 +1,123 @@
+"""How much an answer can be trusted: signals measured on the answer and its evidence, combined
+into a confidence (0–1) that is calibrated on the dev sets.
+
+The signals are deterministic and cheap (no second model call): whether the question's names and
+numbers occur in the articles the answer cites (a look-alike story lacks them: "What was found
+in a Texas riverbed?" answered from a story set in Spain), how much of the question the cited
+sentences cover, how much of each sentence its quotes support, and how close the retrieved
+evidence is to the question. `eval/calibrate.py` fits the weights from eval runs.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from qa.cite import content_words, support
+from qa.types import AnswerSentence, Article
+
+# Capitalised words that are not names when they appear mid-question.
+_NOT_NAMES = frozenset(
+    """i a an the what which who whom whose when where why how did does do is are was were will
+    would could should can may might has have had mr mrs ms dr""".split()
+)
+_MONTHS_DAYS = frozenset(
+    """january february march april may june july august september october november december
+    monday tuesday wednesday thursday friday saturday sunday""".split()
+)
+_QUESTION_WORDS = frozenset(
+    """what which who whom whose when where why how many much did does do is are was were will
+    would could should can name tell""".split()
+)
+
+
+def anchors(question: str) -> set[str]:
+    """The question's names and numbers, as `content_words` stems: capitalised words after the
+    first (proper nouns: places, people, organisations) and digits. Month and day names are
+    left to the time window (an article's date is metadata, often not in its text)."""
+    words = re.findall(r"[^\W_]+", question)
+    out: set[str] = set()
+    for i, w in enumerate(words):
+        low = w.lower()
+        if w.isdigit() or (i > 0 and w[:1].isupper() and low not in _NOT_NAMES):
+            if low not in _MONTHS_DAYS:
+                out |= content_words(w)
+    return out
+
+
+def question_terms(question: str) -> set[str]:
+    """The question's content words without question words."""
+    return {w for w in content_words(question) if w not in _QUESTION_WORDS}
+
+
+@dataclass(frozen=True, slots=True)
+class Signals:
+    """Measured on one answer; all in [0, 1]."""
+
+    anchor_coverage: float  # question names/numbers found in the cited articles (1: none asked)
+    question_coverage: float  # question content words found in the cited sentences and titles
+    support: float  # the least support of the answer's kept sentences
+    evidence_similarity: float  # mean question similarity of the cited sentences
+    retrieval_similarity: float  # the best dense similarity of any retrieved chunk
+
+    def as_dict(self) -> dict[str, float]:
+        return {k: round(getattr(self, k), 4) for k in self.__slots__}
+
+
+def coverage(terms: set[str], texts: Iterable[str]) -> float:
+    if not terms:
+        return 1.0
+    found: set[str] = set()
+    for t in texts:
+        found |= content_words(t)
+    return len(terms & found) / len(terms)
+
+
+def measure(
+    question: str,
+    sentences: Sequence[AnswerSentence],
+    articles: Mapping[str, Article],
+    *,
+    sentence_scores: Mapping[tuple[str, int], float],
+    retrieval_similarity: float,
+) -> Signals:
+    """Signals of the answer's kept sentences against what they cite."""
+    kept = [s for s in sentences if s.supported]
+    cited = [c for s in kept for c in s.citations]
+    cited_articles = [
+        articles[a] for a in dict.fromkeys(c.article_id for c in cited) if a in articles
+    ]
+    scores = [sentence_scores.get((c.article_id, c.start), 0.0) for c in cited]
+    return Signals(
+        anchor_coverage=coverage(
+            anchors(question), [f"{a.title}\n{a.text}" for a in cited_articles]
+        ),
+        question_coverage=coverage(
+            question_terms(question), [c.quote for c in cited] + [a.title for a in cited_articles]
+        ),
+        support=min((support(s.text, [c.quote for c in s.citations]) for s in kept), default=0.0),
+        evidence_similarity=max(0.0, sum(scores) / len(scores)) if scores else 0.0,
+        retrieval_similarity=max(0.0, retrieval_similarity),
+    )
+
+
+# Logistic weights over the signals, fitted by `python -m eval.calibrate` (see eval/RESULTS.md
+# for the runs and the fit). Until refitted they are a neutral prior.
+WEIGHTS: dict[str, float] = {
+    "anchor_coverage": 2.0,
+    "question_coverage": 2.0,
+    "support": 1.0,
+    "evidence_similarity": 2.0,
+    "retrieval_similarity": 1.0,
+}
+BIAS = -4.0
+
+
+def confidence(
+    signals: Signals, weights: Mapping[str, float] = WEIGHTS, bias: float = BIAS
+) -> float:
+    """P(the answer is right) from the signals, by the fitted logistic model."""
+    z = bias + sum(w * getattr(signals, k) for k, w in weights.items())
+    return 1.0 / (1.0 + math.exp(-z))
