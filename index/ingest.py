@@ -11,9 +11,12 @@ it, because another process's half-written article looks exactly like a crash's 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import signal
+import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -59,6 +62,29 @@ def sweep_if_idle(store: ChromaStore, data_dir: Path) -> int:
         return store.sweep_orphans()
     finally:
         lock.release()
+
+
+class IngestInterrupted(KeyboardInterrupt):
+    """Ctrl-C during an ingest, after the group in flight was committed; `report` says what
+    is in the index (a re-run adds only the rest). Still a KeyboardInterrupt for callers that
+    only know that."""
+
+    def __init__(self, report: IngestReport) -> None:
+        super().__init__(report.summary())
+        self.report = report
+
+
+@contextlib.contextmanager
+def _sigint_held() -> Iterator[None]:
+    """Ignore Ctrl-C in this block (main thread only; elsewhere a no-op)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 class Indexer:
@@ -149,9 +175,20 @@ class Indexer:
                 if sum(len(p[1]) for p in pending) >= _EMBED_GROUP:
                     flush()
             flush()
+        except KeyboardInterrupt:
+            # The group already embedding is still written (nothing embedded is lost); more
+            # Ctrl-Cs meanwhile are held back, because leaving while ONNX Runtime's thread runs
+            # aborted the process ("terminate called without an active exception").
+            with _sigint_held():
+                try:
+                    settle()
+                finally:
+                    worker.shutdown(wait=True)
+            raise IngestInterrupted(
+                IngestReport(tuple(report), seconds=time.perf_counter() - started)
+            ) from None
         finally:
-            # Also on an error or Ctrl-C while reading: the group already embedding is still
-            # written (nothing embedded is lost), then the error goes on.
+            # Also on an error while reading: the group in flight is written, then it goes on.
             try:
                 settle()
             finally:

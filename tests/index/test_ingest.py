@@ -67,3 +67,24 @@ class TestIndexer:
         rerun = indexer.add(articles)
         assert rerun.count("unchanged") == len(written)
         assert rerun.count("added") == len(articles) - len(written)
+
+    def test_ctrl_c_reports_what_was_committed(self, tmp_path, embedder):
+        from index.ingest import IngestInterrupted
+
+        indexer = _indexer(tmp_path, embedder)
+        articles = [_article(i) for i in range(12)]
+
+        def items() -> Iterator[Article]:
+            yield from articles
+            raise KeyboardInterrupt
+
+        with pytest.raises(IngestInterrupted) as err:
+            indexer.add(items())
+        assert isinstance(err.value, KeyboardInterrupt)  # callers that only know Ctrl-C
+        report = err.value.report
+        written = {a.id for a in articles if indexer.store.article_meta(a.id) is not None}
+        assert written and {i.article_id for i in report.items} == written
+        assert report.count("added") == len(written)
+        rerun = indexer.add(articles)
+        assert rerun.count("unchanged") == len(written)
+        assert rerun.count("added") == len(articles) - len(written)
