@@ -353,18 +353,11 @@ def serve(settings: Settings, *, host: str, port: int, auth: str | None) -> None
 
 
 def register(sub, common, answer_opts) -> None:  # type: ignore[no-untyped-def]
-    p = sub.add_parser("serve", help="start the chat page (http://127.0.0.1:7860)")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=7860)
-    p.add_argument(
-        "--auth",
-        default=os.environ.get("CITEQA_AUTH"),
-        help="USER:PASSWORD to protect the page (or env CITEQA_AUTH, which, unlike the "
-        "command line, other local users cannot read with ps)",
-    )
-    answer_opts(p)
-    common(p)
-    p.set_defaults(func=_cmd_serve)
+    """`citeqa serve` is declared in qa.cli (importing this module imports gradio, which
+    `citeqa --help` must not wait for); kept for callers that register it from here."""
+    from qa.cli import register_serve
+
+    register_serve(sub, common, answer_opts)
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:

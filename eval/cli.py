@@ -7,7 +7,13 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from qa.errors import InputError
+from qa.errors import ConfigError, InputError
+
+# Imported by qa.cli to build `citeqa --help`: keep the top of this module to the standard
+# library and qa.errors; everything heavy is imported inside cmd_eval.
+
+# The `eval` extra (pyproject.toml): without it, a run says what to install.
+_EXTRAS = ("matplotlib", "langchain_text_splitters", "langchain_chroma", "langchain_huggingface")
 
 
 def register(sub, common: Callable, answer_opts: Callable) -> None:  # type: ignore[no-untyped-def]
@@ -46,8 +52,20 @@ def _thresholds(specs: list[str]) -> dict[str, float]:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    try:
+        return _cmd_eval(args)
+    except ModuleNotFoundError as e:
+        if e.name not in _EXTRAS:
+            raise
+        raise ConfigError(
+            f"`citeqa eval` needs {e.name}, which is not installed; "
+            "install the eval extra with `pip install 'citeqa[eval]'`."
+        ) from None
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
     from eval.report import LOWER_IS_BETTER, compare, summary_table
-    from qa.cli import settings_from
+    from qa.cli import llm_wait_notices, settings_from
 
     if args.target[0] == "compare":
         if len(args.target) != 3:
@@ -63,15 +81,16 @@ def cmd_eval(args: argparse.Namespace) -> int:
     thresholds = _thresholds(args.fail_under)
     from eval.run import run_eval
 
-    report = run_eval(
-        args.target[0],
-        settings_from(args),
-        out=args.out,
-        limit=args.limit,
-        sample=args.sample,
-        pipeline=args.pipeline,
-        progress=not args.quiet and sys.stderr.isatty(),
-    )
+    with llm_wait_notices():
+        report = run_eval(
+            args.target[0],
+            settings_from(args),
+            out=args.out,
+            limit=args.limit,
+            sample=args.sample,
+            pipeline=args.pipeline,
+            progress=not args.quiet and sys.stderr.isatty(),
+        )
     s = report.summary
     print(summary_table({s["pipeline"]: s}))
     print(f"\nWrote {report.out_dir}/summary.json, results.jsonl, report.md, report.html")

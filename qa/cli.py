@@ -2,19 +2,24 @@
 
 User mistakes end with a one-line message and exit code 2, never a traceback; exit code 1 means
 the command ran but something in it failed (e.g. a rejected file).
+
+Building the parser imports nothing heavy (`citeqa --help` should be instant): every command
+imports what it needs (chromadb, torch, llama.cpp, gradio, matplotlib) when it runs.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
-from qa.errors import CiteqaError
+from qa.errors import CiteqaError, ConfigError, InputError
 
 EXIT_OK, EXIT_PARTIAL, EXIT_USAGE = 0, 1, 2
 
@@ -42,6 +47,17 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("ingest", help="add articles (files or folders) to the index")
     s.add_argument("paths", nargs="+", help=".txt .md .html .jsonl files or folders")
     s.add_argument("--json", action="store_true", help="print the report as JSON")
+    s.add_argument(
+        "--replace",
+        action="store_true",
+        help="update an article whose id another source's file already holds (default: keep "
+        "both, the newcomer under an id qualified by its folder or feed name)",
+    )
+    s.add_argument(
+        "--follow-links",
+        action="store_true",
+        help="inside folders, also read symbolic links to files outside the folder",
+    )
     _common(s)
     s.set_defaults(func=cmd_ingest)
 
@@ -49,8 +65,21 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("question")
     s.add_argument("--json", action="store_true", help="print one JSON object")
     s.add_argument("--source", action="append", default=[], help="only this source (repeatable)")
-    s.add_argument("--after", help="only articles published on/after this date (ISO 8601)")
-    s.add_argument("--before", help="only articles published on/before this date (ISO 8601)")
+    s.add_argument(
+        "--after",
+        help="only articles published on/after this date or time (ISO 8601, UTC unless given; "
+        "a date alone counts from its start)",
+    )
+    s.add_argument(
+        "--before",
+        help="only articles published on/before this date or time (ISO 8601, UTC unless "
+        "given; a date alone includes the whole day)",
+    )
+    s.add_argument(
+        "--as-of",
+        help="the day the question is asked (YYYY-MM-DD, default today): time words in it "
+        "such as 'this week' or 'in March' prefer articles published then",
+    )
     _answer_opts(s)
     _common(s)
     s.set_defaults(func=cmd_ask)
@@ -68,23 +97,54 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("models", help="list the packaged local models")
     s.set_defaults(func=cmd_models)
 
-    for register in _plugins():
-        register(sub, _common, _answer_opts)
+    # eval/cli.py declares its own sub-command; it imports only the standard library at the
+    # top (the run, the metrics and matplotlib load in cmd_eval).
+    from eval.cli import register as register_eval
+
+    register_eval(sub, _common, _answer_opts)
+    register_serve(sub, _common, _answer_opts)
     return p
 
 
-def _plugins() -> list[Callable[..., None]]:
-    """Sub-commands that live with their feature (eval/, app.py), registered when present."""
-    import importlib
+def register_serve(sub, common, answer_opts) -> None:  # type: ignore[no-untyped-def]
+    """`citeqa serve`. Declared here, not in app.py, because importing app.py imports gradio
+    (seconds), which `citeqa --help` must not pay for; cmd_serve imports it."""
+    p = sub.add_parser("serve", help="start the chat page (http://127.0.0.1:7860)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=7860)
+    p.add_argument(
+        "--auth",
+        default=os.environ.get("CITEQA_AUTH"),
+        help="USER:PASSWORD to protect the page (or env CITEQA_AUTH, which, unlike the "
+        "command line, other local users cannot read with ps)",
+    )
+    answer_opts(p)
+    common(p)
+    p.set_defaults(func=cmd_serve)
 
-    out = []
-    for module in ("eval.cli", "app"):
-        try:
-            out.append(importlib.import_module(module).register)
-        except ModuleNotFoundError as e:  # the feature's optional deps are not installed
-            if e.name not in (module, "gradio", "matplotlib"):
-                raise
-    return out
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    try:
+        import app
+    except ModuleNotFoundError as e:
+        if e.name != "gradio":
+            raise
+        raise ConfigError(
+            "`citeqa serve` needs gradio, which is not installed; "
+            "install it with `pip install 'citeqa[ui]'`."
+        ) from None
+    return int(app._cmd_serve(args))
+
+
+# How each settings override is spelled on the command line, so a bad value is reported as
+# "--k 0: ..." rather than as a field name the user never typed.
+FLAG_NAMES = {
+    "data_dir": "--data-dir",
+    "chroma_url": "--chroma-url",
+    "backend": "--backend",
+    "model": "--model",
+    "k": "--k",
+}
 
 
 def settings_from(args: argparse.Namespace, **extra: Any):  # type: ignore[no-untyped-def]
@@ -92,6 +152,7 @@ def settings_from(args: argparse.Namespace, **extra: Any):  # type: ignore[no-un
 
     return Settings.load(
         getattr(args, "config", None),
+        override_names=FLAG_NAMES,
         data_dir=getattr(args, "data_dir", None),
         chroma_url=getattr(args, "chroma_url", None),
         backend=getattr(args, "backend", None),
@@ -101,49 +162,155 @@ def settings_from(args: argparse.Namespace, **extra: Any):  # type: ignore[no-un
     )
 
 
-def open_assistant(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def open_assistant(args: argparse.Namespace, *, create: bool = True):  # type: ignore[no-untyped-def]
+    """The assistant for the command's flags. Read commands pass `create=False`: a mistyped
+    --data-dir is then an error naming it, not a new empty index that "doesn't say"."""
     from qa.assistant import Assistant
 
-    return Assistant(settings_from(args))
+    return Assistant(settings_from(args), create=create)
+
+
+# Options of `ingest`: after `--` argparse takes every argument as a path, so one of these
+# there is almost surely a misplaced option (said on stderr, the path is still tried).
+_INGEST_OPTIONS = ("--data-dir", "--chroma-url", "--config", "--json")
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
+    from index.ingest import IngestInterrupted
+
     assistant = open_assistant(args)
-    report = assistant.add(args.paths, progress=sys.stderr.isatty())
+    try:
+        report = assistant.add(
+            args.paths,
+            progress=sys.stderr.isatty(),
+            replace=args.replace,
+            follow_links=args.follow_links,
+        )
+    except IngestInterrupted as stop:
+        _print_report(stop.report)
+        print(
+            "Interrupted: the articles above are committed; run the same command again to add "
+            "the rest (committed ones are skipped).",
+            file=sys.stderr,
+        )
+        return 130
+    settings = assistant.settings
+    data_dir = Path(settings.data_dir).expanduser().resolve()
+    # Which index was written, always: with `--`, a misplaced --data-dir is just a path and
+    # the articles went to CITEQA_DATA_DIR or the default.
+    where = str(data_dir)
+    if settings.chroma_url:
+        where = f"{settings.chroma_url} (collection {settings.collection!r})"
     if args.json:
         items = [dataclasses.asdict(i) for i in report.items]
-        print(json.dumps({"items": items, "summary": report.summary()}, ensure_ascii=False))
+        out: dict[str, Any] = {"items": items, "summary": report.summary()}
+        out["data_dir"] = str(data_dir)
+        if settings.chroma_url:
+            out["chroma_url"] = settings.chroma_url
+        print(json.dumps(out, ensure_ascii=False))
     else:
-        for item in report.items:
-            line = f"{item.status:<9} {item.origin}"
-            if item.article_id:
-                line += f"  →  {item.article_id} ({item.chunks} chunks)"
-            if item.reason:
-                line += f"  —  {item.reason}"
-            print(line)
-        print(report.summary())
+        _print_report(report)
+        print(f"Index: {where}")
+    for path in args.paths:
+        if path.split("=", 1)[0] in _INGEST_OPTIONS and not os.path.lexists(path):
+            print(
+                f"Note: {path!r} came after `--`, so it was read as a path, not an option; "
+                "put options before `--`.",
+                file=sys.stderr,
+            )
     return EXIT_PARTIAL if report.rejected else EXIT_OK
 
 
-def parse_filters(sources: Sequence[str], after: str | None, before: str | None):  # type: ignore[no-untyped-def]
-    from index.load import parse_date
-    from index.store import Filters
-    from qa.errors import InputError
+def _print_report(report: Any) -> None:
+    for item in report.items:
+        line = f"{item.status:<9} {item.origin}"
+        if item.article_id:
+            line += f"  →  {item.article_id} ({item.chunks} chunks)"
+        if item.reason:
+            line += f"  —  {item.reason}"
+        print(line)
+    print(report.summary())
 
+
+_DATE_FORMS = (
+    "use ISO 8601: a date like 2023-10-12 (the whole day) or a date and time like "
+    "2023-10-12T14:30 (UTC unless it ends with an offset such as +02:00)"
+)
+
+
+def _filter_time(flag: str, value: str, *, end_of_day: bool) -> float:
+    """Epoch seconds for --after/--before. A date alone is the whole day in UTC: --after from
+    its first microsecond, --before up to and including its last one."""
+    from datetime import UTC, date, datetime, time
+
+    text = value.strip()
     try:
-        return Filters(
-            sources=tuple(sources),
-            published_after=parse_date(after) if after else None,
-            published_before=parse_date(before) if before else None,
+        day = date.fromisoformat(text)
+    except ValueError:
+        day = None
+    if day is not None:
+        return datetime.combine(day, time.max if end_of_day else time.min, UTC).timestamp()
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise InputError(
+            f"Bad date filter: {flag} {value!r} is not a date; {_DATE_FORMS}."
+        ) from None
+    if moment.tzinfo is None:  # as at ingest (index/load.py): a time without offset is UTC
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
+def parse_filters(sources: Sequence[str], after: str | None, before: str | None):  # type: ignore[no-untyped-def]
+    from index.store import Filters
+
+    start = _filter_time("--after", after, end_of_day=False) if after else None
+    end = _filter_time("--before", before, end_of_day=True) if before else None
+    if start is not None and end is not None and start > end:
+        raise InputError(
+            f"Bad date filter: --after {after!r} is later than --before {before!r}, so no "
+            "article could match; swap the two dates."
         )
-    except ValueError as e:
-        raise InputError(f"Bad date filter: {e}") from None
+    return Filters(sources=tuple(sources), published_after=start, published_before=end)
+
+
+@contextlib.contextmanager
+def llm_wait_notices() -> Iterator[None]:
+    """While a command runs, a slow OpenAI-compatible server is reported on stderr every few
+    seconds, so a hang looks like one. Only the CLI asks for this; the API stays silent."""
+    from qa.llm import openai
+
+    def say(message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    with openai.wait_notices(say, every=openai.NOTICE_EVERY):
+        yield
+
+
+def _as_of(value: str | None):  # type: ignore[no-untyped-def]
+    from datetime import date
+
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value.strip())
+    except ValueError:
+        raise InputError(
+            f"Bad --as-of {value!r}: give the day the question is asked as YYYY-MM-DD."
+        ) from None
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
+    from qa.assistant import check_question
+
+    # The typed input first: an empty question or a bad date is the user's first mistake to
+    # hear about, whatever the state of the index.
+    check_question(args.question)
     filters = parse_filters(args.source, args.after, args.before)
-    assistant = open_assistant(args)
-    answer = assistant.ask(args.question, filters=filters or None)
+    assistant = open_assistant(args, create=False)
+    as_of = _as_of(args.as_of)
+    with llm_wait_notices():
+        answer = assistant.ask(args.question, filters=filters or None, as_of=as_of)
     if args.json:
         d = answer.to_dict()
         print(
@@ -162,6 +329,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
                         "model",
                         "question",
                         "standalone_question",
+                        "confidence",
+                        "signals",
                     )
                 },
                 ensure_ascii=False,
@@ -169,6 +338,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
         )
     else:
         print(answer.to_markdown())
+        if answer.confidence is not None:
+            print(f"\nConfidence: {answer.confidence:.2f}")
         t = answer.timings
         print(
             f"\n({answer.backend}/{answer.model}: retrieve {t.get('retrieve', 0):.2f}s, "
@@ -179,7 +350,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 
 def cmd_articles(args: argparse.Namespace) -> int:
-    rows = open_assistant(args).articles()
+    rows = open_assistant(args, create=False).articles()
     if args.json:
         print(json.dumps(rows, ensure_ascii=False))
         return EXIT_OK
@@ -191,7 +362,7 @@ def cmd_articles(args: argparse.Namespace) -> int:
 
 
 def cmd_remove(args: argparse.Namespace) -> int:
-    open_assistant(args).remove(args.article_id)
+    open_assistant(args, create=False).remove(args.article_id)
     print(f"Removed {args.article_id}.")
     return EXIT_OK
 

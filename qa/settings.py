@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -16,6 +17,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from qa.errors import ConfigError
 
 Backend = Literal["local", "openai", "extractive"]
+
+# The most chunks one question may retrieve (`k`): past this the context budget
+# (`context_tokens`) drops most of them anyway. The one bound, checked here for every way k
+# arrives (--k, CITEQA_K, the config file, the Python API).
+K_MAX = 50
 
 
 def _default_data_dir() -> Path:
@@ -42,7 +48,7 @@ class Settings(BaseSettings):
     # Chunking and retrieval
     chunk_tokens: int = 160  # target embedding-model tokens per chunk (hard cap: model max)
     chunk_overlap_sentences: int = 1
-    k: int = 5
+    k: int = 5  # 1..K_MAX
     candidates: int = 30  # per retriever, before fusion
     rrf_k: int = 60
     embed_batch_size: int = 32  # torch backend only; ONNX embeds one unpadded text per run
@@ -73,51 +79,72 @@ class Settings(BaseSettings):
     openai_base_url: str | None = None
     openai_model: str | None = None
     openai_api_key: SecretStr | None = None
-    request_timeout: float = 120.0
+    # Seconds one answer may wait for the server to start replying, across every attempt and
+    # the pauses between them (each attempt gets a share): a server that accepts connections
+    # but never answers fails after this long, not after (timeout x attempts). Once the reply
+    # streams, a stall between two pieces longer than one attempt's share also fails.
+    request_timeout: float = 60.0
     retries: int = 2
 
-    @field_validator("k", "candidates", "chunk_tokens", "context_tokens", "max_answer_tokens")
+    @field_validator("candidates", "chunk_tokens", "context_tokens", "max_answer_tokens")
     @classmethod
     def _positive(cls, v: int) -> int:
         if v <= 0:
             raise ValueError("must be a positive integer")
         return v
 
+    @field_validator("k")
     @classmethod
-    def load(cls, config_file: Path | str | None = None, **overrides: Any) -> Settings:
-        """Build settings; `config_file` (or env CITEQA_CONFIG) is a TOML file of the same keys."""
+    def _k_in_range(cls, v: int) -> int:
+        if not 1 <= v <= K_MAX:
+            raise ValueError(f"must be a whole number from 1 to {K_MAX}")
+        return v
+
+    @field_validator("request_timeout")
+    @classmethod
+    def _positive_seconds(cls, v: float) -> float:
+        if not v > 0:  # also refuses NaN
+            raise ValueError("must be a positive number of seconds")
+        return v
+
+    @field_validator("retries")
+    @classmethod
+    def _not_negative(cls, v: int) -> int:
+        if v < 0:
+            raise ValueError("must be 0 or more")
+        return v
+
+    @classmethod
+    def load(
+        cls,
+        config_file: Path | str | None = None,
+        *,
+        override_names: Mapping[str, str] | None = None,
+        **overrides: Any,
+    ) -> Settings:
+        """Build settings; `config_file` (or env CITEQA_CONFIG) is a TOML file of the same keys.
+
+        A bad value is reported with where it came from: an override (under its name in
+        `override_names`, e.g. the CLI passes {"k": "--k"}), a CITEQA_* env var, or the file.
+        """
+        from_env = not config_file and bool(os.environ.get("CITEQA_CONFIG"))
         path = config_file or os.environ.get("CITEQA_CONFIG")
-        file_values: dict[str, Any] = {}
-        if path:
-            p = Path(path).expanduser()
-            try:
-                file_values = tomllib.loads(p.read_text(encoding="utf-8"))
-            except FileNotFoundError:
-                raise ConfigError(
-                    f"Config file not found: {p}. Create it or unset CITEQA_CONFIG."
-                ) from None
-            except tomllib.TOMLDecodeError as e:
-                raise ConfigError(f"Config file {p} is not valid TOML: {e}") from None
+        file_values = _read_config(Path(path).expanduser(), from_env) if path else {}
         clean = {k: v for k, v in overrides.items() if v is not None}
         try:
             # Env beats the file: the file supplies defaults, pydantic-settings reads the env.
             base = cls(**clean)
             if not file_values:
                 return base
-            env_set = {f for f in cls.model_fields if f"CITEQA_{f.upper()}" in os.environ}
+            env_set = {f for f in cls.model_fields if f"CITEQA_{f.upper()}" in _env_names()}
             merged = {k: v for k, v in file_values.items() if k not in env_set}
             merged.update(clean)
             return cls(**merged)
         except ValidationError as e:
             problems = "; ".join(
-                f"{'.'.join(str(x) for x in err['loc']) or 'settings'}: {err['msg']}"
-                for err in e.errors()
+                _explain(err, clean, file_values, path, override_names or {}) for err in e.errors()
             )
-            raise ConfigError(
-                f"Invalid settings ({problems}). Check CITEQA_* env vars"
-                + (f" and {path}" if path else "")
-                + "."
-            ) from None
+            raise ConfigError(f"Invalid settings: {problems}.") from None
 
     def public_dict(self) -> dict[str, Any]:
         """Settings safe to log or save with an eval run: secrets are masked."""
@@ -125,3 +152,72 @@ class Settings(BaseSettings):
         if d.get("openai_api_key"):
             d["openai_api_key"] = "***"
         return d
+
+
+def _env_names() -> set[str]:
+    # pydantic-settings matches env var names case-insensitively; so does our attribution.
+    return {name.upper() for name in os.environ}
+
+
+def _read_config(p: Path, from_env: bool) -> dict[str, Any]:
+    """The TOML file's values, or a ConfigError saying what is wrong with the file."""
+    named = f"{p} (from CITEQA_CONFIG)" if from_env else str(p)
+    unset = " or unset CITEQA_CONFIG" if from_env else ""
+    try:
+        data = p.read_bytes()
+    except FileNotFoundError:
+        fix = unset or " or fix the path"
+        raise ConfigError(f"Config file not found: {named}. Create it{fix}.") from None
+    except IsADirectoryError:
+        raise ConfigError(
+            f"Config file {named} is a directory; pass a TOML file, e.g. {p / 'citeqa.toml'}."
+        ) from None
+    except OSError as e:  # permission denied, a broken mount, ...
+        raise ConfigError(
+            f"Config file {named} cannot be read ({e.strerror or e}); make it readable{unset}."
+        ) from None
+    try:
+        text = data.decode("utf-8-sig")  # a BOM is still UTF-8 (Windows editors add one)
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        raise ConfigError(
+            f"Config file {named} is not UTF-8 text (byte {e.start}, line {line}); "
+            "save it as UTF-8."
+        ) from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"Config file {named} is not valid TOML: {e}") from None
+
+
+def _explain(
+    err: Any,
+    overrides: Mapping[str, Any],
+    file_values: Mapping[str, Any],
+    path: Path | str | None,
+    names: Mapping[str, str],
+) -> str:
+    """One validation problem, named the way the user gave the value: the value that won
+    (override > env var > config file) is the one that failed."""
+    loc = err.get("loc") or ()
+    field = str(loc[0]) if loc else ""
+    rest = "".join(f".{x}" for x in loc[1:])
+    msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+    value = "***" if field == "openai_api_key" else err.get("input")  # never echo a secret
+    if err.get("type") == "extra_forbidden":
+        import difflib
+
+        close = difflib.get_close_matches(field, list(Settings.model_fields), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        where = f" in config file {path}" if field in file_values else ""
+        return f"unknown setting {field!r}{where}{hint}"
+    if field in overrides:
+        if field in names:
+            return f"{names[field]} {value!r}{rest}: {msg}"
+        return f"{field}={value!r}{rest} (argument): {msg}"
+    env = f"CITEQA_{field.upper()}"
+    if field and env in _env_names():
+        return f"env var {env}={value!r}{rest}: {msg} (fix or unset it)"
+    if field in file_values:
+        return f"{field}{rest} = {value!r} in config file {path}: {msg}"
+    return f"{field or 'settings'}{rest}: {msg}"
