@@ -24,12 +24,42 @@ from qa.confidence import WEIGHTS
 FEATURES = list(WEIGHTS)
 
 
+def all_rows(run: Path) -> list[EvalRow]:
+    rows = [
+        EvalRow.model_validate_json(line)
+        for line in (run / "results.jsonl").read_text(encoding="utf-8").splitlines()
+        if line.strip()
+    ]
+    return backfill(rows, run)
+
+
+def backfill(rows: list[EvalRow], run: Path) -> list[EvalRow]:
+    """Signals added after a run was made, recomputed from the set (they are functions of the
+    question, its date and the cited articles, so a re-run would log the same values)."""
+    from eval.sets import load_set
+    from qa.confidence import time_match
+    from qa.when import time_window
+
+    if all("time_match" in r.signals for r in rows if r.signals):
+        return rows
+    eval_set = load_set(_set_dir(run))
+    articles = {a.id: a for a in eval_set.articles}
+    dates = {q.id: q.question_date for q in eval_set.questions}
+    for r in rows:
+        if r.signals and "time_match" not in r.signals:
+            cited = [articles[c["article_id"]] for c in r.citations if c["article_id"] in articles]
+            window = time_window(r.question, dates.get(r.id))
+            r.signals["time_match"] = time_match(window, cited)
+    return rows
+
+
+def _set_dir(run: Path) -> Path:
+    config = json.loads((run / "run.json").read_text(encoding="utf-8"))
+    return Path(__file__).parent / "sets" / config["set"]
+
+
 def load_rows(run: Path) -> list[EvalRow]:
-    rows = []
-    for line in (run / "results.jsonl").read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            rows.append(EvalRow.model_validate_json(line))
-    return [r for r in rows if r.right is not None and r.signals]
+    return [r for r in all_rows(run) if r.right is not None and r.signals]
 
 
 def matrix(rows: list[EvalRow]) -> tuple[np.ndarray, np.ndarray]:
@@ -88,6 +118,68 @@ def signal_report(x: np.ndarray, y: np.ndarray) -> list[str]:
     return out
 
 
+def withhold(rows: list[EvalRow], texts: dict[str, str], k: int, keep) -> dict:
+    """The run's summary had every answer for which `keep(row)` is False been withheld (the
+    gates act after generation, on logged signals, so this is what the run would have scored)."""
+    from eval.run import score, summarize
+
+    out = []
+    for r in rows:
+        if not r.abstained and not r.error and not keep(r):
+            r = r.model_copy(deep=True)
+            r.abstained, r.answer, r.citations, r.confidence = True, "", [], None
+            r.scores = score(r, None, texts, k, None)
+        out.append(r)
+    return summarize(out, k=k)
+
+
+def _p(r: EvalRow, weights: dict[str, float], bias: float) -> float:
+    z = bias + sum(
+        w * r.signals.get(f, 1.0 if f == "time_match" else 0.0) for f, w in weights.items()
+    )
+    return float(1 / (1 + np.exp(-z)))
+
+
+def _gate(anchor_min: float, time_gate: bool, conf_min: float, weights, bias):  # type: ignore[no-untyped-def]
+    def keep(r: EvalRow) -> bool:
+        timely = not time_gate or r.signals.get("time_match", 1.0) >= 1.0
+        anchored = r.signals.get("anchor_coverage", 0.0) >= anchor_min
+        return anchored and timely and _p(r, weights, bias) >= conf_min
+
+    return keep
+
+
+def gate_table(run: Path, weights: dict[str, float], bias: float) -> list[str]:
+    """abstain/answer metrics over min_anchor_coverage x min_confidence for one run."""
+    from eval.sets import load_set
+
+    config = json.loads((run / "run.json").read_text(encoding="utf-8"))
+    texts = {a.id: a.text for a in load_set(_set_dir(run)).articles}
+    k = int(config["settings"]["k"])
+    rows = all_rows(run)
+    keys = ("answer_contains", "answer_recall", "citation_precision", "citation_recall",
+            "abstain_correct", "abstain_wrong", "confidence_ece")  # fmt: skip
+    lines = [
+        "| anchors ≥ | time gate | conf ≥ | " + " | ".join(keys) + " |",
+        "|---|---|---|" + "---|" * len(keys),
+    ]
+    rescored = [r.model_copy(deep=True) for r in rows]
+    for r in rescored:  # the confidence the fitted weights give
+        if r.signals and not r.abstained:
+            r.confidence = _p(r, weights, bias)
+    for anchor_min in (0.0, 0.5, 1.0):
+        for time_gate in (False, True):
+            for conf_min in (0.0, 0.3, 0.5):
+                keep = _gate(anchor_min, time_gate, conf_min, weights, bias)
+                summ = withhold(rescored, texts, k, keep)
+                lines.append(
+                    f"| {anchor_min:.1f} | {'on' if time_gate else 'off'} | {conf_min:.1f} | "
+                    + " | ".join(f"{summ.get(key, 0):.3f}" for key in keys)
+                    + " |"
+                )
+    return lines
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("runs", nargs="+", type=Path)
@@ -113,6 +205,9 @@ def main() -> None:
     weights = {f: round(float(v), 3) for f, v in zip(FEATURES, w[1:], strict=True)}
     print("\nWEIGHTS =", json.dumps(weights, indent=4))
     print(f"BIAS = {float(w[0]):.3f}")
+    for run in args.runs:
+        print(f"\n{run.name}: had answers below the gates been withheld (fitted weights)")
+        print("\n".join(gate_table(run, weights, float(w[0]))))
 
 
 if __name__ == "__main__":

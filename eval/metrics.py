@@ -63,10 +63,19 @@ def _stem(token: str) -> str:
     """Number words as digits, then a crude plural/tense strip, so "five cities" and "5 city"
     agree; deterministic and language-agnostic enough for short references."""
     token = _NUMBER_WORDS.get(token, token)
-    for suffix in ("ies", "es", "s", "ed", "ing"):
+    if len(token) > 4 and token.endswith("ies"):
+        return token[:-3] + "y"
+    for suffix in ("es", "s", "ed", "ing"):
         if len(token) > len(suffix) + 2 and token.endswith(suffix):
             return token[: -len(suffix)]
     return token
+
+
+def _words(text: str) -> list[str]:
+    """Stemmed word tokens; punctuation separates words ("4,100-seat" is 4, 100, seat: SQuAD
+    normalisation would glue it into "4100seat" and miss the reference "4,100")."""
+    words = re.findall(r"[^\W_]+", text.lower())
+    return [_stem(w) for w in words if w not in ("a", "an", "the")]
 
 
 def token_recall(prediction: str, references: Sequence[str]) -> float:
@@ -75,10 +84,10 @@ def token_recall(prediction: str, references: Sequence[str]) -> float:
     Fair to paraphrase where `contains` is not: the reference "children under 5" against the
     answer "children younger than 5" scores 2/3 instead of 0, "five cities" matches "5 cities".
     Reported beside `contains`, never instead of it."""
-    p_tokens = {_stem(t) for t in normalize_answer(prediction).split()}
+    p_tokens = set(_words(prediction))
     best = 0.0
     for ref in references:
-        r_tokens = [_stem(t) for t in normalize_answer(ref).split()]
+        r_tokens = _words(ref)
         if r_tokens and p_tokens:
             best = max(best, sum(t in p_tokens for t in r_tokens) / len(r_tokens))
     return best

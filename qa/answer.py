@@ -26,7 +26,7 @@ from qa.prompts import load_prompt
 from qa.retrieve import HybridRetriever, Retrieval
 from qa.settings import Settings
 from qa.types import Answer, Article, Source, TextDelta
-from qa.when import time_window
+from qa.when import Window, time_window
 
 
 @dataclass(slots=True)
@@ -38,6 +38,7 @@ class Turn:
     k: int
     filters: Filters | None
     as_of: date | None = None  # the question's date, for its time words ("this week")
+    window: Window | None = None  # the period those words name, if any
     retrieval: Retrieval | None = None
     context: Context | None = None
     messages: list[dict[str, str]] = field(default_factory=list)
@@ -72,9 +73,9 @@ class AnswerChain:
 
     def prepare(self, turn: Turn) -> Turn:
         t0 = time.perf_counter()
-        window = time_window(turn.standalone, turn.as_of)
+        turn.window = time_window(turn.standalone, turn.as_of)
         turn.retrieval = self.retriever.retrieve(
-            turn.standalone, k=turn.k, filters=turn.filters, prefer=window
+            turn.standalone, k=turn.k, filters=turn.filters, prefer=turn.window
         )
         t1 = time.perf_counter()
         leads = {}
@@ -168,14 +169,17 @@ class AnswerChain:
             articles,
             sentence_scores={(s.article_id, s.start): s.score for s in turn.context.sentences},
             retrieval_similarity=turn.retrieval.best_similarity,
+            window=turn.window,
         )
         conf = confidence(signals) if supported else None
         if supported and (
             signals.anchor_coverage < self.settings.min_anchor_coverage
+            or (self.settings.time_gate and signals.time_match < 1.0)
             or (conf is not None and conf < self.settings.min_confidence)
         ):
-            # The cited articles lack a name or number the question asks about, or the answer
-            # is less likely right than the operator accepts: say so rather than guess.
+            # The cited articles lack a name or number the question asks about, are from
+            # outside the time the question names, or the answer is less likely right than the
+            # operator accepts: say so rather than guess.
             sentences = tuple(dataclasses.replace(s, supported=False) for s in sentences)
             supported = []
         abstained = not supported

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from qa.cite import content_words, support
 from qa.types import AnswerSentence, Article
+from qa.when import Window
 
 # Capitalised words that are not names when they appear mid-question.
 _NOT_NAMES = frozenset(
@@ -61,6 +62,9 @@ class Signals:
     support: float  # the least support of the answer's kept sentences
     evidence_similarity: float  # mean question similarity of the cited sentences
     retrieval_similarity: float  # the best dense similarity of any retrieved chunk
+    # 1 unless the question's time words ("this week") name a window and every cited article
+    # with a date lies outside it: a months-old look-alike is not this week's story.
+    time_match: float = 1.0
 
     def as_dict(self) -> dict[str, float]:
         return {k: round(getattr(self, k), 4) for k in self.__slots__}
@@ -82,6 +86,7 @@ def measure(
     *,
     sentence_scores: Mapping[tuple[str, int], float],
     retrieval_similarity: float,
+    window: Window | None = None,
 ) -> Signals:
     """Signals of the answer's kept sentences against what they cite."""
     kept = [s for s in sentences if s.supported]
@@ -100,7 +105,17 @@ def measure(
         support=min((support(s.text, [c.quote for c in s.citations]) for s in kept), default=0.0),
         evidence_similarity=max(0.0, sum(scores) / len(scores)) if scores else 0.0,
         retrieval_similarity=max(0.0, retrieval_similarity),
+        time_match=time_match(window, cited_articles),
     )
+
+
+def time_match(window: Window | None, cited: Sequence[Article]) -> float:
+    """0 when the question names a time window and no cited article was published in it
+    (articles without a date give no evidence either way)."""
+    dated = [a.published_at for a in cited if a.published_at is not None]
+    if window is None or not dated:
+        return 1.0
+    return 1.0 if any(window.contains(t) for t in dated) else 0.0
 
 
 # Logistic weights over the signals, fitted by `python -m eval.calibrate` (see eval/RESULTS.md
@@ -111,6 +126,7 @@ WEIGHTS: dict[str, float] = {
     "support": 1.0,
     "evidence_similarity": 2.0,
     "retrieval_similarity": 1.0,
+    "time_match": 1.0,
 }
 BIAS = -4.0
 

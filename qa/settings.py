@@ -72,6 +72,8 @@ class Settings(BaseSettings):
     # numbers (a look-alike story lacks them), or when the calibrated confidence is lower.
     min_anchor_coverage: float = 0.0
     min_confidence: float = 0.0
+    # Abstain when the question names a time ("this week") and no cited article is from then.
+    time_gate: bool = False
     extractive_min_score: float = 0.45  # least question/sentence similarity to answer at all
     relevance_floor: float = 0.05  # below this best dense similarity, abstain without the LLM
 

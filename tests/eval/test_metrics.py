@@ -79,3 +79,15 @@ class TestAbstention:
         assert m.percentile([], 95) == 0.0
         assert m.mean([None, 1.0, 0.0]) == 0.5
         assert m.mean([]) == 0.0
+
+
+class TestTokenRecall:
+    def test_fair_to_paraphrase_and_number_forms(self):
+        from eval.metrics import contains, token_recall
+
+        assert contains("children younger than 5", ["children under 5"]) == 0.0
+        assert token_recall("children younger than 5", ["children under 5"]) == 2 / 3
+        assert token_recall("five cities", ["5 city"]) == 1.0
+        assert token_recall("the 4,100-seat Meridian Theatre", ["4,100"]) == 1.0
+        assert token_recall("", ["anything"]) == 0.0
+        assert token_recall("Japarov met him", ["Sadyr Japarov", "Japarov"]) == 1.0
