@@ -34,22 +34,35 @@ def all_rows(run: Path) -> list[EvalRow]:
 
 
 def backfill(rows: list[EvalRow], run: Path) -> list[EvalRow]:
-    """Signals added after a run was made, recomputed from the set (they are functions of the
-    question, its date and the cited articles, so a re-run would log the same values)."""
+    """Signals added after a run was made, recomputed from the row and its set (they are
+    functions of the question, its date, the answer and the cited articles, so a re-run would
+    log the same values)."""
     from eval.sets import load_set
-    from qa.confidence import time_match
+    from qa.confidence import Signals, anchors, answer_grounding, coverage, time_match
+    from qa.types import AnswerSentence, Citation
     from qa.when import time_window
 
-    if all("time_match" in r.signals for r in rows if r.signals):
+    needed = set(Signals.__slots__)
+    if all(needed <= set(r.signals) for r in rows if r.signals):
         return rows
     eval_set = load_set(_set_dir(run))
     articles = {a.id: a for a in eval_set.articles}
     dates = {q.id: q.question_date for q in eval_set.questions}
     for r in rows:
-        if r.signals and "time_match" not in r.signals:
-            cited = [articles[c["article_id"]] for c in r.citations if c["article_id"] in articles]
-            window = time_window(r.question, dates.get(r.id))
-            r.signals["time_match"] = time_match(window, cited)
+        if not r.signals:
+            continue
+        cites = [Citation(**c) for c in r.citations]
+        cited = [articles[a] for a in dict.fromkeys(c.article_id for c in cites) if a in articles]
+        if "time_match" not in r.signals:
+            r.signals["time_match"] = time_match(time_window(r.question, dates.get(r.id)), cited)
+        if "anchor_evidence" not in r.signals:
+            texts = [c.quote for c in cites] + [a.title for a in cited]
+            r.signals["anchor_evidence"] = coverage(anchors(r.question), texts)
+        if "answer_grounding" not in r.signals:
+            # One sentence holding the whole answer and all its citations: the logged row
+            # does not keep which sentence cited what, so this is the lenient form.
+            whole = AnswerSentence(r.answer, tuple(cites))
+            r.signals["answer_grounding"] = answer_grounding([whole]) if cites else 0.0
     return rows
 
 

@@ -65,6 +65,11 @@ class Signals:
     # 1 unless the question's time words ("this week") name a window and every cited article
     # with a date lies outside it: a months-old look-alike is not this week's story.
     time_match: float = 1.0
+    # The question's names and numbers found in the cited sentences and their headlines (not
+    # anywhere in the article: a Reno story that mentions Las Vegas once is no Las Vegas story).
+    anchor_evidence: float = 1.0
+    # The answer's own names and numbers found in the sentences it cites.
+    answer_grounding: float = 1.0
 
     def as_dict(self) -> dict[str, float]:
         return {k: round(getattr(self, k), 4) for k in self.__slots__}
@@ -106,7 +111,22 @@ def measure(
         evidence_similarity=max(0.0, sum(scores) / len(scores)) if scores else 0.0,
         retrieval_similarity=max(0.0, retrieval_similarity),
         time_match=time_match(window, cited_articles),
+        anchor_evidence=coverage(
+            anchors(question), [c.quote for c in cited] + [a.title for a in cited_articles]
+        ),
+        answer_grounding=answer_grounding(kept),
     )
+
+
+def answer_grounding(kept: Sequence[AnswerSentence]) -> float:
+    """Share of the answer's names and numbers (as in `anchors`) that its own citations hold."""
+    names: set[str] = set()
+    found: set[str] = set()
+    for s in kept:
+        own = anchors(s.text) | {w for w in content_words(s.text) if w.isdigit()}
+        names |= own
+        found |= own & set().union(*(content_words(c.quote) for c in s.citations))
+    return len(found) / len(names) if names else 1.0
 
 
 def time_match(window: Window | None, cited: Sequence[Article]) -> float:
@@ -127,6 +147,8 @@ WEIGHTS: dict[str, float] = {
     "evidence_similarity": 2.0,
     "retrieval_similarity": 1.0,
     "time_match": 1.0,
+    "anchor_evidence": 1.0,
+    "answer_grounding": 1.0,
 }
 BIAS = -4.0
 
