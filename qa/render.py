@@ -19,7 +19,10 @@ _LIVE_MARKER = re.compile(r"\s*\[S\d*\]?|\s*\[$")
 
 def live_text(partial_reply: str) -> str:
     """A reply being streamed, with the [S#] ids hidden (chips are added when it is verified)."""
-    if partial_reply.strip().startswith("NOT_IN"):
+    head = partial_reply.strip()
+    # While the reply could still become NOT_IN_SOURCES ("N", "NOT", "NOT_IN…"), show nothing:
+    # "NOT" flashed as the answer before an abstention.
+    if head.startswith("NOT_IN") or (head and "NOT_IN_SOURCES".startswith(head)):
         return "…"
     return html.escape(_LIVE_MARKER.sub("", partial_reply))
 

@@ -37,3 +37,6 @@ class TestRender:
     def test_live_text_hides_ids(self):
         assert live_text("Putin arrived [S1]. He met [S") == "Putin arrived. He met"
         assert live_text("NOT_IN_SO") == "…"
+        for prefix in ("N", "NO", "NOT", "NOT_"):  # "NOT" flashed before an abstention
+            assert live_text(prefix) == "…"
+        assert live_text("Nobody") == "Nobody"
