@@ -66,6 +66,26 @@ def backfill(rows: list[EvalRow], run: Path) -> list[EvalRow]:
     return rows
 
 
+def add_self_check(run: Path, llm) -> int:  # type: ignore[no-untyped-def]
+    """Score the self-check on every answered row that lacks it and save it into the run.
+    The check sees only the question, the answer and what it cites, which the row holds, so
+    this is what the pipeline would have logged with `self_check` on."""
+    from tqdm import tqdm
+
+    from qa.confidence import check_messages
+    from qa.types import AnswerSentence, Citation
+
+    rows = all_rows(run)
+    todo = [r for r in rows if r.signals and not r.abstained and "self_check" not in r.signals]
+    for r in tqdm(todo, desc=f"self-check {run.name}", unit="q"):
+        whole = AnswerSentence(r.answer, tuple(Citation(**c) for c in r.citations))
+        r.signals["self_check"] = round(float(llm.judge(check_messages(r.question, [whole]))), 4)
+    (run / "results.jsonl").write_text(
+        "".join(r.model_dump_json() + "\n" for r in rows), encoding="utf-8"
+    )
+    return len(todo)
+
+
 def _set_dir(run: Path) -> Path:
     config = json.loads((run / "run.json").read_text(encoding="utf-8"))
     return Path(__file__).parent / "sets" / config["set"]
@@ -197,7 +217,21 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("runs", nargs="+", type=Path)
     ap.add_argument("--l2", type=float, default=1.0)
+    ap.add_argument(
+        "--self-check", action="store_true", help="score the local model's self-check first"
+    )
     args = ap.parse_args()
+    if args.self_check:
+        from qa.answer import warm
+        from qa.llm import make_llm
+        from qa.settings import Settings
+
+        llm = make_llm("local", Settings.load())
+        assert llm is not None
+        warm(llm)
+        for run in args.runs:
+            print(f"{run.name}: {add_self_check(run, llm)} rows checked")
+        llm.close()
     per_run = {r: load_rows(r) for r in args.runs}
     rows = [row for rs in per_run.values() for row in rs]
     x, y = matrix(rows)

@@ -72,6 +72,18 @@ def default_out(eval_set: EvalSet, pipeline: str, settings: Settings) -> Path:
     return Path("runs") / f"{eval_set.name}-{pipeline}-{settings.backend}-{model}-k{settings.k}"
 
 
+def default_index_dir(eval_set: EvalSet, pipeline: str, settings: Settings) -> Path:
+    """Where a set's corpus is indexed for a pipeline (reused while the corpus is unchanged)."""
+    return (
+        settings.cache_dir
+        / "eval-index"
+        / (
+            f"{eval_set.name}-{eval_set.corpus_hash}-{pipeline}-{settings.embed_backend}"
+            f"-e{EMBED_TEXT_VERSION}"
+        )
+    )
+
+
 def run_eval(
     set_path: str | Path,
     settings: Settings,
@@ -102,14 +114,7 @@ def run_eval(
         },
     }
     done = _resume(out_dir, config)
-    index_dir = (
-        settings.cache_dir
-        / "eval-index"
-        / (
-            f"{eval_set.name}-{eval_set.corpus_hash}-{pipeline}-{settings.embed_backend}"
-            f"-e{EMBED_TEXT_VERSION}"
-        )
-    )
+    index_dir = default_index_dir(eval_set, pipeline, settings)
     runner = _Runner(eval_set, settings, index_dir, pipeline, progress=progress)
     results = out_dir / "results.jsonl"
     rows = [done[q.id] for q in questions if q.id in done]
@@ -244,15 +249,18 @@ class _Runner:
             return {}
         return {"as_of": q.question_date}
 
-    def ask(self, q: EvalQuestion) -> EvalRow:
+    def empty_row(self, q: EvalQuestion) -> EvalRow:
         gold = self.eval_set.gold.get(q.id, ())
-        row = EvalRow(
+        return EvalRow(
             id=q.id,
             question=q.question,
             answerable=q.answerable,
             references=q.references,
             gold=[{"article_id": g.article_id, "start": g.start, "end": g.end} for g in gold],
         )
+
+    def ask(self, q: EvalQuestion) -> EvalRow:
+        row = self.empty_row(q)
         t0 = time.perf_counter()
         try:
             answer = self._ask(q.question, **self._when(q))
@@ -261,6 +269,10 @@ class _Runner:
             row.timings = {"total": time.perf_counter() - t0}
             row.scores = score(row, None, self.texts, self.k, None)
             return row
+        return self.record(q, row, answer)
+
+    def record(self, q: EvalQuestion, row: EvalRow, answer: Answer) -> EvalRow:
+        """Fill `row` from an answer to `q` and score it."""
         row.answer = answer.text
         row.raw_reply = answer.raw_reply
         row.abstained = answer.abstained

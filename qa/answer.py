@@ -18,7 +18,7 @@ from langchain_core.runnables import Runnable, RunnableLambda
 
 from index.store import Filters
 from qa.cite import ABSTAIN_TEXT, ABSTAIN_TOKEN, parse_reply, verify
-from qa.confidence import confidence, measure
+from qa.confidence import check_messages, confidence, measure
 from qa.context import Context, build_context
 from qa.extractive import extractive_reply
 from qa.llm.base import LLM, ReplyFormat
@@ -171,22 +171,28 @@ class AnswerChain:
             retrieval_similarity=turn.retrieval.best_similarity,
             window=turn.window,
         )
-        conf = confidence(signals) if supported else None
         if supported and (
             signals.anchor_coverage < self.settings.min_anchor_coverage
             or (self.settings.time_gate and signals.time_match < 1.0)
-            or (conf is not None and conf < self.settings.min_confidence)
         ):
-            # The cited articles lack a name or number the question asks about, are from
-            # outside the time the question names, or the answer is less likely right than the
-            # operator accepts: say so rather than guess.
-            sentences = tuple(dataclasses.replace(s, supported=False) for s in sentences)
+            # The cited articles lack a name or number the question asks about, or are from
+            # outside the time the question names: say so rather than guess.
             supported = []
+        if supported and self.llm is not None and self.settings.self_check:
+            t1 = time.perf_counter()
+            p_yes = self.llm.judge(check_messages(turn.standalone, sentences))
+            signals = dataclasses.replace(signals, self_check=p_yes)
+            turn.timings["check"] = time.perf_counter() - t1
+        conf = confidence(signals) if supported else None
+        if conf is not None and conf < self.settings.min_confidence:
+            supported = []  # less likely right than the operator accepts
+        if not supported:
+            sentences = tuple(dataclasses.replace(s, supported=False) for s in sentences)
         abstained = not supported
         text = ABSTAIN_TEXT if abstained else " ".join(s.text for s in supported)
         if abstained and not looks_english(turn.standalone):
             text += f" {NOT_ENGLISH_NOTE}"
-        turn.timings["verify"] = time.perf_counter() - t0
+        turn.timings["verify"] = time.perf_counter() - t0 - turn.timings.get("check", 0.0)
         turn.timings["total"] = sum(
             v for key, v in turn.timings.items() if key not in ("first_token", "total")
         )

@@ -70,9 +70,16 @@ class Signals:
     anchor_evidence: float = 1.0
     # The answer's own names and numbers found in the sentences it cites.
     answer_grounding: float = 1.0
+    # The local model's P("Yes") that the cited sentences state the answer to the question
+    # (`self_check`); None where the backend cannot score it (then 0.5 in the confidence).
+    self_check: float | None = None
+
+    def value(self, name: str) -> float:
+        v = getattr(self, name)
+        return 0.5 if v is None else float(v)
 
     def as_dict(self) -> dict[str, float]:
-        return {k: round(getattr(self, k), 4) for k in self.__slots__}
+        return {k: round(self.value(k), 4) for k in self.__slots__ if getattr(self, k) is not None}
 
 
 def coverage(terms: set[str], texts: Iterable[str]) -> float:
@@ -157,5 +164,37 @@ def confidence(
     signals: Signals, weights: Mapping[str, float] = WEIGHTS, bias: float = BIAS
 ) -> float:
     """P(the answer is right) from the signals, by the fitted logistic model."""
-    z = bias + sum(w * getattr(signals, k) for k, w in weights.items())
+    z = bias + sum(w * signals.value(k) for k, w in weights.items())
     return 1.0 / (1.0 + math.exp(-z))
+
+
+def check_messages(question: str, sentences: Sequence[AnswerSentence]) -> list[dict[str, str]]:
+    """The self-check prompt (prompts/check.yaml): the answer's kept sentences, and what they
+    cite grouped under their headlines, shown as the answer prompt shows sources."""
+    from qa.context import sanitize
+    from qa.prompts import load_prompt
+
+    kept = [s for s in sentences if s.supported]
+    lines: list[str] = []
+    seen: set[tuple[str, int]] = set()
+    current = None
+    n = 0
+    for s in kept:
+        for c in s.citations:
+            if (c.article_id, c.start) in seen:
+                continue
+            seen.add((c.article_id, c.start))
+            if c.article_id != current:
+                if lines:
+                    lines.append("")
+                lines.append(f"Article: {sanitize(c.title)}")
+                current = c.article_id
+            n += 1
+            lines.append(f"[S{n}] {sanitize(c.quote)}")
+    answer = " ".join(sanitize(s.text) for s in kept)
+    return [
+        {"role": "system" if m.type == "system" else "user", "content": str(m.content)}
+        for m in load_prompt("check").format_messages(
+            context="\n".join(lines), question=question, answer=answer
+        )
+    ]

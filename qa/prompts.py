@@ -14,7 +14,8 @@ from qa.errors import ConfigError
 
 class PromptFile(BaseModel):
     description: str = ""
-    system: str
+    system: str = ""
+    system_from: str | None = None  # another prompt file whose system text this one shares
     user: str
 
 
@@ -25,6 +26,13 @@ def load_prompt(name: str) -> ChatPromptTemplate:
         spec = PromptFile.model_validate(yaml.safe_load(resource.read_text(encoding="utf-8")))
     except (OSError, yaml.YAMLError, ValidationError) as e:
         raise ConfigError(f"Prompt file prompts/{name}.yaml is invalid: {e}") from None
+    system = spec.system
+    if spec.system_from:
+        system = str(load_prompt(spec.system_from).messages[0].prompt.template)  # type: ignore[union-attr]
+    if not system.strip():
+        raise ConfigError(
+            f"Prompt file prompts/{name}.yaml has no system text (system or system_from)"
+        )
     return ChatPromptTemplate.from_messages(
-        [("system", spec.system.strip()), ("human", spec.user.strip())]
+        [("system", system.strip()), ("human", spec.user.strip())]
     )

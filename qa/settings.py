@@ -74,6 +74,9 @@ class Settings(BaseSettings):
     min_confidence: float = 0.0
     # Abstain when the question names a time ("this week") and no cited article is from then.
     time_gate: bool = False
+    # Ask the local model whether the cited sentences state the answer (one prompt evaluation
+    # of ~100 tokens, no decoding); its P(yes) is a confidence signal.
+    self_check: bool = False
     extractive_min_score: float = 0.45  # least question/sentence similarity to answer at all
     relevance_floor: float = 0.05  # below this best dense similarity, abstain without the LLM
 

@@ -46,6 +46,13 @@ class LLM(ABC):
     ) -> str:
         return "".join(self.stream(messages, fmt=fmt, max_tokens=max_tokens))
 
+    def judge(
+        self, messages: Sequence[Message], *, yes: str = "Yes", no: str = "No"
+    ) -> float | None:
+        """P(the reply starts with `yes` rather than `no`), from the model's next-token
+        scores; None for backends that do not expose them (they then skip the check)."""
+        return None
+
     def warm(self, prompts: Sequence[Sequence[Message]]) -> None:  # noqa: B027 - optional hook
         """Prepare for prompts that start like these (a local model evaluates the prefix they
         share once, so the first question does not pay for the fixed instructions)."""

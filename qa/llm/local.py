@@ -119,6 +119,31 @@ class LocalLLM(LLM):
             except ValueError as e:  # e.g. prompt longer than the context window
                 raise BackendError(f"The local model could not answer: {e}") from None
 
+    def judge(self, messages: Sequence[Message], *, yes: str = "Yes", no: str = "No") -> float:
+        """One prompt evaluation, no decoding: the softmax of the first tokens of `yes` and
+        `no` at the reply's first position. The cached instruction prefix is reused as for
+        answers, so a check costs only its own ~100 new tokens."""
+        import llama_cpp
+        import numpy as np
+
+        prompt = self.prompt_tokens(messages)
+        first = [self._llm.tokenize(w.encode(), add_bos=False, special=False)[0] for w in (yes, no)]
+        with self._lock:
+            try:
+                cached = common_prefix(self._llm.input_ids[: self._llm.n_tokens], prompt)
+                self._llm.n_tokens = min(cached, self._reuse, len(prompt) - 1)
+                self._llm.eval(prompt[self._llm.n_tokens :])
+                n_vocab = self._llm.n_vocab()
+                logits = np.ctypeslib.as_array(
+                    llama_cpp.llama_get_logits_ith(self._llm._ctx.ctx, -1), (n_vocab,)
+                )
+                pair = logits[first].astype(np.float64)
+            except ValueError as e:
+                raise BackendError(f"The local model could not check the answer: {e}") from None
+        pair -= pair.max()
+        odds = np.exp(pair)
+        return float(odds[0] / odds.sum())
+
     def warm(self, prompts: Sequence[Sequence[Message]]) -> None:
         if self._chat is None or len(prompts) < 2:
             return

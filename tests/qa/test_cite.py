@@ -130,7 +130,9 @@ class TestRepair:
         reply = "The Rome Statute was ratified by 123 countries [S1]."
         out = verify(parse_reply(reply), _ctx(), {"a": ART}, min_support=0.5, max_sentences=3)
         assert out[0].supported
-        assert [c.ref for c in out[0].citations] == ["S1", "S2"]
+        # S2 (which states it) is added; S1, the model's own pick, states none of the claim's
+        # words and is pruned, so the answer cites only what supports it.
+        assert [c.ref for c in out[0].citations] == ["S2"]
         for c in out[0].citations:
             assert TEXT[c.start : c.end] == c.quote
 
@@ -148,3 +150,18 @@ class TestInventedQuotes:
         assert support('Moscow called the warrant "illegal".', src) > 0.5
         assert support("Moscow called the warrant “illegal”.", src) > 0.5
         assert support('Moscow called the warrant "a disgrace".', src) == 0.0
+
+
+class TestRunOnReplies:
+    def test_lead_in_ids_belong_to_the_claim_after_them(self):
+        r = parse_reply("According to [S1][S2] Putin arrived in Kyrgyzstan on Thursday.")
+        assert [(s.text, s.refs) for s in r.sentences] == [
+            ("Putin arrived in Kyrgyzstan on Thursday.", ("S1", "S2"))
+        ]
+
+    def test_each_sentence_of_a_run_on_body_is_checked_alone(self):
+        reply = "Putin arrived in Kyrgyzstan on Thursday. He was paid 5 million dollars. [S1][S3]"
+        out = verify(parse_reply(reply), _ctx(), {"a": ART}, min_support=0.5, max_sentences=3)
+        kept = [s for s in out if s.supported]
+        assert [s.text for s in kept] == ["Putin arrived in Kyrgyzstan on Thursday."]
+        assert [c.ref for c in kept[0].citations] == ["S1"]  # S3 adds nothing: pruned

@@ -1,0 +1,147 @@
+"""Replay a finished run's replies through today's verification, without generating again.
+
+    python -m eval.replay runs/NAME --out runs/NAME-replayed [--set min_anchor_coverage=1]
+                          [--self-check]
+
+What follows generation (parsing the reply, the citation checks, the signals, the gates, the
+confidence) is a deterministic function of the question, what was retrieved and the model's
+reply. Retrieval and the numbered context are recomputed (they are deterministic too, and the
+context maps the reply's [S#] ids to spans), the logged reply is put where the model's would
+be, and the rest runs as in `citeqa eval`. So a change to verification, or a gate setting, is
+measured on the exact replies the model gave, in seconds instead of an hour of generation. The
+replayed run keeps the original generation timings. It refuses a run whose prompt would differ
+(another retrieval or context setting than the code gives now): those need a real run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from eval.report import write_reports
+from eval.run import EvalRow, _Runner, summarize
+from eval.sets import load_set
+from qa.answer import AnswerChain, answer_messages, new_turn, warm
+from qa.errors import InputError
+from qa.settings import Settings
+
+# Settings that change what the model was shown: a replay with other values would pair a reply
+# with a prompt it was not written for.
+PROMPT_SETTINGS = (
+    "k", "candidates", "rrf_k", "context_tokens", "lead_sentences", "chunk_tokens",
+    "chunk_overlap_sentences", "embed_backend", "model", "backend", "collection",
+)  # fmt: skip
+
+
+def _value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def replay(run: Path, out: Path, overrides: dict[str, Any], *, self_check: bool) -> dict:
+    config = json.loads((run / "run.json").read_text(encoding="utf-8"))
+    if config.get("pipeline") != "citeqa":
+        raise InputError(f"{run} is a {config.get('pipeline')} run; only citeqa runs replay.")
+    bad = sorted(set(overrides) & set(PROMPT_SETTINGS))
+    if bad:
+        raise InputError(f"{', '.join(bad)} change the prompt; run `citeqa eval` instead.")
+    known = Settings.model_fields
+    logged = {k: v for k, v in config["settings"].items() if k in known}
+    settings = Settings.load().model_copy(
+        update={
+            **logged,
+            **overrides,
+            "self_check": self_check or overrides.get("self_check", False),
+        }
+    )
+    set_dir = Path(__file__).parent / "sets" / config["set"]
+    eval_set = load_set(set_dir)
+    if eval_set.corpus_hash != config["corpus_hash"]:
+        raise InputError(f"the corpus of {config['set']} changed since {run} was made.")
+    from eval.run import default_index_dir
+
+    runner = _Runner(eval_set, settings, default_index_dir(eval_set, "citeqa", settings), "citeqa",
+                     progress=False)  # fmt: skip
+    assistant = runner.assistant
+    llm = assistant.llm("local") if settings.self_check else None
+    if llm is not None:
+        warm(llm)
+    chain = AnswerChain(
+        settings, assistant.retriever, assistant.store.get_articles, assistant.count_tokens, llm
+    )
+    questions = {q.id: q for q in eval_set.questions}
+    rows = [
+        EvalRow.model_validate_json(line)
+        for line in (run / "results.jsonl").read_text(encoding="utf-8").splitlines()
+        if line.strip()
+    ]
+    out.mkdir(parents=True, exist_ok=True)
+    new_rows: list[EvalRow] = []
+    for old in tqdm(rows, desc=f"replay {run.name}", unit="q"):
+        q = questions[old.id]
+        if old.error:
+            new_rows.append(old)
+            continue
+        turn = new_turn(q.question, q.question, k=settings.k, filters=None, as_of=q.question_date)
+        chain.prepare(turn)
+        if turn.context and turn.context.sentences:
+            shown = answer_messages(turn.context.render(), turn.standalone)
+            if old.tokens.get("prompt") and _tokens(assistant, shown) != old.tokens["prompt"]:
+                raise InputError(f"{old.id}: the prompt differs from the run's; replay is off.")
+        turn.reply = old.raw_reply
+        for key in ("generate", "first_token", "rewrite"):
+            if key in old.timings:
+                turn.timings[key] = old.timings[key]
+        t0 = time.perf_counter()
+        answer = chain.finish(turn)
+        row = runner.record(q, runner.empty_row(q), answer)
+        row.timings["replayed_verify"] = time.perf_counter() - t0
+        row.tokens = dict(old.tokens)  # what the model read and wrote, as logged
+        new_rows.append(row)
+    runner.close()
+    summary = summarize(new_rows, k=settings.k)
+    old_summary = json.loads((run / "summary.json").read_text(encoding="utf-8"))
+    for key in ("backend", "model", "k", "pipeline", "set", "machine"):
+        summary[key] = old_summary.get(key)
+    summary["date"] = old_summary.get("date")
+    summary["replayed_from"] = str(run)
+    summary["replay_settings"] = {**overrides, "self_check": settings.self_check}
+    (out / "run.json").write_text(
+        json.dumps({**config, "replayed_from": str(run), "overrides": overrides}, indent=2),
+        encoding="utf-8",
+    )
+    (out / "results.jsonl").write_text(
+        "".join(r.model_dump_json() + "\n" for r in new_rows), encoding="utf-8"
+    )
+    (out / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    write_reports(out, summary, new_rows, eval_set)
+    return summary
+
+
+def _tokens(assistant: Any, messages: list[dict[str, str]]) -> int:
+    return sum(assistant.count_tokens(m["content"]) for m in messages)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("run", type=Path)
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE")
+    ap.add_argument("--self-check", action="store_true")
+    args = ap.parse_args()
+    overrides = {k: _value(v) for k, v in (s.split("=", 1) for s in args.set)}
+    s = replay(args.run, args.out, overrides, self_check=args.self_check)
+    keys = ("answer_contains", "answer_recall", "citation_precision", "citation_recall",
+            "abstain_correct", "abstain_wrong", "confidence_ece")  # fmt: skip
+    print(" ".join(f"{k} {s.get(k, 0):.3f}" for k in keys))
+
+
+if __name__ == "__main__":
+    main()
