@@ -339,7 +339,8 @@ def serve(settings: Settings, *, host: str, port: int, auth: str | None) -> None
     uploads.mkdir(parents=True, exist_ok=True)
     os.environ["GRADIO_TEMP_DIR"] = str(uploads)  # read when the Blocks are built
     assistant = Assistant(settings)
-    build_app(assistant).launch(
+    demo = build_app(assistant)
+    server, _, _ = demo.launch(
         server_name=host,
         server_port=port,
         auth=creds,
@@ -349,7 +350,12 @@ def serve(settings: Settings, *, host: str, port: int, auth: str | None) -> None
         theme=gr.themes.Soft(),
         footer_links=[],
         show_error=False,
+        prevent_thread_lock=True,  # to mount the API first; block_thread() below, as launch would
     )
+    from qa.api import mount  # the HTTP API under /api, on the page's Assistant
+
+    mount(server, assistant, host=host, port=port, page_auth=creds is not None)
+    demo.block_thread()
 
 
 def register(sub, common, answer_opts) -> None:  # type: ignore[no-untyped-def]

@@ -103,6 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     register_eval(sub, _common, _answer_opts)
     register_serve(sub, _common, _answer_opts)
+    register_api(sub, _common, _answer_opts)
     return p
 
 
@@ -134,6 +135,47 @@ def cmd_serve(args: argparse.Namespace) -> int:
             "install it with `pip install 'citeqa[ui]'`."
         ) from None
     return int(app._cmd_serve(args))
+
+
+def register_api(sub, common, answer_opts) -> None:  # type: ignore[no-untyped-def]
+    """`citeqa api`. Declared here for the same reason as serve: fastapi and uvicorn load only
+    when the command runs (cmd_api), never for `citeqa --help`."""
+    p = sub.add_parser(
+        "api", help="start the HTTP API, OpenAI-compatible (http://127.0.0.1:8000/v1)"
+    )
+    p.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on; anything but loopback needs API keys in env "
+        "CITEQA_API_KEYS (comma separated; clients send Authorization: Bearer KEY)",
+    )
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument(
+        "--max-in-flight",
+        type=int,
+        default=4,
+        help="requests one API key may have in flight at once; more get 429 (default 4)",
+    )
+    answer_opts(p)
+    common(p)
+    p.set_defaults(func=cmd_api)
+
+
+def cmd_api(args: argparse.Namespace) -> int:
+    try:
+        import uvicorn  # noqa: F401 - used by api.run; missing, it is said here, before models load
+
+        from qa import api
+    except ModuleNotFoundError as e:
+        if e.name not in ("fastapi", "starlette", "uvicorn", "multipart", "python_multipart"):
+            raise
+        raise ConfigError(
+            f"`citeqa api` needs fastapi, uvicorn and python-multipart ({e.name} is missing); "
+            "install them with `pip install 'citeqa[ui]'`."
+        ) from None
+    return api.run(
+        settings_from(args), host=args.host, port=args.port, max_in_flight=args.max_in_flight
+    )
 
 
 # How each settings override is spelled on the command line, so a bad value is reported as
