@@ -27,6 +27,7 @@ from eval.report import write_reports
 from eval.run import EvalRow, _Runner, summarize
 from eval.sets import load_set
 from qa.answer import AnswerChain, answer_messages, new_turn, warm
+from qa.assistant import check_question
 from qa.errors import InputError
 from qa.settings import Settings
 
@@ -89,7 +90,8 @@ def replay(run: Path, out: Path, overrides: dict[str, Any], *, self_check: bool)
         if old.error:
             new_rows.append(old)
             continue
-        turn = new_turn(q.question, q.question, k=settings.k, filters=None, as_of=q.question_date)
+        asked = check_question(q.question)  # as Assistant.ask cleans it
+        turn = new_turn(asked, asked, k=settings.k, filters=None, as_of=q.question_date)
         chain.prepare(turn)
         if turn.context and turn.context.sentences:
             shown = answer_messages(turn.context.render(), turn.standalone)
