@@ -4,7 +4,8 @@
 
 Every metric is a pure function of what a run logged (answers, citations, retrieved spans, gold
 spans), so a metric added or fixed later can be applied to old runs exactly. Similarity to the
-reference (which needs the embedding model) and `sentences_cited` are kept as logged. Rewrites
+reference (which needs the embedding model), `sentences_cited` and citation validity (which needs
+the texts the run was made on) are kept as logged. Rewrites
 results.jsonl, summary.json and the reports in place.
 """
 
@@ -29,11 +30,14 @@ def rescore(run: Path) -> dict:
         for line in (run / "results.jsonl").read_text(encoding="utf-8").splitlines()
         if line.strip()
     ]
+    # Kept as logged: similarity needs the embedding model, and citation validity the article
+    # texts the run was made on (a later cleaner cuts them differently; gold spans and
+    # citations are logged with the run's own offsets, so the other metrics stay exact).
+    logged = ("answer_similarity", "sentences_cited", "n_citations", "n_valid_citations")
     for r in rows:
-        kept = {key: r.scores.get(key) for key in ("answer_similarity", "sentences_cited")}
+        kept = {key: r.scores.get(key) for key in logged}
         r.scores = score(r, None, texts, k, kept["answer_similarity"])
-        if kept["sentences_cited"] is not None:
-            r.scores["sentences_cited"] = kept["sentences_cited"]
+        r.scores.update({key: v for key, v in kept.items() if v is not None})
     old = json.loads((run / "summary.json").read_text(encoding="utf-8"))
     summary = summarize(rows, k=k)
     for key in ("backend", "model", "k", "pipeline", "set", "date", "machine"):
