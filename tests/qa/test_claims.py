@@ -78,7 +78,7 @@ class TestClaimCheck:
         # Spain's stone circle offered as the answer to a question about Texas.
         reply = "A stone circle dating back 7,000 years was found [S3]."
         q = "What was found in a Texas riverbed during the drought?"
-        loose = _finish(q, reply, TEXAS, SPAIN)
+        loose = _finish(q, reply, TEXAS, SPAIN, min_anchor_coverage=0.0)
         assert not loose.abstained and loose.signals["anchor_coverage"] == 0.0
         strict = _finish(q, reply, TEXAS, SPAIN, min_anchor_coverage=1.0)
         assert strict.abstained and strict.citations == ()
