@@ -53,8 +53,9 @@ def replay(run: Path, out: Path, overrides: dict[str, Any], *, self_check: bool)
     bad = sorted(set(overrides) & set(PROMPT_SETTINGS))
     if bad:
         raise InputError(f"{', '.join(bad)} change the prompt; run `citeqa eval` instead.")
-    known = Settings.model_fields
-    logged = {k: v for k, v in config["settings"].items() if k in known}
+    # What shaped the prompt comes from the run; everything after generation (verification
+    # settings, gates) from today's defaults, env and `overrides`: that is what is measured.
+    logged = {k: v for k, v in config["settings"].items() if k in PROMPT_SETTINGS}
     settings = Settings.load().model_copy(
         update={
             **logged,
