@@ -349,8 +349,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
     # hear about, whatever the state of the index.
     check_question(args.question)
     filters = parse_filters(args.source, args.after, args.before)
-    assistant = open_assistant(args, create=False)
     as_of = _as_of(args.as_of)
+    assistant = open_assistant(args, create=False)
     with llm_wait_notices():
         answer = assistant.ask(args.question, filters=filters or None, as_of=as_of)
     if args.json:

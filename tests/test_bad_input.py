@@ -46,7 +46,7 @@ class Case:
     (ingest), a question (ask), a set folder (eval), a data dir (store) or a server (llm)."""
 
     name: str
-    kind: str  # ingest | ask | filter | nodir | eval | store | llm
+    kind: str  # ingest | ask | filter | nodir | cli (CLI only) | eval | store | llm
     build: Callable[[Path], Any]
     # Each inner tuple must appear together on one line of the message (e.g. file and problem).
     expect: tuple[tuple[str, ...], ...]
@@ -210,6 +210,20 @@ def _html_nav_only(tmp: Path) -> list[Path]:
     return [_write(tmp / "page.html", html)]
 
 
+def _conf(tmp: Path, data: bytes | str) -> str:
+    return str(_write(tmp / "citeqa.toml", data))
+
+
+def _dash_file(tmp: Path) -> list[str]:
+    """`citeqa ingest --data-dir D -- -x.txt --data-dir elsewhere`: after `--` all are paths."""
+    f = _write(tmp / "-x.txt", "A story in a file whose name starts with a dash.")
+    return ["ingest", "--data-dir", "{data}", "--", str(f), "--data-dir", str(tmp / "elsewhere")]
+
+
+def _follow(tmp: Path) -> list[str]:
+    return ["ingest", str(_link_out(tmp)[0]), "--follow-links", "--data-dir", "{data}"]
+
+
 def _question_set(tmp: Path, questions: list[dict | str]) -> Path:
     root = tmp / "set"
     _jsonl(root / "articles.jsonl", {"id": "a1", "text": "The mayor opened the new library."})
@@ -354,6 +368,43 @@ CASES: list[Case] = [
     Case("question set: questions file not UTF-8", "eval", _latin1_set,
          (("questions.jsonl", "not valid UTF-8", "line 2", "re-save the file as UTF-8"),),
          EXIT_USAGE),
+    # --- command-line arguments and config files (CLI only) -----------------------------
+    Case("config file is a directory", "cli", lambda t: ["articles", "--config", str(t)],
+         (("Config file", "is a directory", "pass a TOML file"),), EXIT_USAGE),
+    Case("config file not UTF-8", "cli",
+         lambda t: ["articles", "--config", _conf(t, b'k = 5\nmodel = "caf\xe9"\n')],
+         (("is not UTF-8", "line 2"),), EXIT_USAGE),
+    Case("config file not TOML", "cli",
+         lambda t: ["articles", "--config", _conf(t, "k = = 5\n")],
+         (("is not valid TOML",),), EXIT_USAGE),
+    Case("config file with a misspelt key", "cli",
+         lambda t: ["articles", "--config", _conf(t, "backnd = 'local'\n")],
+         (("backnd", "did you mean", "backend"),), EXIT_USAGE),
+    Case("config file with k = 0", "cli",
+         lambda t: ["articles", "--config", _conf(t, "k = 0\n")],
+         (("k = 0", "config file", "1 to 50"),), EXIT_USAGE),
+    Case("--k 0", "cli", lambda t: ["ask", QUESTION, "--k", "0"],
+         (("--k 0", "1 to 50"),), EXIT_USAGE),
+    Case("--k 100000", "cli", lambda t: ["ask", QUESTION, "--k", "100000"],
+         (("--k 100000", "1 to 50"),), EXIT_USAGE),
+    Case("reversed date range", "cli",
+         lambda t: ["ask", QUESTION, "--after", "2024-05-01", "--before", "2024-04-01"],
+         (("--after '2024-05-01' is later than --before '2024-04-01'", "swap"),), EXIT_USAGE),
+    Case("date filter not ISO 8601", "cli", lambda t: ["ask", QUESTION, "--after", "14/03/2024"],
+         (("--after '14/03/2024' is not a date", "ISO 8601"),), EXIT_USAGE),
+    Case("--as-of not a date", "cli", lambda t: ["ask", QUESTION, "--as-of", "tomorrow"],
+         (("--as-of 'tomorrow'", "YYYY-MM-DD"),), EXIT_USAGE),
+    Case("remove an unknown article", "cli", lambda t: ["remove", "no-such-story"],
+         (("No article with id 'no-such-story'",),), EXIT_USAGE),
+    Case("eval on a folder that is not a set", "cli",
+         lambda t: ["eval", str(_write(t / "x" / "notes.txt", "x").parent), "--quiet"],
+         (("no questions.jsonl",),), EXIT_USAGE),
+    Case("API on a public address without keys", "cli", lambda t: ["api", "--host", "0.0.0.0"],
+         (("No API keys are set", "CITEQA_API_KEYS", "--host 127.0.0.1"),), EXIT_USAGE),
+    Case("options after -- are paths", "cli", _dash_file,
+         (("came after `--`", "read as a path"), ("Index:",)), EXIT_PARTIAL, added=("x",)),
+    Case("--follow-links reads the link out of the folder", "cli", _follow,
+         (("2 added",),), EXIT_OK, added=("notes", "ok")),
     # --- the data directory and the Chroma server ----------------------------------------
     Case("corrupted data directory (garbage chroma.sqlite3)", "store", _garbage_sqlite,
          (("Cannot open the index in", "chroma", "file is not a database", "move it away"),),
@@ -600,6 +651,10 @@ def _cli(case: Case, tmp: Path, d: Path, capsys, monkeypatch) -> tuple[str, int]
         argv += [f for s in spec.get("sources", []) for f in ("--source", s)]
         argv += ["--after", spec["after"]] if spec.get("after") else []
         argv += ["--before", spec["before"]] if spec.get("before") else []
+    elif case.kind == "cli":
+        argv = [str(d) if a == "{data}" else a for a in case.build(tmp)]
+        if "--data-dir" not in argv:
+            argv += args
     elif case.kind == "nodir":
         missing = case.build(d)
         argv = ["ask", QUESTION, "--backend", "extractive", "--data-dir", str(missing)]
@@ -669,7 +724,7 @@ class TestApi:
 
 
 class TestCli:
-    @pytest.mark.parametrize("case", _names("ingest ask filter nodir eval llm"))
+    @pytest.mark.parametrize("case", _names("ingest ask filter nodir cli eval llm"))
     def test_message_exit_code_and_index(self, case: Case, tmp_path, data_dir, capsys, monkeypatch):
         before = _snapshot(data_dir)
         message, code = _cli(case, tmp_path, data_dir, capsys, monkeypatch)
@@ -688,7 +743,7 @@ class TestCli:
 
 
 def test_table_has_enough_cases():
-    assert len(CASES) >= 46
+    assert len(CASES) >= 60
     assert len({c.name for c in CASES}) == len(CASES)
 
 
