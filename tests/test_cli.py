@@ -112,3 +112,8 @@ class TestDemo:
         assert r.returncode == 0, r.stdout + r.stderr
         assert "Pashinyan" in r.stdout
         assert "putin-kyrgyzstan-visit, chars" in r.stdout  # a quote with its offsets
+        # The README shows what the command prints today (its `ask` step, line for line).
+        readme = (ROOT / "README.md").read_text(encoding="utf-8")
+        block = readme.split("Example output of `make demo`", 1)[1].split("```", 2)[1]
+        shown = [line for line in block.splitlines() if line.strip()]
+        assert shown and all(line in r.stdout.splitlines() for line in shown), (shown, r.stdout)
