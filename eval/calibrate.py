@@ -19,7 +19,7 @@ import numpy as np
 
 from eval import metrics as m
 from eval.run import EvalRow
-from qa.confidence import WEIGHTS
+from qa.confidence import WEIGHTS, Signals, confidence
 
 FEATURES = list(WEIGHTS)
 
@@ -95,8 +95,13 @@ def load_rows(run: Path) -> list[EvalRow]:
     return [r for r in all_rows(run) if r.right is not None and r.signals]
 
 
+def _signals(r: EvalRow) -> Signals:
+    """A row's logged signals as the pipeline's own `Signals` (defaults as there)."""
+    return Signals(**{k: v for k, v in r.signals.items() if k in Signals.__slots__})
+
+
 def matrix(rows: list[EvalRow]) -> tuple[np.ndarray, np.ndarray]:
-    x = np.array([[r.signals.get(f, 0.0) for f in FEATURES] for r in rows], dtype=np.float64)
+    x = np.array([[_signals(r).value(f) for f in FEATURES] for r in rows], dtype=np.float64)
     y = np.array([float(bool(r.right)) for r in rows])
     return x, y
 
@@ -167,10 +172,7 @@ def withhold(rows: list[EvalRow], texts: dict[str, str], k: int, keep) -> dict:
 
 
 def _p(r: EvalRow, weights: dict[str, float], bias: float) -> float:
-    z = bias + sum(
-        w * r.signals.get(f, 1.0 if f == "time_match" else 0.0) for f, w in weights.items()
-    )
-    return float(1 / (1 + np.exp(-z)))
+    return confidence(_signals(r), weights, bias)
 
 
 def _gate(anchor_min: float, time_gate: bool, conf_min: float, weights, bias):  # type: ignore[no-untyped-def]

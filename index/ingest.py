@@ -124,9 +124,9 @@ class Indexer:
         started = time.perf_counter()
         report: list[IngestItem] = []
         pending: list[tuple[Article, list[Chunk], str, str | None]] = []
-        # ids taken in this run (their records may not be written yet): id -> (origin key,
-        # text hash, origin as shown)
-        claimed: dict[str, tuple[str | None, str, str]] = {}
+        # ids taken in this run (their records may not be written yet): id -> (text hash,
+        # origin as shown)
+        claimed: dict[str, tuple[str, str]] = {}
         # One group is embedded and written by a worker while this thread reads and splits
         # the next (pysbd holds the GIL; ONNX Runtime and Chroma release it). At most one group
         # is in flight, and groups are written in order, so crash safety is as before.
@@ -168,7 +168,7 @@ class Indexer:
                     report.append(placed)
                     continue
                 item, meta, note = placed
-                claimed[item.id] = (_origin_key(item), item.text_hash, item.origin or item.id)
+                claimed[item.id] = (item.text_hash, item.origin or item.id)
                 chunks = self.chunk(item)
                 status = "replaced" if meta is not None else "added"
                 pending.append((item, chunks, status, note))
@@ -198,7 +198,7 @@ class Indexer:
     def _place(
         self,
         item: Article,
-        claimed: dict[str, tuple[str | None, str, str]],
+        claimed: dict[str, tuple[str, str]],
         *,
         replace: bool,
     ) -> tuple[Article, dict[str, Any] | None, str | None] | IngestItem:
@@ -211,7 +211,7 @@ class Indexer:
         same source (the same file re-ingested, or an `Article` given again through the API) or
         with `replace`; otherwise the newcomer takes the first free id of `candidate_ids`, which
         qualifies it with its folder or feed name, and the report names both sources."""
-        key = _origin_key(item)
+        key = item.origin_path
         candidates = candidate_ids(item)
         metas = self.store.article_metas(candidates)
         # A candidate this very source already holds is its article (also when the id it
@@ -230,15 +230,15 @@ class Indexer:
                 continue
             run = claimed.get(cand)
             if run is not None:
-                if run[1] == item.text_hash:
+                if run[0] == item.text_hash:
                     return IngestItem(
                         origin=item.origin or item.id,
                         status="unchanged",
                         article_id=cand,
                         title=item.title,
-                        reason=f"the same text as {run[2]}, earlier in this run",
+                        reason=f"the same text as {run[1]}, earlier in this run",
                     )
-                taken_by = taken_by or (cand, run[2])
+                taken_by = taken_by or (cand, run[1])
                 continue
             meta = metas.get(cand)
             article = item if cand == item.id else dataclasses.replace(item, id=cand)
@@ -297,10 +297,6 @@ def candidate_ids(article: Article) -> list[str]:
                 out.append(f"{prefix}{article.id}")
     out.append(f"{article.id}-{article.text_hash[:8]}")
     return list(dict.fromkeys(out))
-
-
-def _origin_key(article: Article) -> str | None:
-    return article.origin_path
 
 
 def _same_source(meta: dict[str, Any], item: Article, key: str | None) -> bool:

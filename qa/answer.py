@@ -22,7 +22,7 @@ from qa.confidence import check_messages, confidence, measure
 from qa.context import Context, build_context
 from qa.extractive import extractive_reply
 from qa.llm.base import LLM, ReplyFormat
-from qa.prompts import load_prompt
+from qa.prompts import prompt_messages
 from qa.retrieve import HybridRetriever, Retrieval
 from qa.settings import Settings
 from qa.types import Answer, Article, Source, TextDelta
@@ -270,10 +270,7 @@ def looks_english(question: str) -> bool:
 
 def answer_messages(context: str, question: str) -> list[dict[str, str]]:
     """The answer prompt (prompts/answer.yaml) filled in, as chat messages."""
-    return [
-        {"role": "system" if m.type == "system" else "user", "content": str(m.content)}
-        for m in load_prompt("answer").format_messages(context=context, question=question)
-    ]
+    return prompt_messages("answer", context=context, question=question)
 
 
 def warm(llm: LLM) -> None:

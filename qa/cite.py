@@ -249,7 +249,6 @@ def verify(
             repaired = _repair(rs.text, cites, context, articles, min_support)
             if repaired:
                 cites, ok = repaired, True
-        score = support(rs.text, [c.quote for c in cites]) if cites else 0.0
         if ok:
             cites = _prune(rs.text, cites)
         score = support(rs.text, [c.quote for c in cites]) if cites else 0.0

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from qa.llm.base import LLM
-from qa.prompts import load_prompt
+from qa.prompts import prompt_messages
 
 History = Sequence[Any]  # [{"role", "content"}, …] or [(user, assistant), …]
 
@@ -44,10 +44,7 @@ def rewrite_question(question: str, turns: list[tuple[str, str]], llm: LLM | Non
     if llm is None:
         return fallback
     history = "\n".join(f"{role.title()}: {_short(text)}" for role, text in turns)
-    messages = [
-        {"role": "system" if m.type == "system" else "user", "content": str(m.content)}
-        for m in load_prompt("rewrite").format_messages(history=history, question=question)
-    ]
+    messages = prompt_messages("rewrite", history=history, question=question)
     reply = llm.complete(messages, max_tokens=60).strip().splitlines()
     rewritten = reply[0].strip().strip('"') if reply else ""
     if not rewritten or len(rewritten) > 4 * len(question) + 100:

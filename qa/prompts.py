@@ -36,3 +36,11 @@ def load_prompt(name: str) -> ChatPromptTemplate:
     return ChatPromptTemplate.from_messages(
         [("system", system.strip()), ("human", spec.user.strip())]
     )
+
+
+def prompt_messages(name: str, **values: str) -> list[dict[str, str]]:
+    """Prompt file `name` filled in, as the chat messages every LLM backend takes."""
+    return [
+        {"role": "system" if m.type == "system" else "user", "content": str(m.content)}
+        for m in load_prompt(name).format_messages(**values)
+    ]

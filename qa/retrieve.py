@@ -18,7 +18,7 @@ from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 
 from index.embed import Embedder
-from index.search import SearchIndex
+from index.search import Hit, SearchIndex
 from index.store import ChromaStore, Filters
 from qa.errors import NoMatchError
 from qa.types import Chunk, RetrievedChunk
@@ -102,24 +102,26 @@ class HybridRetriever:
         dense = index.dense(self.store, vector, self.candidates, allowed)
         keyword = keyword_job.result()
         fused: dict[str, dict[str, Any]] = {}
-        for rank, hit in enumerate(dense, 1):
-            e = fused.setdefault(hit.chunk_id, {"score": 0.0})
-            e["score"] += 1.0 / (self.rrf_k + rank)
-            e["dense_rank"], e["sim"] = rank, hit.score
-        for rank, hit in enumerate(keyword, 1):
-            e = fused.setdefault(hit.chunk_id, {"score": 0.0})
-            e["score"] += 1.0 / (self.rrf_k + rank)
-            e["bm25_rank"] = rank
+
+        def fuse(hits: list[Hit], rank_key: str | None = None) -> None:
+            """Reciprocal-rank fusion: each list adds 1/(rrf_k + rank) to its hits' scores."""
+            for rank, hit in enumerate(hits, 1):
+                e = fused.setdefault(hit.chunk_id, {"score": 0.0})
+                e["score"] += 1.0 / (self.rrf_k + rank)
+                if rank_key:
+                    e[rank_key] = rank
+
+        fuse(dense, "dense_rank")
+        fuse(keyword, "bm25_rank")
         if prefer is not None:
             window = allowed & (index.published >= prefer.start) & (index.published < prefer.end)
             if window.any() and not np.array_equal(window, allowed):
                 near = index.exact(vector, self.candidates, window)
-                for hits in (near, index.keyword(query, self.candidates, window)):
-                    for rank, hit in enumerate(hits, 1):
-                        e = fused.setdefault(hit.chunk_id, {"score": 0.0})
-                        e["score"] += 1.0 / (self.rrf_k + rank)
-                for hit in near:
-                    fused[hit.chunk_id].setdefault("sim", hit.score)
+                fuse(near)
+                fuse(index.keyword(query, self.candidates, window))
+                dense = [*dense, *near]
+        for hit in reversed(dense):  # a chunk's similarity: its first (main-search) dense hit
+            fused[hit.chunk_id]["sim"] = hit.score
         best = sorted(fused.items(), key=lambda kv: -kv[1]["score"])[:k]
         chunks = {c.id: c for c in self.store.get_chunks([i for i, _ in best])}
         return Retrieval(

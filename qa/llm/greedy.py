@@ -76,6 +76,22 @@ def common_prefix(a: np.ndarray | list[int], b: list[int]) -> int:
     return n
 
 
+def eval_prompt(llm: Any, prompt: list[int], *, reuse: int) -> None:
+    """Evaluate `prompt`, keeping at most `reuse` cached tokens (the fixed prefix); at least one
+    prompt token is re-evaluated to refresh the logits. The caller holds the model's lock."""
+    cached = common_prefix(llm.input_ids[: llm.n_tokens], prompt)
+    keep = min(cached, reuse, len(prompt) - 1)
+    llm.n_tokens = keep
+    llm.eval(prompt[keep:])
+
+
+def last_logits(llm: Any) -> np.ndarray:
+    """The next-token scores after the last evaluated token (a view, valid until the next eval)."""
+    import llama_cpp
+
+    return np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(llm._ctx.ctx, -1), (llm.n_vocab(),))
+
+
 def greedy_stream(
     llm: Any, prompt: list[int], *, max_tokens: int, grammar: str | None, reuse: int = 0
 ) -> Iterator[str]:
@@ -89,20 +105,14 @@ def greedy_stream(
             f"the prompt ({len(prompt)} tokens) plus the answer ({max_tokens}) does not fit "
             f"the context window of {n_ctx} tokens"
         )
-    # Keep the cached prefix; at least one prompt token is re-evaluated to refresh the logits.
-    cached = common_prefix(llm.input_ids[: llm.n_tokens], prompt)
-    keep = min(cached, reuse, len(prompt) - 1)
-    llm.n_tokens = keep
-    llm.eval(prompt[keep:])
-
-    ctx = llm._ctx.ctx
+    eval_prompt(llm, prompt, reuse=reuse)
     vocab = llm._model.vocab
     n_vocab = llm.n_vocab()
     rules = _Grammar(vocab, grammar, n_vocab) if grammar else None
     text = codecs.getincrementaldecoder("utf-8")(errors="replace")
     try:
         for _ in range(max_tokens):
-            logits = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(ctx, -1), (n_vocab,))
+            logits = last_logits(llm)
             token = int(np.argmax(logits))
             if rules is not None and not rules.allows(token):
                 token = rules.best_allowed(logits)

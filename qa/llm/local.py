@@ -15,7 +15,7 @@ from typing import Any
 
 from qa.errors import BackendError, ModelError
 from qa.llm.base import LLM, Message, ReplyFormat
-from qa.llm.greedy import common_prefix, greedy_stream
+from qa.llm.greedy import common_prefix, eval_prompt, greedy_stream, last_logits
 
 
 def reply_grammar(fmt: ReplyFormat) -> str:
@@ -123,21 +123,14 @@ class LocalLLM(LLM):
         """One prompt evaluation, no decoding: the softmax of the first tokens of `yes` and
         `no` at the reply's first position. The cached instruction prefix is reused as for
         answers, so a check costs only its own ~100 new tokens."""
-        import llama_cpp
         import numpy as np
 
         prompt = self.prompt_tokens(messages)
         first = [self._llm.tokenize(w.encode(), add_bos=False, special=False)[0] for w in (yes, no)]
         with self._lock:
             try:
-                cached = common_prefix(self._llm.input_ids[: self._llm.n_tokens], prompt)
-                self._llm.n_tokens = min(cached, self._reuse, len(prompt) - 1)
-                self._llm.eval(prompt[self._llm.n_tokens :])
-                n_vocab = self._llm.n_vocab()
-                logits = np.ctypeslib.as_array(
-                    llama_cpp.llama_get_logits_ith(self._llm._ctx.ctx, -1), (n_vocab,)
-                )
-                pair = logits[first].astype(np.float64)
+                eval_prompt(self._llm, prompt, reuse=self._reuse)
+                pair = last_logits(self._llm)[first].astype(np.float64)
             except ValueError as e:
                 raise BackendError(f"The local model could not check the answer: {e}") from None
         pair -= pair.max()
