@@ -173,31 +173,18 @@ def confidence(
 
 def check_messages(question: str, sentences: Sequence[AnswerSentence]) -> list[dict[str, str]]:
     """The self-check prompt (prompts/check.yaml): the answer's kept sentences, and what they
-    cite grouped under their headlines, shown as the answer prompt shows sources."""
-    from qa.context import sanitize
-    from qa.prompts import load_prompt
+    cite rendered as the answer prompt renders its sources (`Context.render`: grouped under
+    their headlines, cleaned, injection-looking headlines withheld)."""
+    from qa.context import Context, NumberedSentence, sanitize
+    from qa.prompts import prompt_messages
 
     kept = [s for s in sentences if s.supported]
-    lines: list[str] = []
-    seen: set[tuple[str, int]] = set()
-    current = None
-    n = 0
-    for s in kept:
-        for c in s.citations:
-            if (c.article_id, c.start) in seen:
-                continue
-            seen.add((c.article_id, c.start))
-            if c.article_id != current:
-                if lines:
-                    lines.append("")
-                lines.append(f"Article: {sanitize(c.title)}")
-                current = c.article_id
-            n += 1
-            lines.append(f"[S{n}] {sanitize(c.quote)}")
+    cited = {(c.article_id, c.start): c for s in kept for c in s.citations}
+    shown = tuple(
+        NumberedSentence(f"S{n}", c.article_id, c.title, c.start, c.end, c.quote, 0.0)
+        for n, c in enumerate(cited.values(), 1)
+    )
     answer = " ".join(sanitize(s.text) for s in kept)
-    return [
-        {"role": "system" if m.type == "system" else "user", "content": str(m.content)}
-        for m in load_prompt("check").format_messages(
-            context="\n".join(lines), question=question, answer=answer
-        )
-    ]
+    return prompt_messages(
+        "check", context=Context(shown, 0).render(), question=question, answer=answer
+    )
