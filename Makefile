@@ -4,23 +4,33 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.citeqa-installed
+DEV_STAMP := $(VENV)/.citeqa-dev-installed
 DEMO_DIR ?= .citeqa-demo
 QUESTION ?= Why did Pashinyan skip the summit?
 
-# llama.cpp's native build emits AMX code that these VMs forbid ("Illegal instruction").
+# Only the test extras build llama-cpp-python from source (the product runs on ik_llama.cpp's
+# prebuilt wheel); its native build emits AMX code that these VMs forbid ("Illegal instruction").
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
 export GRADIO_ANALYTICS_ENABLED := False
 export ANONYMIZED_TELEMETRY := False
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup browser demo test lint format clean
+.PHONY: setup dev browser demo test lint format clean
 
+# What running citeqa needs (the page included): prebuilt wheels only, nothing compiles.
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --upgrade pip
+	$(BIN)/python -m pip install -e '.[ui]'
+	touch $@
+
+# What testing needs on top: pytest, ruff, the eval extras, llama-cpp-python (a source build).
+dev: $(DEV_STAMP)
+
+$(DEV_STAMP): $(STAMP)
 	$(BIN)/python -m pip install -e '.[dev]'
 	touch $@
 
@@ -33,11 +43,11 @@ browser:
 	@command -v chromium >/dev/null || { apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
-lint: setup
+lint: dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-format: setup
+format: dev
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 

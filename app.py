@@ -21,7 +21,7 @@ from qa.assistant import Assistant  # noqa: E402
 from qa.errors import CiteqaError, InputError  # noqa: E402
 from qa.render import answer_html, article_html, citations_list_html, live_text  # noqa: E402
 from qa.settings import Settings  # noqa: E402
-from qa.types import Answer, TextDelta  # noqa: E402
+from qa.types import Answer, Retrieved, Source, TextDelta  # noqa: E402
 
 log = logging.getLogger("citeqa.app")
 SAMPLE_DIR = Path(__file__).resolve().parent / "examples" / "articles"
@@ -102,7 +102,13 @@ class ChatPage:
             chat += [{"role": "user", "content": message}, {"role": "assistant", "content": "…"}]
             partial = ""
             for event in stream:
-                if isinstance(event, TextDelta):
+                if isinstance(event, Retrieved):
+                    # What retrieval found, shown while the model is still reading the prompt.
+                    sources_html = self._sources_html(
+                        event.sources, message, event.standalone_question
+                    )
+                    yield chat, answers, gr.skip(), sources_html, ""
+                elif isinstance(event, TextDelta):
                     partial += event.text
                     chat[-1] = {"role": "assistant", "content": live_text(partial) or "…"}
                     yield chat, answers, gr.skip(), gr.skip(), ""
@@ -120,20 +126,21 @@ class ChatPage:
             ) from None
 
     def _sources(self, answer: Answer) -> str:
+        return self._sources_html(answer.sources, answer.question, answer.standalone_question)
+
+    @staticmethod
+    def _sources_html(sources: tuple[Source, ...], question: str, standalone: str | None) -> str:
         """The retrieved passages, after the standalone question when a follow-up was rewritten
         (so the reader sees what was actually searched for)."""
         import html
 
         searched = ""
-        if answer.standalone_question and answer.standalone_question != answer.question:
-            searched = (
-                "<p class=searched>Searched for: "
-                f"<q>{html.escape(answer.standalone_question)}</q></p>"
-            )
+        if standalone and standalone != question:
+            searched = f"<p class=searched>Searched for: <q>{html.escape(standalone)}</q></p>"
         rows = "".join(
             f"<li><b>{html.escape(s.title)}</b> <span class=muted>({html.escape(s.article_id)},"
             f" chars {s.start}-{s.end})</span><br>{html.escape(s.text[:240])}…</li>"
-            for s in answer.sources
+            for s in sources
         )
         return f"{searched}<ol>{rows}</ol>"
 

@@ -25,7 +25,7 @@ from qa.llm.base import LLM, ReplyFormat
 from qa.prompts import prompt_messages
 from qa.retrieve import HybridRetriever, Retrieval
 from qa.settings import Settings
-from qa.types import Answer, Article, Source, TextDelta
+from qa.types import Answer, Article, Retrieved, Source, TextDelta
 from qa.when import Window, time_window
 
 
@@ -196,18 +196,7 @@ class AnswerChain:
         turn.timings["total"] = sum(
             v for key, v in turn.timings.items() if key not in ("first_token", "total")
         )
-        sources = tuple(
-            Source(
-                article_id=rc.chunk.article_id,
-                title=rc.chunk.title,
-                chunk_id=rc.chunk.id,
-                start=rc.chunk.start,
-                end=rc.chunk.end,
-                score=rc.score,
-                text=rc.chunk.text,
-            )
-            for rc in turn.retrieval.chunks
-        )
+        sources = self.sources(turn)
         prompt_tokens = sum(self.count_tokens(m["content"]) for m in turn.messages)
         return Answer(
             question=turn.question,
@@ -229,6 +218,23 @@ class AnswerChain:
             signals=signals.as_dict(),
         )
 
+    @staticmethod
+    def sources(turn: Turn) -> tuple[Source, ...]:
+        """The retrieved passages, best first."""
+        assert turn.retrieval is not None
+        return tuple(
+            Source(
+                article_id=rc.chunk.article_id,
+                title=rc.chunk.title,
+                chunk_id=rc.chunk.id,
+                start=rc.chunk.start,
+                end=rc.chunk.end,
+                score=rc.score,
+                text=rc.chunk.text,
+            )
+            for rc in turn.retrieval.chunks
+        )
+
     # --- entry points ---------------------------------------------------------------------
 
     def runnable(self) -> Runnable[Turn, Answer]:
@@ -242,8 +248,9 @@ class AnswerChain:
     def invoke(self, turn: Turn) -> Answer:
         return self.runnable().invoke(turn)
 
-    def stream(self, turn: Turn) -> Iterator[TextDelta | Answer]:
+    def stream(self, turn: Turn) -> Iterator[Retrieved | TextDelta | Answer]:
         self.prepare(turn)
+        yield Retrieved(self.sources(turn), turn.standalone)
         for piece in self.generate_stream(turn):
             yield TextDelta(piece)
         yield self.finish(turn)

@@ -72,7 +72,7 @@ from qa.errors import (
     NotFoundError,
     StoreError,
 )
-from qa.types import Answer, Article, IngestItem, IngestReport, TextDelta
+from qa.types import Answer, Article, IngestItem, IngestReport, Retrieved, TextDelta
 
 log = logging.getLogger("citeqa.api")
 
@@ -456,12 +456,15 @@ def retraction(answer: Answer, streamed: str) -> dict[str, Any] | None:
     return None
 
 
-def answer_events(events: Iterable[TextDelta | Answer]) -> Iterator[str]:
-    """/v1/answers as server-sent events: `delta` {text}…, `retracted` (when something shown
-    is not in the verified answer), then `answer` (Answer.to_dict())."""
+def answer_events(events: Iterable[Retrieved | TextDelta | Answer]) -> Iterator[str]:
+    """/v1/answers as server-sent events: `sources` {sources} (what retrieval found, before the
+    model starts), `delta` {text}…, `retracted` (when something shown is not in the verified
+    answer), then `answer` (Answer.to_dict())."""
     live = LiveText(numbered=False)
     for event in events:
-        if isinstance(event, TextDelta):
+        if isinstance(event, Retrieved):
+            yield sse("sources", {"sources": [s.to_dict() for s in event.sources]})
+        elif isinstance(event, TextDelta):
             text = live.feed(event.text)
             if text:
                 yield sse("delta", {"text": text})
@@ -606,11 +609,17 @@ def _ask_kwargs(options: AnswerOptions) -> dict[str, Any]:
     }
 
 
-def _started(events: Iterator[TextDelta | Answer]) -> Iterator[TextDelta | Answer]:
-    """Run the stream up to its first event now, so a bad question, a filter that matches
-    nothing or a backend that is down is an HTTP status, not an event after a 200."""
-    first = next(events)
-    return chain([first], events)
+def _started(
+    events: Iterator[Retrieved | TextDelta | Answer],
+) -> Iterator[Retrieved | TextDelta | Answer]:
+    """Run the stream up to the model's first event now, so a bad question, a filter that
+    matches nothing or a backend that is down is an HTTP status, not an event after a 200."""
+    head: list[Retrieved | TextDelta | Answer] = []
+    for event in events:
+        head.append(event)
+        if not isinstance(event, Retrieved):
+            break
+    return chain(head, events)
 
 
 def _streamed(
@@ -930,7 +939,7 @@ def _urls(assistant: Any, answer: Answer) -> dict[str, str | None]:
 
 
 def chat_chunks(
-    events: Iterable[TextDelta | Answer],
+    events: Iterable[Retrieved | TextDelta | Answer],
     assistant: Any,
     reply_id: str,
     created: int,
@@ -960,7 +969,7 @@ def chat_chunks(
             text = live.feed(event.text)
             if text:
                 yield chunk({"content": text})
-        else:
+        elif isinstance(event, Answer):
             answer = event
     assert answer is not None, "Assistant.stream ends with the Answer"
     rest = live.finish()

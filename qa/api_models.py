@@ -91,7 +91,8 @@ class AnswerRequest(AnswerOptions):
     stream: bool = Field(
         False,
         description="Server-sent events instead of one JSON object (also with "
-        "`Accept: text/event-stream`): `delta`…, then `retracted` if needed, then `answer`.",
+        "`Accept: text/event-stream`): `sources` (what retrieval found, before the model "
+        "starts), `delta`…, then `retracted` if needed, then `answer`.",
     )
 
 

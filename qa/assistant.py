@@ -26,7 +26,7 @@ from qa.llm.base import LLM
 from qa.retrieve import CiteqaRetriever, HybridRetriever
 from qa.settings import Settings
 from qa.tokens import TokenCounter
-from qa.types import Answer, Article, IngestReport, TextDelta
+from qa.types import Answer, Article, IngestReport, Retrieved, TextDelta
 
 MAX_QUESTION_CHARS = 2000
 _ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])")
@@ -235,8 +235,9 @@ class Assistant:
         k: int | None = None,
         backend: str | None = None,
         as_of: date | None = None,
-    ) -> Iterator[TextDelta | Answer]:
-        """Yields `TextDelta`s as the model writes, then the verified `Answer`."""
+    ) -> Iterator[Retrieved | TextDelta | Answer]:
+        """Yields the `Retrieved` passages as soon as retrieval is done, `TextDelta`s as the
+        model writes, then the verified `Answer`."""
         chain = self.chain(backend)
         yield from chain.stream(self._turn(question, history, k, filters, chain, as_of))
 

@@ -58,6 +58,10 @@ class Settings(BaseSettings):
     backend: Backend = "local"
     model: str = "qwen2.5-coder-1.5b"
     model_path: Path | None = None  # a GGUF file to use instead of a packaged model
+    # The local inference engine: ik_llama.cpp (prebuilt wheel; ~2x llama.cpp's prompt speed on
+    # these CPUs, bench/RESULTS.md) or llama-cpp-python where it is installed.
+    engine: Literal["ik", "llama-cpp"] = "ik"
+    flash_attn: bool = False  # ik_llama.cpp's CPU flash attention asserts without AVX-VNNI
     lead_sentences: int = 2  # each retrieved article's first N sentences are candidates too
     context_tokens: int = 350  # tiktoken (cl100k_base) budget for the numbered sentences
     max_answer_tokens: int = 200

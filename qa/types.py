@@ -184,6 +184,15 @@ class Answer:
 
 
 @dataclass(frozen=True, slots=True)
+class Retrieved:
+    """The passages retrieval found, sent before generation starts (see `Assistant.stream`):
+    the page shows them while the model is still reading, ~3 s before the first word."""
+
+    sources: tuple[Source, ...]
+    standalone_question: str  # what was searched for (a follow-up, rewritten)
+
+
+@dataclass(frozen=True, slots=True)
 class TextDelta:
     """A piece of answer text as the model writes it (see `Assistant.stream`)."""
 

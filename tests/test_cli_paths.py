@@ -412,13 +412,22 @@ class TestCliWaitsVisibly:
 
 # --- 7. a light parser -------------------------------------------------------------------
 
-HEAVY = ("gradio", "torch", "chromadb", "llama_cpp", "onnxruntime", "sentence_transformers")
+HEAVY = (
+    "gradio",
+    "torch",
+    "chromadb",
+    "llama_cpp",
+    "ik_llama_cpp",
+    "onnxruntime",
+    "sentence_transformers",
+)
 
 
 def test_building_the_parser_imports_nothing_heavy():
     code = (
         "import sys; from qa.cli import build_parser; build_parser(); "
-        "print(sorted(m for m in ('gradio','torch','chromadb','llama_cpp','onnxruntime',"
+        "print(sorted(m for m in ('gradio','torch','chromadb','llama_cpp','ik_llama_cpp',"
+        "'onnxruntime',"
         "'matplotlib','sentence_transformers','langchain_core') if m in sys.modules))"
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)

@@ -20,6 +20,8 @@ def make_llm(backend: str, settings: Settings) -> LLM | None:
         return LocalLLM(
             path,
             model_name=name,
+            engine=settings.engine,
+            flash_attn=settings.flash_attn,
             n_ctx=settings.n_ctx,
             n_threads=settings.n_threads,
             temperature=settings.temperature,

@@ -163,7 +163,9 @@ def test_answers_stream_deltas_then_answer(open_server, how):
         assert r.headers["content-type"].startswith("text/event-stream")
         events = sse_events(r.read().decode())
     names = [n for n, _ in events]
-    assert names[-1] == "answer" and set(names[:-1]) == {"delta"} and len(names) >= 2, names
+    assert names[0] == "sources" and names[-1] == "answer", names
+    assert set(names[1:-1]) == {"delta"} and len(names) >= 3, names
+    assert events[0][1]["sources"][0]["article_id"] == "putin-kyrgyzstan-visit"
     answer = events[-1][1]
     streamed = "".join(d["text"] for n, d in events if n == "delta")
     assert "[S" not in streamed  # the model's context ids are not shown
@@ -178,8 +180,8 @@ def test_stream_retracts_what_verification_dropped(keyed_server):
             assert r.status_code == 200
             events = sse_events(r.read().decode())
         names = [n for n, _ in events]
-        assert names == ["delta", "retracted", "answer"], names
-        streamed, retracted, answer = (d for _, d in events)
+        assert names == ["sources", "delta", "retracted", "answer"], names
+        _, streamed, retracted, answer = (d for _, d in events)
         assert "Pashinyan" in streamed["text"]
         assert answer["abstained"] is True and answer["answer"] == "The articles don't say."
         assert retracted["all"] is True

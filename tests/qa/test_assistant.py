@@ -4,7 +4,7 @@ import pytest
 
 from index.load import load_paths
 from qa.errors import InputError, NotFoundError
-from qa.types import Answer, Article, TextDelta
+from qa.types import Answer, Article, Retrieved, TextDelta
 from tests.conftest import SAMPLE
 
 # The passage on why Pashinyan stayed away: criticism of Moscow, Nagorno-Karabakh, the ICC.
@@ -112,6 +112,9 @@ class TestLocalModel:
         deltas = [e for e in events if isinstance(e, TextDelta)]
         final = events[-1]
         assert isinstance(final, Answer) and deltas
+        # The retrieved passages come first, before the model writes anything, and are the
+        # answer's sources.
+        assert isinstance(events[0], Retrieved) and events[0].sources == final.sources
         assert "".join(d.text for d in deltas) == final.raw_reply
         assert "123" in final.text
         _assert_quotes_exact(sample_assistant, final)

@@ -1,4 +1,4 @@
-"""The lazily checked grammar must decode exactly what llama.cpp's full grammar sampler does."""
+"""The lazily checked grammar must decode exactly what the full grammar does, on either engine."""
 
 from __future__ import annotations
 
@@ -32,6 +32,17 @@ def llm(cache_dir):
     model.close()
 
 
+@pytest.fixture(scope="module")
+def upstream(cache_dir):
+    """The same model on llama-cpp-python (installed with the test extras)."""
+    pytest.importorskip("llama_cpp")
+    model = LocalLLM(
+        resolve_model("qwen2.5-coder-0.5b", cache_dir), model_name="0.5b", engine="llama-cpp"
+    )
+    yield model
+    model.close()
+
+
 def _messages(question: str) -> list[dict[str, str]]:
     return [
         {"role": "system", "content": SYSTEM},
@@ -39,21 +50,57 @@ def _messages(question: str) -> list[dict[str, str]]:
     ]
 
 
+def _full_grammar_reply(llm: LocalLLM, messages, max_tokens: int) -> str:
+    """The reference: the grammar applied to the whole vocabulary at every step."""
+    import numpy as np
+
+    from qa.llm.greedy import eval_prompt
+
+    engine = llm.engine
+    eval_prompt(engine, llm.prompt_tokens(messages), reuse=0)
+    rules = engine.grammar(reply_grammar(FMT))
+    out = b""
+    try:
+        for _ in range(max_tokens):
+            token = int(np.argmax(rules.masked(engine.logits())))
+            if engine.is_eog(token):
+                break
+            rules.accept(token)
+            out += engine.piece(token)
+            engine.eval([token])
+    finally:
+        rules.close()
+    return out.decode()
+
+
 class TestGreedyGrammar:
     @pytest.mark.parametrize("question", QUESTIONS)
-    def test_same_reply_as_llama_cpp_full_grammar(self, llm, question):
-        from llama_cpp import LlamaGrammar
-
+    def test_same_reply_as_the_full_grammar_at_every_step(self, llm, question):
         ours = llm.complete(_messages(question), fmt=FMT, max_tokens=80)
-        theirs = llm._llm.create_chat_completion(
-            messages=_messages(question),
-            grammar=LlamaGrammar.from_string(reply_grammar(FMT), verbose=False),
-            max_tokens=80,
-            temperature=0.0,
-            top_k=1,
-        )["choices"][0]["message"]["content"]
-        assert ours == theirs
+        assert ours == _full_grammar_reply(llm, _messages(question), 80)
         assert REPLY.fullmatch(ours.strip()), ours
+
+    @pytest.mark.parametrize("question", QUESTIONS)
+    def test_same_reply_as_llama_cpp(self, llm, upstream, question):
+        """ik_llama.cpp is only faster: the same prompt tokens and the same greedy replies as
+        upstream llama.cpp on these questions (llama-cpp-python comes with the test extras)."""
+        messages = _messages(question)
+        assert llm.prompt_tokens(messages) == upstream.prompt_tokens(messages)
+        ours = llm.complete(messages, fmt=FMT, max_tokens=80)
+        assert ours == upstream.complete(messages, fmt=FMT, max_tokens=80)
+
+    def test_sampling_keeps_the_grammar_and_the_seed_decides(self, cache_dir):
+        hot = LocalLLM(
+            resolve_model("qwen2.5-coder-0.5b", cache_dir), model_name="0.5b", temperature=1.5
+        )
+        try:
+            replies = [hot.complete(_messages(q), fmt=FMT, max_tokens=60) for q in QUESTIONS]
+            again = [hot.complete(_messages(q), fmt=FMT, max_tokens=60) for q in QUESTIONS]
+        finally:
+            hot.close()
+        assert replies == again  # one seed, one reply
+        for reply in replies:
+            assert REPLY.fullmatch(reply.strip()), reply
 
     def test_free_text_without_a_format(self, llm):
         reply = llm.complete([{"role": "user", "content": "Say hello in French."}], max_tokens=12)
@@ -74,17 +121,17 @@ class TestWarm:
         from qa.llm.greedy import common_prefix
 
         question = answer_messages(SOURCES, QUESTIONS[0])
-        llm._llm.reset()
+        llm.engine.reset()
         cold = llm.complete(question, fmt=FMT, max_tokens=60)
-        llm._llm.reset()
+        llm.engine.reset()
         warm(llm)
         prompt = llm.prompt_tokens(question)
-        cached = common_prefix(llm._llm.input_ids[: llm._llm.n_tokens], prompt)
+        cached = common_prefix(llm.engine.tokens, prompt)
         # Everything up to the sources is cached: the whole system prompt and the user label.
         system = common_prefix(llm.prompt_tokens(answer_messages("", "")[:1]), prompt)
         assert system > 100
         assert system < cached < len(prompt)
-        assert llm._llm.n_tokens == cached  # nothing past the shared prefix was evaluated
+        assert len(llm.engine.tokens) == cached  # nothing past the shared prefix was evaluated
         assert llm.complete(question, fmt=FMT, max_tokens=60) == cold
 
     def test_a_reply_does_not_depend_on_the_question_before_it(self, llm, monkeypatch):
@@ -93,19 +140,19 @@ class TestWarm:
         reply) depend on where a batch starts."""
         from qa.answer import answer_messages, warm
 
-        llm._llm.reset()
+        llm.engine.reset()
         warm(llm)
         prefix = llm._reuse
         assert prefix > 100
         starts: list[int] = []
-        real_eval = llm._llm.eval
+        real_eval = llm.engine.eval
 
         def eval_(tokens):  # type: ignore[no-untyped-def]
             if len(tokens) > 1:  # a prompt, not one generated token
-                starts.append(llm._llm.n_tokens)
+                starts.append(len(llm.engine.tokens))
             return real_eval(tokens)
 
-        monkeypatch.setattr(llm._llm, "eval", eval_)
+        monkeypatch.setattr(llm.engine, "eval", eval_)
         first = answer_messages(SOURCES, QUESTIONS[0])
         alone = llm.complete(first, fmt=FMT, max_tokens=60)
         # A prompt that shares all but its last tokens with `first` comes in between...
