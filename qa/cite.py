@@ -18,6 +18,7 @@ from index.split import sentence_spans
 from qa.context import Context, looks_like_injection
 from qa.errors import CitationError
 from qa.types import AnswerSentence, Article, Citation
+from qa.wording import in_source_form
 
 ABSTAIN_TOKEN = "NOT_IN_SOURCES"
 ABSTAIN_TEXT = "The articles don't say."
@@ -252,7 +253,8 @@ def verify(
         if ok:
             cites = _prune(rs.text, cites)
         score = support(rs.text, [c.quote for c in cites]) if cites else 0.0
-        out.append(AnswerSentence(rs.text, tuple(cites), supported=ok, support=score))
+        text = in_source_form(rs.text, [c.quote for c in cites]) if ok else rs.text
+        out.append(AnswerSentence(text, tuple(cites), supported=ok, support=score))
     supported = [s for s in out if s.supported][:max_sentences]
     unsupported = [s for s in out if not s.supported]
     return tuple(supported + unsupported)
