@@ -1,0 +1,42 @@
+"""Figures are rewritten in the form their cited quotes use, and nothing else changes."""
+
+from __future__ import annotations
+
+import pytest
+
+from qa.wording import in_source_form
+
+
+class TestInSourceForm:
+    @pytest.mark.parametrize(
+        ("sentence", "quote", "expected"),
+        [
+            (
+                "Harlow teachers accepted a 7% raise over two years.",
+                "Teachers accepted a raise of 7 percent over two years.",
+                "Harlow teachers accepted a 7 percent raise over two years.",
+            ),
+            ("Prices rose 2.5 percent.", "Prices rose 2.5% in May.", "Prices rose 2.5%."),
+            ("It rose 5%.", "It rose 5 per cent.", "It rose 5 per cent."),
+            ("The strike lasted 9 days.", "It lasted nine days.", "The strike lasted nine days."),
+            ("7 years of exclusivity.", "It gives seven years.", "Seven years of exclusivity."),
+        ],
+    )
+    def test_figure_takes_the_quotes_form(self, sentence, quote, expected):
+        assert in_source_form(sentence, [quote]) == expected
+
+    @pytest.mark.parametrize(
+        ("sentence", "quote"),
+        [
+            ("9 trucks came.", "nine firefighters and 9 trucks"),  # the quote also has digits
+            ("It rose 4% in 2021.", "It rose 5 percent in 2021."),  # another figure: untouched
+            ("In 2021, 30 people came.", "thirty people came in 2021"),  # only one to twenty
+            ("It cost $5 and 5.5 kg.", "It cost five dollars"),  # money and decimals stay
+            ("Team 9 won.", "No number here."),
+        ],
+    )
+    def test_other_text_is_left_alone(self, sentence, quote):
+        assert in_source_form(sentence, [quote]) == sentence
+
+    def test_no_quotes_no_change(self):
+        assert in_source_form("It rose 7%.", []) == "It rose 7%."
