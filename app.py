@@ -17,7 +17,7 @@ os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
 import gradio as gr  # noqa: E402
 
-from qa.assistant import Assistant  # noqa: E402
+from qa.assistant import Assistant, check_question  # noqa: E402
 from qa.errors import CiteqaError, InputError  # noqa: E402
 from qa.render import answer_html, article_html, citations_list_html, live_text  # noqa: E402
 from qa.settings import Settings  # noqa: E402
@@ -42,6 +42,7 @@ CSS = """
 .citeqa-article mark.cited { background: #fff3c4; color: #111; }
 ol.citations { padding-left: 1.2em; } ol.citations li { margin: .4em 0; }
 ol.citations q { background: #fffbe6; } .searched { color: #555; font-size: .9em; }
+.notice { color: #8a1c1c; margin: .2em 0; } .answer-error { color: #8a1c1c; }
 """
 
 JS = """
@@ -66,6 +67,22 @@ SCROLL_JS = """
 """
 
 
+RETRIEVED_PLACEHOLDER = "<p class=muted>Retrieved passages appear here.</p>"
+SEARCHING = "<p class=muted>Searching the articles…</p>"
+
+
+def notice_html(text: str) -> str:
+    import html
+
+    return f"<p class=notice role=alert>{html.escape(text)}</p>"
+
+
+def error_html(text: str) -> str:
+    import html
+
+    return f"<div class=answer-error role=alert>No answer: {html.escape(text)}</div>"
+
+
 class ChatPage:
     """Handlers bound to one shared Assistant; per-browser state lives in gr.State."""
 
@@ -85,21 +102,33 @@ class ChatPage:
         after: str,
         before: str,
     ) -> Iterator[tuple[Any, ...]]:
+        """Outputs: chat, answers, quote list, sources panel, question box, notice.
+
+        The question and a placeholder appear at once and the previous answer's panels are
+        cleared; the sources follow as soon as retrieval is done. Input mistakes (an empty
+        question, a bad date) are shown under the box, which keeps the text to fix; a failure
+        while answering replaces the placeholder. Nothing covers the page."""
         from qa.cli import parse_filters
 
         chat = list(chat or [])
         answers = list(answers or [])
         try:
+            check_question(message)
             filters = parse_filters(
                 [s.strip() for s in (sources or "").split(",") if s.strip()],
                 (after or "").strip() or None,
                 (before or "").strip() or None,
             )
+        except InputError as e:
+            yield chat, answers, gr.skip(), gr.skip(), gr.skip(), notice_html(str(e))
+            return
+        chat += [{"role": "user", "content": message}, {"role": "assistant", "content": "…"}]
+        yield chat, answers, "", SEARCHING, "", ""
+        try:
             history = session_history(answers)
             stream = self.assistant.stream(
                 message, history=history, filters=filters or None, k=int(k), backend=backend
             )
-            chat += [{"role": "user", "content": message}, {"role": "assistant", "content": "…"}]
             partial = ""
             for event in stream:
                 if isinstance(event, Retrieved):
@@ -107,23 +136,32 @@ class ChatPage:
                     sources_html = self._sources_html(
                         event.sources, message, event.standalone_question
                     )
-                    yield chat, answers, gr.skip(), sources_html, ""
+                    yield chat, answers, gr.skip(), sources_html, gr.skip(), gr.skip()
                 elif isinstance(event, TextDelta):
                     partial += event.text
                     chat[-1] = {"role": "assistant", "content": live_text(partial) or "…"}
-                    yield chat, answers, gr.skip(), gr.skip(), ""
+                    yield chat, answers, gr.skip(), gr.skip(), gr.skip(), gr.skip()
                 else:
                     answers.append(event)
                     turn = len(answers) - 1
                     chat[-1] = {"role": "assistant", "content": answer_html(event, turn)}
-                    yield chat, answers, citations_list_html(event, turn), self._sources(event), ""
+                    yield (
+                        chat, answers, citations_list_html(event, turn), self._sources(event),
+                        gr.skip(), gr.skip(),
+                    )  # fmt: skip
         except CiteqaError as e:
-            raise gr.Error(str(e)) from None
+            chat[-1] = {"role": "assistant", "content": error_html(str(e))}
+            yield chat, answers, gr.skip(), "", message, gr.skip()
         except Exception as e:  # never a traceback in the page
             log.exception("answering failed")
-            raise gr.Error(
-                f"Something went wrong while answering: {type(e).__name__}: {e}"
-            ) from None
+            text = f"Something went wrong while answering: {type(e).__name__}: {e}"
+            chat[-1] = {"role": "assistant", "content": error_html(text)}
+            yield chat, answers, gr.skip(), "", message, gr.skip()
+
+    @staticmethod
+    def clear() -> tuple[list[Answer], str, str, str]:
+        """The trash icon: the answers kept for follow-ups go too, and their panels."""
+        return [], "", RETRIEVED_PLACEHOLDER, ""
 
     def _sources(self, answer: Answer) -> str:
         return self._sources_html(answer.sources, answer.question, answer.standalone_question)
@@ -251,6 +289,7 @@ def build_app(assistant: Assistant) -> gr.Blocks:
                         show_label=False, scale=5, elem_id="question", autofocus=True,
                     )  # fmt: skip
                     send = gr.Button("Ask", variant="primary", scale=1, elem_id="ask")
+                notice = gr.HTML(elem_id="notice")
                 sample_btn = gr.Button(
                     "The index is empty — load the sample article",
                     visible=False,  # shown by on_load while the index is empty
@@ -260,9 +299,7 @@ def build_app(assistant: Assistant) -> gr.Blocks:
             with gr.Column(scale=2, min_width=320):
                 with gr.Tabs(selected="sources") as tabs:
                     with gr.Tab("Sources", id="sources"):
-                        sources = gr.HTML(
-                            "<p class=muted>Retrieved passages appear here.</p>", elem_id="sources"
-                        )
+                        sources = gr.HTML(RETRIEVED_PLACEHOLDER, elem_id="sources")
                     with gr.Tab("Article", id="article"):
                         article = gr.HTML(
                             "<p class=muted>Click a citation to open its article.</p>",
@@ -308,9 +345,11 @@ def build_app(assistant: Assistant) -> gr.Blocks:
         cite_open = gr.Button("open", elem_id="cite-open", elem_classes="hidden-control")
 
         ask_inputs = [question, chat, answers, backend, k, source_filter, after, before]
-        ask_outputs = [chat, answers, citations, sources, question]
-        send.click(page.respond, ask_inputs, ask_outputs)
-        question.submit(page.respond, ask_inputs, ask_outputs)
+        ask_outputs = [chat, answers, citations, sources, question, notice]
+        # No overlay timers on the panels: the placeholder and the stage text say what happens.
+        send.click(page.respond, ask_inputs, ask_outputs, show_progress="hidden")
+        question.submit(page.respond, ask_inputs, ask_outputs, show_progress="hidden")
+        chat.clear(page.clear, None, [answers, citations, sources, notice])
         cite_open.click(page.open_citation, [cite_target, answers], [article, tabs]).then(
             None, js=SCROLL_JS
         )

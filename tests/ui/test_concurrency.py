@@ -84,7 +84,7 @@ def _message_text(message: dict) -> str:
 def ask(client, question: str, chat: list, backend: str) -> tuple[Reply, list]:
     """Ask like the page does (the chat goes back as the browser would send it)."""
     t0 = time.perf_counter()
-    chat, cites, sources, _ = client.predict(
+    chat, cites, sources, _, _ = client.predict(
         question, chat, backend, 5, "", "", "", api_name="/respond"
     )
     seconds = time.perf_counter() - t0

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from qa.errors import BackendError
 from qa.types import Answer, Retrieved, Source, TextDelta
 
 SOURCE = Source(
@@ -16,17 +17,24 @@ SOURCE = Source(
     score=0.9,
     text="Putin visited Kyrgyzstan on Thursday.",
 )
+EARLIER = [
+    {"role": "user", "content": "Who went?"},
+    {"role": "assistant", "content": "<div class=answer>Putin.</div>"},
+]
 
 
 class StandIn:
     """Streams like `Assistant.stream`; records how far the page has read it."""
 
-    def __init__(self) -> None:
+    def __init__(self, fail: Exception | None = None) -> None:
         self.read: list[str] = []
+        self.fail = fail
 
     def stream(self, question: str, **_: Any) -> Iterator[Retrieved | TextDelta | Answer]:
         self.read.append("retrieved")
         yield Retrieved((SOURCE,), question)
+        if self.fail:
+            raise self.fail
         self.read.append("delta")
         yield TextDelta("Putin visited Kyrgyzstan [S1].")
         self.read.append("answer")
@@ -39,22 +47,60 @@ class StandIn:
         )
 
 
-class TestRespond:
-    def test_sources_are_shown_before_the_model_writes(self):
-        from app import ChatPage
+def _page(stand_in: StandIn):
+    from app import ChatPage
 
+    return ChatPage(stand_in)  # type: ignore[arg-type]
+
+
+class TestRespond:
+    def test_question_at_once_then_sources_before_the_model_writes(self):
         stand_in = StandIn()
-        page = ChatPage(stand_in)  # type: ignore[arg-type]
-        steps = page.respond("Where did Putin go?", [], [], "local", 5, "", "", "")
-        chat, _, citations, sources, question_box = next(steps)
+        steps = _page(stand_in).respond("Where did Putin go?", [], [], "local", 5, "", "", "")
+        chat, _, citations, sources, box, notice = next(steps)
+        # Nothing has run yet: the question and a placeholder show, old panels are cleared.
+        assert stand_in.read == []
+        assert chat == [
+            {"role": "user", "content": "Where did Putin go?"},
+            {"role": "assistant", "content": "…"},
+        ]
+        assert citations == "" and "Searching" in sources and box == "" and notice == ""
+        chat, _, _, sources, _, _ = next(steps)
         # Only retrieval has run: its passages are on the page, the answer is still pending.
         assert stand_in.read == ["retrieved"]
         assert "Putin kyrgyzstan visit" in sources and "putin-kyrgyzstan-visit" in sources
         assert chat[-1] == {"role": "assistant", "content": "…"}
-        assert chat[-2] == {"role": "user", "content": "Where did Putin go?"}
         # (gradio copies each yield; the list is reused, so read it step by step)
         written = next(steps)[0][-1]["content"]
         assert "Putin visited Kyrgyzstan" in written and "[S1]" not in written
         final = next(steps)[0][-1]["content"]
         assert stand_in.read == ["retrieved", "delta", "answer"]
         assert final.startswith("<div class=answer")
+
+    def test_an_input_mistake_is_a_notice_and_the_conversation_stays(self):
+        for question, before, expected in [
+            ("   ", "", "question is empty"),
+            ("Who went?", "14/03/2024", "14/03/2024"),
+        ]:
+            stand_in = StandIn()
+            steps = list(
+                _page(stand_in).respond(question, EARLIER, [], "local", 5, "", "", before)
+            )
+            assert len(steps) == 1 and stand_in.read == []
+            chat, _, _, _, box, notice = steps[0]
+            assert chat == EARLIER  # nothing added, nothing lost
+            assert box == {"__type__": "update"}  # gr.skip(): the box keeps the text to fix
+            assert "role=alert" in notice and expected in notice, notice
+
+    def test_a_failure_while_answering_replaces_only_the_placeholder(self):
+        stand_in = StandIn(fail=BackendError("The LLM server at http://x is not answering."))
+        steps = list(_page(stand_in).respond("Why?", EARLIER, [], "openai", 5, "", "", ""))
+        chat, answers, _, _, box, _ = steps[-1]
+        assert chat[:2] == EARLIER and chat[2] == {"role": "user", "content": "Why?"}
+        assert "No answer" in chat[3]["content"] and "not answering" in chat[3]["content"]
+        assert answers == [] and box == "Why?"  # the question is back in the box to retry
+
+    def test_clear_forgets_the_answers_follow_ups_use(self):
+        answers, citations, sources, notice = _page(StandIn()).clear()
+        assert answers == [] and citations == "" and notice == ""
+        assert "appear here" in sources
