@@ -202,7 +202,9 @@ class ChatPage:
         self,
         files: list[Any] | None,
         progress: Any = gr.Progress(track_tqdm=True),  # noqa: B008 - gradio injects it
-    ) -> tuple[list[list[Any]], Any, Any]:
+    ) -> tuple[list[list[Any]], Any, Any, Any]:
+        """Outputs: report, library, article picker, the sample offer (hidden once anything
+        is indexed)."""
         if not files:
             raise gr.Error("Choose one or more .txt, .md, .html or .jsonl files first.")
         paths = [Path(f if isinstance(f, str) else f.name) for f in files]
@@ -219,7 +221,8 @@ class ChatPage:
         ]
         if report.rejected:
             gr.Warning(f"{len(report.rejected)} file(s) rejected; see the table for why.")
-        return rows, self.article_table(), self.article_choices()
+        table = self.article_table()
+        return rows, table, self.article_choices(), gr.update(visible=not table)
 
     def add_sample(self) -> tuple[Any, Any, Any]:
         self.assistant.add([SAMPLE_DIR])
@@ -249,12 +252,20 @@ class ChatPage:
         return self.article_table(), self.article_choices()
 
     def show_article(self, article_id: str | None) -> tuple[str, Any]:
-        if not article_id:
-            return "", gr.skip()
+        if not article_id:  # keep the panel, say what to do
+            return "<p class=muted>Pick an article in the list first, then View.</p>", gr.skip()
         try:
             return article_html(self.assistant.get_article(article_id)), gr.Tabs(selected="article")
         except CiteqaError as e:
             raise gr.Error(str(e)) from None
+
+
+def backends_offered(settings: Settings) -> list[str]:
+    """The openai backend only when a server is configured: picking it otherwise only errs."""
+    offered = ["local", "extractive"]
+    if settings.openai_base_url or settings.backend == "openai":
+        offered.insert(1, "openai")
+    return offered
 
 
 def session_history(answers: list[Answer]) -> list[dict[str, str]]:
@@ -331,7 +342,7 @@ def build_app(assistant: Assistant) -> gr.Blocks:
                             remove_btn = gr.Button("Remove", variant="stop")
                     with gr.Tab("Settings", id="settings"):
                         backend = gr.Radio(
-                            ["local", "openai", "extractive"],
+                            backends_offered(assistant.settings),
                             label="Backend",
                             value=assistant.settings.backend,
                         )
@@ -353,7 +364,7 @@ def build_app(assistant: Assistant) -> gr.Blocks:
         cite_open.click(page.open_citation, [cite_target, answers], [article, tabs]).then(
             None, js=SCROLL_JS
         )
-        ingest.click(page.upload, [files], [ingest_report, library, pick])
+        ingest.click(page.upload, [files], [ingest_report, library, pick, sample_btn])
         sample_btn.click(page.add_sample, None, [library, pick, sample_btn])
         remove_btn.click(page.remove, [pick], [library, pick])
         view_btn.click(page.show_article, [pick], [article, tabs])

@@ -83,9 +83,7 @@ class TestRespond:
             ("Who went?", "14/03/2024", "14/03/2024"),
         ]:
             stand_in = StandIn()
-            steps = list(
-                _page(stand_in).respond(question, EARLIER, [], "local", 5, "", "", before)
-            )
+            steps = list(_page(stand_in).respond(question, EARLIER, [], "local", 5, "", "", before))
             assert len(steps) == 1 and stand_in.read == []
             chat, _, _, _, box, notice = steps[0]
             assert chat == EARLIER  # nothing added, nothing lost
