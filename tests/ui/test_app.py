@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from tests.ui.conftest import CHROMIUM, SHOTS, _ask, _open, _upload
+from tests.ui.conftest import ANSWER_TIMEOUT, CHROMIUM, SHOTS, _ask, _open, _upload
 
 pytestmark = [
     pytest.mark.slow,
@@ -91,3 +91,62 @@ class TestChatPage:
         assert "meet in Kyrgyzstan" not in text_b and "Rome Statute" in text_b
         ctx_a.close()
         ctx_b.close()
+
+
+class TestInstantFeedback:
+    """Issue 17's bugs 1, 3 and 4 in the browser (the first test also loads the sample)."""
+
+    def _ready(self, browser, server):
+        context, page, dialogs, errors = _open(browser, server)
+        if page.locator("#load-sample").is_visible():
+            page.click("#load-sample")
+            page.wait_for_selector("#load-sample", state="hidden")
+        return context, page, dialogs, errors
+
+    def test_the_question_shows_at_once(self, server, browser):
+        context, page, dialogs, errors = self._ready(browser, server)
+        question = "Who is Putin due to meet in Kyrgyzstan?"
+        page.fill("#question textarea", question)
+        page.press("#question textarea", "Enter")
+        # Well before the model's first word (~3-4 s on 2 cores): the question bubble.
+        page.locator("#chat").get_by_text(question).first.wait_for(timeout=1_000)
+        page.screenshot(path=str(SHOTS / "waiting-1280.png"), full_page=True)
+        page.wait_for_function(
+            "() => !!document.querySelector('#chat .cite-chip, #chat .abstain')",
+            timeout=ANSWER_TIMEOUT,
+        )
+        assert not dialogs and not errors
+        context.close()
+
+    def test_a_bad_date_is_an_inline_notice_and_the_page_stays_usable(self, server, browser):
+        context, page, _, errors = self._ready(browser, server)
+        page.click("button[role=tab]:has-text('Settings')")
+        page.fill("input[aria-label*='on/before'], textarea[aria-label*='on/before']", "14/03/2024")
+        page.fill("#question textarea", "Who is Putin due to meet?")
+        page.click("#ask")
+        notice = page.locator("#notice [role=alert]")
+        notice.wait_for(timeout=30_000)
+        assert "14/03/2024" in notice.inner_text()
+        page.screenshot(path=str(SHOTS / "error-inline-1280.png"), full_page=True)
+        # No overlay: the question keeps its text and the Ask button still answers.
+        assert page.locator(".toast-body, .toast-wrap .error").count() == 0
+        assert page.input_value("#question textarea") == "Who is Putin due to meet?"
+        page.fill("input[aria-label*='on/before'], textarea[aria-label*='on/before']", "")
+        page.click("#ask")
+        page.wait_for_function(
+            "() => !!document.querySelector('#chat .cite-chip, #chat .abstain')",
+            timeout=ANSWER_TIMEOUT,
+        )
+        assert not errors
+        context.close()
+
+    def test_clear_then_a_follow_up_is_not_rewritten(self, server, browser):
+        context, page, _, errors = self._ready(browser, server)
+        _ask(page, "Who is Putin due to meet in Kyrgyzstan?", 1)
+        page.locator("#chat button[aria-label*='lear' i]").first.click()
+        page.wait_for_function("() => !document.querySelector('#chat .cite-chip')")
+        _ask(page, "When did he arrive there?", 1)
+        # A rewritten follow-up would show "Searched for: …" above the sources.
+        assert page.locator("#sources .searched").count() == 0
+        assert not errors
+        context.close()
