@@ -82,12 +82,38 @@ class Signals:
         return {k: round(self.value(k), 4) for k in self.__slots__ if getattr(self, k) is not None}
 
 
+# A nationality and its country name the same place: "the Spanish tomb" is found in a story
+# that only says "Spain". Where the two share their first six letters (Russian/Russia,
+# German/Germany) the stems already match; these are the common ones that do not.
+_DEMONYMS = """spanish spain french france british britain english england chinese china
+japanese japan italian italy dutch netherlands swiss switzerland greek greece turkish turkey
+polish poland swedish sweden danish denmark norwegian norway finnish finland irish ireland
+scottish scotland welsh wales iranian iran iraqi iraq egyptian egypt mexican mexico canadian
+canada indian india korean korea thai thailand filipino philippines kenyan kenya saudi arabia
+syrian syria lebanese lebanon cuban cuba peruvian peru chilean chile belgian belgium czech
+czechia uzbek uzbekistan sudanese sudan libyan libya yemeni yemen qatari qatar ghanaian ghana
+congolese congo haitian haiti""".split()
+
+
+def _aliases() -> dict[str, frozenset[str]]:
+    out: dict[str, set[str]] = {}
+    for demonym, country in zip(_DEMONYMS[::2], _DEMONYMS[1::2], strict=True):
+        a, b = min(content_words(demonym)), min(content_words(country))
+        out.setdefault(a, set()).add(b)
+        out.setdefault(b, set()).add(a)
+    return {k: frozenset(v) for k, v in out.items()}
+
+
+_ALIASES = _aliases()
+
+
 def coverage(terms: set[str], texts: Iterable[str]) -> float:
     if not terms:
         return 1.0
     found: set[str] = set()
     for t in texts:
         found |= content_words(t)
+    found |= {alias for w in list(found) for alias in _ALIASES.get(w, ())}
     return len(terms & found) / len(terms)
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from index.clean import clean_text
 from qa.answer import AnswerChain, new_turn
-from qa.confidence import anchors, measure
+from qa.confidence import anchors, coverage, measure
 from qa.context import Context, NumberedSentence
 from qa.retrieve import Retrieval
 from qa.settings import Settings
@@ -71,6 +71,19 @@ class TestAnchors:
         assert anchors("Which singer will play Las Vegas this year?") == {"las", "vegas"}
         assert anchors("What happened in March?") == set()  # months are left to the window
         assert anchors("what was found in a riverbed?") == set()
+
+    @pytest.mark.parametrize(
+        ("question", "text", "found"),
+        [
+            ("What was found in the Spanish tomb?", "A tomb near Seville, Spain, held it.", 1.0),
+            ("What did the Dutch minister say?", "The Netherlands minister said no.", 1.0),
+            ("Who won in France?", "The French team won.", 1.0),
+            ("What was found in a Texas riverbed?", "A story set in Spain.", 0.0),
+            ("What did the Spanish court rule?", "A French court ruled.", 0.0),
+        ],
+    )
+    def test_a_nationality_finds_its_country(self, question, text, found):
+        assert coverage(anchors(question), [text]) == found
 
 
 class TestClaimCheck:
