@@ -350,8 +350,10 @@ def build_app(assistant: Assistant) -> gr.Blocks:
                             1, 10, value=assistant.settings.k, step=1, label="Sources to retrieve"
                         )
                         source_filter = gr.Textbox(label="Only these sources (comma-separated)")
-                        after = gr.Textbox(label="Published on/after (YYYY-MM-DD)")
-                        before = gr.Textbox(label="Published on/before (YYYY-MM-DD)")
+                        after = gr.Textbox(label="Published on/after (YYYY-MM-DD)", elem_id="after")
+                        before = gr.Textbox(
+                            label="Published on/before (YYYY-MM-DD)", elem_id="before"
+                        )
         cite_target = gr.Textbox(elem_id="cite-target", elem_classes="hidden-control")
         cite_open = gr.Button("open", elem_id="cite-open", elem_classes="hidden-control")
 
