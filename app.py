@@ -151,12 +151,12 @@ class ChatPage:
                     )  # fmt: skip
         except CiteqaError as e:
             chat[-1] = {"role": "assistant", "content": error_html(str(e))}
-            yield chat, answers, gr.skip(), "", message, gr.skip()
+            yield chat, answers, "", "", message, gr.skip()
         except Exception as e:  # never a traceback in the page
             log.exception("answering failed")
             text = f"Something went wrong while answering: {type(e).__name__}: {e}"
             chat[-1] = {"role": "assistant", "content": error_html(text)}
-            yield chat, answers, gr.skip(), "", message, gr.skip()
+            yield chat, answers, "", "", message, gr.skip()
 
     @staticmethod
     def clear() -> tuple[list[Answer], str, str, str]:
