@@ -17,8 +17,9 @@ depend on the question asked before it.
 from __future__ import annotations
 
 import codecs
+import ctypes
 from collections.abc import Iterator
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -30,6 +31,44 @@ class Grammar(Protocol):
     def masked(self, logits: np.ndarray) -> np.ndarray: ...
     def accept(self, token: int) -> None: ...
     def close(self) -> None: ...
+
+
+class CandidateGrammar:
+    """The test-one-token / mask-the-vocabulary mechanics both engines' grammars share: a
+    one-entry and a whole-vocabulary `llama_token_data` array (ids filled once) handed to the
+    engine's grammar sampler. Subclasses bind `_sample` (and accept/close) to their library."""
+
+    def __init__(self, token_data: Any, token_data_array: Any, n_vocab: int) -> None:
+        self._token_data, self._token_data_array = token_data, token_data_array
+        self._one = (token_data * 1)()
+        self._full = (token_data * n_vocab)()
+        # A structured view of the full array lets numpy fill ids and logits in one go.
+        self._full_np = np.ctypeslib.as_array(self._full)
+        self._full_np["id"] = np.arange(n_vocab, dtype=np.int32)
+
+    def _sample(self, candidates: Any) -> None:
+        """Apply the grammar to `candidates` (a pointer to a llama_token_data_array)."""
+        raise NotImplementedError
+
+    def _apply(self, data: ctypes.Array, size: int) -> None:
+        arr = self._token_data_array(
+            data=ctypes.cast(data, ctypes.POINTER(self._token_data)),
+            size=size,
+            selected=-1,
+            sorted=False,
+        )
+        self._sample(ctypes.byref(arr))
+
+    def allows(self, token: int) -> bool:
+        self._one[0].id, self._one[0].logit, self._one[0].p = token, 0.0, 0.0
+        self._apply(self._one, 1)
+        return bool(np.isfinite(self._one[0].logit))
+
+    def masked(self, logits: np.ndarray) -> np.ndarray:
+        """`logits` with every token the grammar rejects at -inf (a view; copy to keep)."""
+        self._full_np["logit"] = logits
+        self._apply(self._full, len(logits))
+        return self._full_np["logit"]
 
 
 class Engine(Protocol):

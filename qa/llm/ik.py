@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from qa.errors import ModelError
+from qa.llm.greedy import CandidateGrammar
 
 # llama.cpp logs through a process-wide callback; a no-op one keeps the CLI's output clean.
 # It lives as long as the module because the library keeps the pointer.
@@ -75,39 +76,19 @@ def _api() -> Any:
     return C
 
 
-class IkGrammar:
+class IkGrammar(CandidateGrammar):
     """A GBNF grammar used only to test and accept tokens (see `qa.llm.greedy`)."""
 
     def __init__(self, engine: IkEngine, gbnf: str) -> None:
-        self._C, self._lib, self._ctx = engine._C, engine._lib, engine._ctx
+        C = engine._C
+        self._lib, self._ctx = engine._lib, engine._ctx
         self._g = self._lib.llama_sampler_init_grammar(engine._vocab, gbnf.encode(), b"root")
         if not self._g:
             raise ValueError("ik_llama.cpp rejected the reply grammar")
-        C = self._C
-        self._one = (C.llama_token_data * 1)()
-        self._full = (C.llama_token_data * engine.n_vocab)()
-        self._full_np = np.ctypeslib.as_array(self._full)
-        self._full_np["id"] = np.arange(engine.n_vocab, dtype=np.int32)
+        super().__init__(C.llama_token_data, C.llama_token_data_array, engine.n_vocab)
 
-    def _apply(self, data: ctypes.Array, size: int) -> None:
-        arr = self._C.llama_token_data_array(
-            data=ctypes.cast(data, ctypes.POINTER(self._C.llama_token_data)),
-            size=size,
-            selected=-1,
-            sorted=False,
-        )
-        self._lib.llama_grammar_sample(self._g, self._ctx, ctypes.byref(arr))
-
-    def allows(self, token: int) -> bool:
-        self._one[0].id, self._one[0].logit, self._one[0].p = token, 0.0, 0.0
-        self._apply(self._one, 1)
-        return bool(np.isfinite(self._one[0].logit))
-
-    def masked(self, logits: np.ndarray) -> np.ndarray:
-        """`logits` with every token the grammar rejects at -inf (a view; copy to keep)."""
-        self._full_np["logit"] = logits
-        self._apply(self._full, len(logits))
-        return self._full_np["logit"]
+    def _sample(self, candidates: Any) -> None:
+        self._lib.llama_grammar_sample(self._g, self._ctx, candidates)
 
     def accept(self, token: int) -> None:
         self._lib.llama_grammar_accept_token(self._g, self._ctx, token)

@@ -7,15 +7,15 @@ took); `--engine llama-cpp` uses it where it is installed. Same `Engine` surface
 
 from __future__ import annotations
 
-import ctypes
 from typing import Any
 
 import numpy as np
 
 from qa.errors import ModelError
+from qa.llm.greedy import CandidateGrammar
 
 
-class LlamaCppGrammar:
+class LlamaCppGrammar(CandidateGrammar):
     """A llama.cpp grammar sampler used only to test and accept tokens."""
 
     def __init__(self, vocab: Any, gbnf: str, n_vocab: int) -> None:
@@ -25,29 +25,10 @@ class LlamaCppGrammar:
         self._smpl = llama_cpp.llama_sampler_init_grammar(vocab, gbnf.encode(), b"root")
         if not self._smpl:
             raise ValueError("llama.cpp rejected the reply grammar")
-        self._one = (llama_cpp.llama_token_data * 1)()
-        self._full = (llama_cpp.llama_token_data * n_vocab)()
-        self._full_np = np.ctypeslib.as_array(self._full)
-        self._full_np["id"] = np.arange(n_vocab, dtype=np.int32)
+        super().__init__(llama_cpp.llama_token_data, llama_cpp.llama_token_data_array, n_vocab)
 
-    def _apply(self, data: ctypes.Array, size: int) -> None:
-        arr = self._lib.llama_token_data_array(
-            data=ctypes.cast(data, self._lib.llama_token_data_p),
-            size=size,
-            selected=-1,
-            sorted=False,
-        )
-        self._lib.llama_sampler_apply(self._smpl, ctypes.byref(arr))
-
-    def allows(self, token: int) -> bool:
-        self._one[0].id, self._one[0].logit, self._one[0].p = token, 0.0, 0.0
-        self._apply(self._one, 1)
-        return bool(np.isfinite(self._one[0].logit))
-
-    def masked(self, logits: np.ndarray) -> np.ndarray:
-        self._full_np["logit"] = logits
-        self._apply(self._full, len(logits))
-        return self._full_np["logit"]
+    def _sample(self, candidates: Any) -> None:
+        self._lib.llama_sampler_apply(self._smpl, candidates)
 
     def accept(self, token: int) -> None:
         self._lib.llama_sampler_accept(self._smpl, token)
