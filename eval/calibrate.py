@@ -7,6 +7,16 @@ prints for every signal how well it alone separates right from wrong answers (pr
 recall of "wrong" at the best threshold), fits logistic weights with L2, and reports the
 expected calibration error in-sample and by leave-one-run-out (a set the fit never saw), so a
 fit that only memorises one set shows. Prints the WEIGHTS/BIAS to paste into qa/confidence.py.
+
+    python -m eval.calibrate runs/news-final runs/sample-final runs/clapnq-final \
+        --open runs/news-open runs/sample-open runs/clapnq-open
+
+is the two-stage fit that qa/confidence.py ships: a confidence is only ever shown for an answer
+that passed the gates, so the soft signals are fitted on the gated runs (non-negative weights:
+a signal that can only lower the confidence where it is higher is noise), and each gate's
+signal gets its weight from the runs replayed with the gates off (`--open`), folded into the
+bias so that an answer passing every gate gets exactly the gated fit's confidence, and one
+that fails a turned-off gate is marked down by what that failure costs.
 """
 
 from __future__ import annotations
@@ -19,9 +29,9 @@ import numpy as np
 
 from eval import metrics as m
 from eval.run import EvalRow
-from qa.confidence import WEIGHTS, Signals, confidence
+from qa.confidence import Signals, confidence
 
-FEATURES = list(WEIGHTS)
+FEATURES = [f for f in Signals.__slots__ if f != "self_check"]
 
 
 def all_rows(run: Path) -> list[EvalRow]:
@@ -38,7 +48,15 @@ def backfill(rows: list[EvalRow], run: Path) -> list[EvalRow]:
     functions of the question, its date, the answer and the cited articles, so a re-run would
     log the same values)."""
     from eval.sets import load_set
-    from qa.confidence import Signals, anchors, answer_grounding, coverage, time_match
+    from qa.confidence import (
+        Signals,
+        anchors,
+        answer_grounding,
+        answer_kind,
+        answer_source,
+        coverage,
+        time_match,
+    )
     from qa.types import AnswerSentence, Citation
     from qa.when import time_window
 
@@ -63,6 +81,11 @@ def backfill(rows: list[EvalRow], run: Path) -> list[EvalRow]:
             # does not keep which sentence cited what, so this is the lenient form.
             whole = AnswerSentence(r.answer, tuple(cites))
             r.signals["answer_grounding"] = answer_grounding([whole]) if cites else 0.0
+        if "answer_kind" not in r.signals:
+            r.signals["answer_kind"] = answer_kind(r.question, r.answer, [c.quote for c in cites])
+        if "answer_source" not in r.signals:
+            whole = AnswerSentence(r.answer, tuple(cites))
+            r.signals["answer_source"] = answer_source(r.question, [whole], articles)
     return rows
 
 
@@ -175,11 +198,18 @@ def _p(r: EvalRow, weights: dict[str, float], bias: float) -> float:
     return confidence(_signals(r), weights, bias)
 
 
-def _gate(anchor_min: float, time_gate: bool, conf_min: float, weights, bias):  # type: ignore[no-untyped-def]
+def _gate(anchor_min: float, gates: bool, conf_min: float, weights, bias):  # type: ignore[no-untyped-def]
+    """The pipeline's gates (qa/answer.py): anchors in the cited articles and in the one that
+    supplies the answer; with `gates`, the time and the kind gate too."""
+
     def keep(r: EvalRow) -> bool:
-        timely = not time_gate or r.signals.get("time_match", 1.0) >= 1.0
-        anchored = r.signals.get("anchor_coverage", 0.0) >= anchor_min
-        return anchored and timely and _p(r, weights, bias) >= conf_min
+        timely = not gates or r.signals.get("time_match", 1.0) >= 1.0
+        kind = not gates or r.signals.get("answer_kind", 1.0) >= 1.0
+        anchored = (
+            min(r.signals.get("anchor_coverage", 0.0), r.signals.get("answer_source", 1.0))
+            >= anchor_min
+        )
+        return anchored and timely and kind and _p(r, weights, bias) >= conf_min
 
     return keep
 
@@ -195,7 +225,7 @@ def gate_table(run: Path, weights: dict[str, float], bias: float) -> list[str]:
     keys = ("answer_contains", "answer_recall", "citation_precision", "citation_recall",
             "abstain_correct", "abstain_wrong", "confidence_ece")  # fmt: skip
     lines = [
-        "| anchors ≥ | time gate | conf ≥ | " + " | ".join(keys) + " |",
+        "| anchors ≥ | time + kind gates | conf ≥ | " + " | ".join(keys) + " |",
         "|---|---|---|" + "---|" * len(keys),
     ]
     rescored = [r.model_copy(deep=True) for r in rows]
@@ -203,16 +233,43 @@ def gate_table(run: Path, weights: dict[str, float], bias: float) -> list[str]:
         if r.signals and not r.abstained:
             r.confidence = _p(r, weights, bias)
     for anchor_min in (0.0, 0.5, 1.0):
-        for time_gate in (False, True):
+        for gates in (False, True):
             for conf_min in (0.0, 0.3, 0.5):
-                keep = _gate(anchor_min, time_gate, conf_min, weights, bias)
+                keep = _gate(anchor_min, gates, conf_min, weights, bias)
                 summ = withhold(rescored, texts, k, keep)
                 lines.append(
-                    f"| {anchor_min:.1f} | {'on' if time_gate else 'off'} | {conf_min:.1f} | "
+                    f"| {anchor_min:.1f} | {'on' if gates else 'off'} | {conf_min:.1f} | "
                     + " | ".join(f"{summ.get(key, 0):.3f}" for key in keys)
                     + " |"
                 )
     return lines
+
+
+GATE_SIGNALS = ("anchor_coverage", "answer_source", "time_match", "answer_kind")
+
+
+def fit_nonnegative(rows: list[EvalRow], features: list[str], l2: float) -> dict[str, float]:
+    """Logistic fit over `features`, dropping those whose weight comes out <= 0 and refitting
+    until none does; returns {"bias": b, feature: w, ...}."""
+    fs = list(features)
+    while True:
+        x = np.array([[_signals(r).value(f) for f in fs] for r in rows], dtype=np.float64)
+        y = np.array([float(bool(r.right)) for r in rows])
+        w = fit(x, y, l2)
+        negative = [f for f, v in zip(fs, w[1:], strict=True) if v <= 0]
+        if not negative or not fs:
+            return {"bias": float(w[0])} | {f: float(v) for f, v in zip(fs, w[1:], strict=True)}
+        fs = [f for f in fs if f not in negative]
+
+
+def two_stage(gated: list[EvalRow], open_rows: list[EvalRow], l2: float) -> tuple[dict, float]:
+    """(WEIGHTS, BIAS): soft signals from the gated rows, gate signals from the open rows."""
+    soft = fit_nonnegative(gated, [f for f in FEATURES if f not in GATE_SIGNALS], l2)
+    gates = fit_nonnegative(open_rows, list(FEATURES), l2)
+    weights = {f: round(v, 3) for f, v in soft.items() if f != "bias"}
+    weights |= {f: round(gates[f], 3) for f in GATE_SIGNALS if f in gates}
+    bias = soft["bias"] - sum(gates.get(f, 0.0) for f in GATE_SIGNALS)
+    return weights, round(bias, 3)
 
 
 def main() -> None:
@@ -221,6 +278,13 @@ def main() -> None:
     ap.add_argument("--l2", type=float, default=1.0)
     ap.add_argument(
         "--self-check", action="store_true", help="score the local model's self-check first"
+    )
+    ap.add_argument(
+        "--open",
+        nargs="+",
+        type=Path,
+        default=[],
+        help="the same runs replayed with the gates off: fit the shipped two-stage model",
     )
     args = ap.parse_args()
     if args.self_check:
@@ -252,11 +316,32 @@ def main() -> None:
                 f"held-out {held.name}: ECE {ece(predict(wt, xh), yh):.4f} ({len(held_rows)} rows)"
             )
     weights = {f: round(float(v), 3) for f, v in zip(FEATURES, w[1:], strict=True)}
+    bias = float(w[0])
+    if args.open:
+        open_rows = [row for r in args.open for row in load_rows(r)]
+        weights, bias = two_stage(rows, open_rows, args.l2)
+        print(
+            f"\ntwo-stage fit (soft signals on {len(rows)} gated rows, gates on "
+            f"{len(open_rows)} open rows)"
+        )
+        for run, rs in per_run.items():
+            p = np.array([_p(r, weights, bias) for r in rs])
+            yr = np.array([float(bool(r.right)) for r in rs])
+            print(f"{run.name}: ECE {ece(p, yr):.4f} ({len(rs)} rows)")
+        for held in per_run:
+            train = [r for k, rs in per_run.items() if k != held for r in rs]
+            if not train:
+                continue
+            wt, bt = two_stage(train, open_rows, args.l2)
+            rs = per_run[held]
+            p = np.array([_p(r, wt, bt) for r in rs])
+            yr = np.array([float(bool(r.right)) for r in rs])
+            print(f"held-out {held.name}: ECE {ece(p, yr):.4f}")
     print("\nWEIGHTS =", json.dumps(weights, indent=4))
-    print(f"BIAS = {float(w[0]):.3f}")
+    print(f"BIAS = {bias:.3f}")
     for run in args.runs:
         print(f"\n{run.name}: had answers below the gates been withheld (fitted weights)")
-        print("\n".join(gate_table(run, weights, float(w[0]))))
+        print("\n".join(gate_table(run, weights, bias)))
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ import dataclasses
 import signal
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -27,14 +27,15 @@ from index.embed import Embedder
 from index.load import LoadProblem, slug
 from index.lock import IngestLock
 from index.split import chunk_article
-from index.store import ChromaStore
+from index.store import ChromaStore, SentenceVectors
 from qa.errors import StoreError
-from qa.types import Article, Chunk, IngestItem, IngestReport
+from qa.types import Article, Chunk, IngestItem, IngestReport, Span
 
 _EMBED_GROUP = 64  # chunks embedded per call across articles (two batches of the embedder)
-# What a chunk's vector is computed from; part of eval index names so an old index is not
-# reused. 2: the headline before every chunk's text (1: the text alone).
-EMBED_TEXT_VERSION = 2
+# What an index's vectors are computed from; part of eval index names so an old index is not
+# reused. 2: the headline before every chunk's text (1: the text alone); 3: and every sentence
+# embedded alone and stored.
+EMBED_TEXT_VERSION = 3
 
 
 def embed_text(chunk: Chunk) -> str:
@@ -244,6 +245,10 @@ class Indexer:
             article = item if cand == item.id else dataclasses.replace(item, id=cand)
             if meta is None:
                 return article, None, _collision_note(item, taken_by, cand)
+            if meta.get("text_hash") == item.text_hash and not meta.get("sentences"):
+                # Written before sentence vectors were stored: write it again to store them
+                # (the context then embeds nothing at question time).
+                return article, meta, "stored its sentence vectors (indexed by an older citeqa)"
             if meta.get("text_hash") == item.text_hash:
                 return IngestItem(
                     origin=item.origin or item.id,
@@ -261,12 +266,23 @@ class Indexer:
         self, group: list[tuple[Article, list[Chunk], str, str | None]], progress: bool
     ) -> list[IngestItem]:
         texts = [embed_text(c) for _, chunks, _, _ in group for c in chunks]
-        vectors = self.embedder.embed(texts, progress=progress and len(texts) > 256)
+        spans = {a.id: article_sentences(chunks) for a, chunks, _, _ in group}
+        sentence_texts = [a.text[s.start : s.end] for a, _, _, _ in group for s in spans[a.id]]
+        big = progress and len(texts) + len(sentence_texts) > 256
+        vectors = self.embedder.embed(texts, progress=big)
+        sentence_vectors = self.embedder.embed(sentence_texts, progress=big)
         offset, writes = 0, []
         for article, chunks, _, _ in group:
             writes.append((article, chunks, vectors[offset : offset + len(chunks)]))
             offset += len(chunks)
-        self.store.write_articles(writes)
+        offset, sentences = 0, {}
+        for article, _, _, _ in group:
+            n = len(spans[article.id])
+            sentences[article.id] = SentenceVectors(
+                spans[article.id], sentence_vectors[offset : offset + n]
+            )
+            offset += n
+        self.store.write_articles(writes, sentences)
         return [
             IngestItem(
                 origin=article.origin or article.id,
@@ -278,6 +294,11 @@ class Indexer:
             )
             for article, chunks, status, note in group
         ]
+
+
+def article_sentences(chunks: Sequence[Chunk]) -> tuple[Span, ...]:
+    """The article's sentences, once each (neighbouring chunks share one), in order."""
+    return tuple(sorted({s for c in chunks for s in c.sentences}, key=lambda s: s.start))
 
 
 def candidate_ids(article: Article) -> list[str]:

@@ -13,7 +13,7 @@ import json
 import os
 import shutil
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -181,6 +181,12 @@ class ChromaStore:
             self._articles = self._client.get_or_create_collection(
                 f"{name}_articles", embedding_function=None
             )
+            # Every sentence's vector, computed at ingest: the context picks sentences by
+            # similarity to the question, and embedding ~40 of them per question took 0.6 s
+            # of the ~3.9 s to the first token (bench/RESULTS.md).
+            self._sentences = self._client.get_or_create_collection(
+                f"{name}_sentences", embedding_function=None, metadata={"hnsw:space": "cosine"}
+            )
             self._state = self._client.get_or_create_collection(
                 f"{name}_state", embedding_function=None
             )
@@ -235,23 +241,39 @@ class ChromaStore:
             out += [{"id": i, **m} for i, m in zip(ids, metas, strict=True)]
         return sorted(out, key=lambda a: (a.get("title") or "", a["id"]))
 
-    def write_article(self, article: Article, chunks: Sequence[Chunk], vectors: np.ndarray) -> None:
+    def write_article(
+        self,
+        article: Article,
+        chunks: Sequence[Chunk],
+        vectors: np.ndarray,
+        sentences: SentenceVectors | None = None,
+    ) -> None:
         """Replace one article and its chunks (see `write_articles`)."""
-        self.write_articles([(article, chunks, vectors)])
+        self.write_articles(
+            [(article, chunks, vectors)], {article.id: sentences} if sentences else None
+        )
 
-    def write_articles(self, items: Sequence[tuple[Article, Sequence[Chunk], np.ndarray]]) -> None:
-        """Replace several articles and their chunks in a handful of Chroma calls (one call
-        per article made writes ~20% of ingest time). Every article's record is written after
-        all chunks, in one upsert: a crash at any point leaves each article either complete
-        or without a record, and record-less chunks are swept as leftovers."""
+    def write_articles(
+        self,
+        items: Sequence[tuple[Article, Sequence[Chunk], np.ndarray]],
+        sentences: Mapping[str, SentenceVectors] | None = None,
+    ) -> None:
+        """Replace several articles and their chunks (and, from `sentences`, their sentence
+        vectors) in a handful of Chroma calls (one call per article made writes ~20% of ingest
+        time). Every article's record is written after all chunks and sentences, in one
+        upsert: a crash at any point leaves each article either complete or without a
+        record, and record-less chunks and sentences are swept as leftovers."""
         if not items:
             return
-        need = MIN_FREE_BYTES + sum(
-            4 * (len(a.text.encode()) + v.nbytes + 2048 * len(cs)) for a, cs, v in items
+        sentences = sentences or {}
+        need = (
+            MIN_FREE_BYTES
+            + sum(4 * (len(a.text.encode()) + v.nbytes + 2048 * len(cs)) for a, cs, v in items)
+            + sum(4 * (sv.vectors.nbytes + 256 * len(sv.spans)) for sv in sentences.values())
         )
         self.check_space(need)
         try:
-            self._write(items)
+            self._write(items, sentences)
         except StoreError:
             raise
         except Exception as e:
@@ -259,10 +281,15 @@ class ChromaStore:
                 raise self._full(MIN_FREE_BYTES) from None
             raise
 
-    def _write(self, items: Sequence[tuple[Article, Sequence[Chunk], np.ndarray]]) -> None:
+    def _write(
+        self,
+        items: Sequence[tuple[Article, Sequence[Chunk], np.ndarray]],
+        sentences: Mapping[str, SentenceVectors],
+    ) -> None:
         ids = [a.id for a, _, _ in items]
         self._articles.delete(ids=ids)
         self._chunks.delete(where={"article_id": {"$in": ids}})
+        self._sentences.delete(where={"article_id": {"$in": ids}})
         chunks = [c for _, cs, _ in items for c in cs]
         vectors = np.concatenate([v for _, cs, v in items if len(cs)] or [np.zeros((0, 1))])
         hashes = [a.text_hash for a, cs, _ in items for _ in cs]
@@ -274,13 +301,29 @@ class ChromaStore:
                 documents=[c.text for c in batch],
                 metadatas=[_chunk_meta(c, h) for c, h in zip(batch, hashes[i:], strict=False)],
             )
+        rows = [
+            (sentence_id(a.id, span), v, {"article_id": a.id, "text_hash": a.text_hash})
+            for a, _, _ in items
+            if a.id in sentences
+            for span, v in zip(sentences[a.id].spans, sentences[a.id].vectors, strict=True)
+        ]
+        for i in range(0, len(rows), MAX_BATCH):
+            batch_rows = rows[i : i + MAX_BATCH]
+            self._sentences.upsert(
+                ids=[r[0] for r in batch_rows],
+                embeddings=np.stack([r[1] for r in batch_rows]),
+                metadatas=[r[2] for r in batch_rows],
+            )
         for i in range(0, len(items), MAX_BATCH):
             batch_items = items[i : i + MAX_BATCH]
             self._articles.upsert(
                 ids=[a.id for a, _, _ in batch_items],
                 embeddings=[[1.0]] * len(batch_items),
                 documents=[a.text for a, _, _ in batch_items],
-                metadatas=[_article_meta(a, len(cs)) for a, cs, _ in batch_items],
+                metadatas=[
+                    _article_meta(a, len(cs), sentences=a.id in sentences)
+                    for a, cs, _ in batch_items
+                ],
             )
         self._bump()
 
@@ -310,6 +353,7 @@ class ChromaStore:
         existed = bool(self._articles.get(ids=[article_id])["ids"])
         self._articles.delete(ids=[article_id])
         self._chunks.delete(where={"article_id": article_id})
+        self._sentences.delete(where={"article_id": article_id})
         self._bump()
         return existed
 
@@ -424,6 +468,25 @@ class ChromaStore:
             for c, d, m in zip(got["ids"], got["documents"], got["metadatas"], strict=True)
         ]
 
+    def sentence_vectors(
+        self, keys: Sequence[tuple[str, Span]]
+    ) -> dict[tuple[str, int], np.ndarray]:
+        """Stored vectors of these (article id, sentence span)s, keyed (article id, start);
+        those not stored (an index made before sentences were embedded at ingest) are left
+        out for the caller to embed."""
+        if not keys:
+            return {}
+        got = self._sentences.get(
+            ids=list(dict.fromkeys(sentence_id(a, s) for a, s in keys)), include=["embeddings"]
+        )
+        by_id = dict(zip(got["ids"], got["embeddings"], strict=True))
+        out: dict[tuple[str, int], np.ndarray] = {}
+        for a, s in keys:
+            v = by_id.get(sentence_id(a, s))
+            if v is not None:
+                out[(a, s.start)] = np.asarray(v, dtype=np.float32)
+        return out
+
     def nearest(self, vector: np.ndarray, n: int) -> list[tuple[str, float]]:
         """Approximate nearest chunk ids by cosine similarity (Chroma's HNSW), ids only. The
         caller keeps `n` within the number of chunks (counting them costs a query each time)."""
@@ -453,6 +516,15 @@ class ChromaStore:
             ]
         for i in range(0, len(orphans), MAX_BATCH):
             self._chunks.delete(ids=orphans[i : i + MAX_BATCH])
+        stale: list[str] = []
+        for ids, metas, _ in self._scan(self._sentences, documents=False):
+            stale += [
+                i
+                for i, m in zip(ids, metas, strict=True)
+                if hashes.get(m.get("article_id")) != m.get("text_hash")
+            ]
+        for i in range(0, len(stale), MAX_BATCH):
+            self._sentences.delete(ids=stale[i : i + MAX_BATCH])
         return len(orphans)
 
     @staticmethod
@@ -467,6 +539,18 @@ class ChromaStore:
             offset += len(got["ids"])
 
 
+@dataclass(frozen=True, slots=True)
+class SentenceVectors:
+    """One article's sentences (absolute spans) and their vectors, row for row."""
+
+    spans: tuple[Span, ...]
+    vectors: np.ndarray
+
+
+def sentence_id(article_id: str, span: Span) -> str:
+    return f"{article_id}#{span.start}-{span.end}"
+
+
 def _disk_full(e: BaseException) -> bool:
     """Whether a Chroma/SQLite/OS error means the disk is full (their messages differ)."""
     if isinstance(e, OSError) and e.errno == errno.ENOSPC:
@@ -478,13 +562,15 @@ def _disk_full(e: BaseException) -> bool:
     )
 
 
-def _article_meta(article: Article, n_chunks: int) -> dict[str, Any]:
+def _article_meta(article: Article, n_chunks: int, *, sentences: bool) -> dict[str, Any]:
     meta: dict[str, Any] = {
         "title": article.title,
         "text_hash": article.text_hash,
         "n_chunks": n_chunks,
         "chars": len(article.text),
     }
+    if sentences:
+        meta["sentences"] = 1  # its sentence vectors are stored (ingest re-writes one without)
     for key in ("url", "source", "published_at", "origin", "origin_path"):
         value = getattr(article, key)
         if value is not None:

@@ -86,6 +86,7 @@ class AnswerChain:
             turn.retrieval.chunks,
             question_vector=turn.retrieval.query_vector,
             embed=self.retriever.embedder.embed,
+            stored=self.retriever.sentence_vectors,
             count_tokens=self.count_tokens,
             budget_tokens=self.settings.context_tokens,
             leads=leads,
@@ -172,11 +173,13 @@ class AnswerChain:
             window=turn.window,
         )
         if supported and (
-            signals.anchor_coverage < self.settings.min_anchor_coverage
+            min(signals.anchor_coverage, signals.answer_source) < self.settings.min_anchor_coverage
             or (self.settings.time_gate and signals.time_match < 1.0)
+            or (self.settings.kind_gate and signals.answer_kind < 1.0)
         ):
-            # The cited articles lack a name or number the question asks about, or are from
-            # outside the time the question names: say so rather than guess.
+            # The cited articles (or the one the answer's figure comes from) lack a name or
+            # number the question asks about, are from outside the time the question names, or
+            # the answer gives another kind of thing than asked: say so rather than guess.
             supported = []
         if supported and self.llm is not None and self.settings.self_check:
             t1 = time.perf_counter()

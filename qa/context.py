@@ -154,6 +154,22 @@ def _with_leads(
     return out
 
 
+def _vectors(
+    candidates: Sequence[tuple[int, str, str, int, int, str]],
+    embed: Callable[[list[str]], np.ndarray],
+    stored: Callable[[list[tuple[str, Span]]], Mapping[tuple[str, int], np.ndarray]] | None,
+) -> np.ndarray:
+    """One vector per candidate: the stored one, else embedded now."""
+    have = stored([(c[1], Span(c[3], c[4])) for c in candidates]) if stored else {}
+    missing = [i for i, c in enumerate(candidates) if (c[1], c[3]) not in have]
+    fresh = embed([candidates[i][5] for i in missing]) if missing else None
+    rows: list[np.ndarray] = []
+    at = {i: n for n, i in enumerate(missing)}
+    for i, c in enumerate(candidates):
+        rows.append(fresh[at[i]] if fresh is not None and i in at else have[(c[1], c[3])])
+    return np.stack(rows)
+
+
 def build_context(
     retrieved: Sequence[RetrievedChunk],
     *,
@@ -163,10 +179,13 @@ def build_context(
     budget_tokens: int,
     leads: Mapping[str, Chunk] | None = None,
     lead_sentences: int = 2,
+    stored: Callable[[list[tuple[str, Span]]], Mapping[tuple[str, int], np.ndarray]] | None = None,
 ) -> Context:
     """Pick sentences from the retrieved chunks by similarity to the question, within budget.
     `leads` (article id -> its first chunk) adds each retrieved article's lead sentences to
-    the candidates: news puts the who and what there (inverted pyramid)."""
+    the candidates: news puts the who and what there (inverted pyramid). `stored` gives the
+    sentence vectors computed at ingest, keyed (article id, start); `embed` computes the rest
+    (all of them for an index made before sentences were stored)."""
     candidates: list[tuple[int, str, str, int, int, str]] = []  # rank, article, title, s, e, text
     seen: set[tuple[str, int, int]] = set()
     for rank, c, spans in _with_leads(retrieved, leads or {}, lead_sentences):
@@ -184,8 +203,7 @@ def build_context(
 
     # Relevance: similarity to the question, nudged by the chunk's fused rank.
     if question_vector is not None and embed is not None:
-        vectors = embed([t for *_, t in candidates])
-        sims = vectors @ question_vector
+        sims = _vectors(candidates, embed, stored) @ question_vector
     else:
         sims = np.zeros(len(candidates), dtype=np.float32)
     scores = [float(sims[i]) - 0.02 * cand[0] for i, cand in enumerate(candidates)]

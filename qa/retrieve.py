@@ -6,6 +6,7 @@ their own chains.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,7 +22,7 @@ from index.embed import Embedder
 from index.search import Hit, SearchIndex
 from index.store import ChromaStore, Filters
 from qa.errors import NoMatchError
-from qa.types import Chunk, RetrievedChunk
+from qa.types import Chunk, RetrievedChunk, Span
 from qa.when import Window
 
 
@@ -139,6 +140,12 @@ class HybridRetriever:
                 if i in chunks  # removed by another process since the sync
             ),
         )
+
+    def sentence_vectors(
+        self, keys: Sequence[tuple[str, Span]]
+    ) -> dict[tuple[str, int], np.ndarray]:
+        """The vectors stored at ingest for these sentences, keyed (article id, start)."""
+        return self.store.sentence_vectors(keys)
 
     def leads(self, article_ids: list[str]) -> dict[str, Chunk]:
         """Each article's first chunk: in news the headline and lead carry the who and what,

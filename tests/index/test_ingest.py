@@ -46,6 +46,43 @@ class TestIndexer:
         again = indexer.add(articles)
         assert again.count("unchanged") == len(articles)
 
+    def test_every_sentence_is_embedded_once_and_stored(self, tmp_path, embedder):
+        import numpy as np
+
+        from index.ingest import article_sentences
+
+        indexer = _indexer(tmp_path, embedder)
+        a = _article(1)
+        indexer.add([a])
+        chunks = indexer.chunk(a)
+        spans = article_sentences(chunks)
+        assert len(chunks) > 1 and len(spans) == 12  # chunks overlap; each sentence once
+        got = indexer.store.sentence_vectors([(a.id, s) for s in spans])
+        assert len(got) == 12
+        # The stored vector is the sentence's own embedding, as the context would compute it.
+        fresh = embedder.embed([a.text[s.start : s.end] for s in spans])
+        stored = np.stack([got[(a.id, s.start)] for s in spans])
+        assert np.allclose(stored, fresh, atol=1e-4)
+
+    def test_an_index_from_before_sentence_vectors_gets_them_on_the_next_ingest(
+        self, tmp_path, embedder
+    ):
+        from index.ingest import article_sentences, embed_text
+
+        indexer = _indexer(tmp_path, embedder)
+        a = _article(2)
+        chunks = indexer.chunk(a)
+        # As an older citeqa wrote it: chunks and the record, no sentence vectors.
+        indexer.store.write_article(a, chunks, embedder.embed([embed_text(c) for c in chunks]))
+        spans = article_sentences(chunks)
+        assert indexer.store.sentence_vectors([(a.id, s) for s in spans]) == {}
+        report = indexer.add([a])
+        assert [(it.status, it.reason) for it in report.items] == [
+            ("replaced", "stored its sentence vectors (indexed by an older citeqa)")
+        ]
+        assert len(indexer.store.sentence_vectors([(a.id, s) for s in spans])) == len(spans)
+        assert indexer.add([a]).count("unchanged") == 1
+
     def test_an_error_while_reading_still_writes_the_group_being_embedded(self, tmp_path, embedder):
         indexer = _indexer(tmp_path, embedder)
         articles = [_article(i) for i in range(12)]

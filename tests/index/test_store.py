@@ -1,6 +1,6 @@
 import numpy as np
 
-from index.store import ChromaStore, Filters
+from index.store import ChromaStore, Filters, SentenceVectors
 from qa.types import Article, Chunk, Span
 
 
@@ -86,3 +86,36 @@ class TestChromaStore:
         assert store.sweep_orphans() == 0 and store.count_chunks() == 1
         store.remote = False
         assert store.sweep_orphans() == 1
+
+
+class TestSentenceVectors:
+    def _write(self, store, a):
+        spans = (Span(0, 13), Span(14, len(a.text)))
+        vectors = np.concatenate([_vec(3), _vec(4)])
+        store.write_article(a, _chunks(a), _vec(0), SentenceVectors(spans, vectors))
+        return spans, vectors
+
+    def test_stored_with_the_article_and_read_back(self, tmp_path):
+        store = ChromaStore(tmp_path)
+        a = _article()
+        spans, vectors = self._write(store, a)
+        got = ChromaStore(tmp_path).sentence_vectors([("a", spans[1]), ("a", spans[0])])
+        assert set(got) == {("a", 0), ("a", 14)}
+        np.testing.assert_allclose(got[("a", 14)], vectors[1], rtol=1e-6)
+        # A sentence that was never stored is left out for the caller to embed.
+        assert ChromaStore(tmp_path).sentence_vectors([("a", Span(0, 3)), ("b", spans[0])]) == {}
+
+    def test_replaced_removed_and_swept_with_their_article(self, tmp_path):
+        store = ChromaStore(tmp_path)
+        a = _article()
+        spans, _ = self._write(store, a)
+        b = _article(text="Changed text now.")
+        store.write_article(b, _chunks(b), _vec(1))  # a new version without sentence vectors
+        assert store.sentence_vectors([("a", s) for s in spans]) == {}
+        self._write(store, a)
+        assert store.delete_article("a")
+        assert store.sentence_vectors([("a", s) for s in spans]) == {}
+        self._write(store, a)
+        store._articles.delete(ids=["a"])  # a crash before the article record was written
+        store.sweep_orphans()
+        assert store._sentences.count() == 0

@@ -11,7 +11,7 @@ import pytest
 
 from index.clean import clean_text
 from qa.answer import AnswerChain, new_turn
-from qa.confidence import anchors, coverage, measure
+from qa.confidence import anchors, answer_kind, asked_kind, coverage, measure
 from qa.context import Context, NumberedSentence
 from qa.retrieve import Retrieval
 from qa.settings import Settings
@@ -151,6 +151,147 @@ class TestClaimCheck:
             max_sentences=4,
         )
         assert out[0].supported and out[0].support == pytest.approx(0.75)
+
+
+HOARD = Article(
+    id="hoard",
+    title="Drought exposes Roman coin hoard in Spain",
+    text=(
+        "A hoard of about 3,500 Roman bronze coins was found in a dried-out reservoir in Spain."
+        "\n\nThe bridge cost $126 million and took three years to build."
+    ),
+)
+TRACKS = Article(
+    id="tracks",
+    title="Dinosaur footprints emerge from Texas river",
+    text=(
+        "About 140 dinosaur footprints were exposed in the Corrales River in Texas.\n\n"
+        "Park staff counted the tracks over nine days, and more than 20 volunteers helped."
+    ),
+)
+
+
+def _kind(question: str, reply: str, *arts: Article, **settings):
+    ARTICLES.update({a.id: a for a in arts})
+    try:
+        return _finish(question, reply, *arts, **settings)
+    finally:
+        for a in arts:
+            ARTICLES.pop(a.id, None)
+
+
+class TestAnswerKind:
+    @pytest.mark.parametrize(
+        ("question", "kind"),
+        [
+            ("How many shows will she play?", "number"),
+            ("What was Norstar Micro's fourth-quarter revenue?", "number"),
+            ("How long is the Cordell Bridge?", "measure"),
+            ("When was the BRICS summit?", "time"),
+            ("In what year did the mine close?", "time"),
+            ("Who will fill in for Lena Frost?", "name"),
+            ("Which engineering firm designed the bridge?", "name"),
+            ("What is the name of Kazakhstan's leader?", "name"),
+            ("Why did Pashinyan skip the summit?", None),
+            ("What was found in the riverbed?", None),
+        ],
+    )
+    def test_what_the_question_asks_for(self, question, kind):
+        assert asked_kind(question) == kind
+
+    @pytest.mark.parametrize(
+        ("question", "answer", "quotes", "ok"),
+        [
+            ("How long is the bridge?", "It is a six-lane cable-stayed span.", [], 0.0),
+            ("How long is the bridge?", "It is 1.2 miles long.", [], 1.0),
+            ("How long did the strike last?", "It lasted nine days.", [], 1.0),
+            ("When did the strike begin?", "It began on Jan. 18.", [], 1.0),
+            ("When did the strike begin?", "Teachers walked out over pay.", [], 0.0),
+            ("What was the company's revenue?", "It reported a smaller loss.", [], 0.0),
+            ("How many countries backed Russia?", "None of them did.", [], 1.0),
+            (
+                "Which engineering firm designed the Hawthorne Bridge?",
+                "The Hawthorne Bridge was designed by engineers.",
+                ["Engineers designed the Hawthorne Bridge."],
+                0.0,
+            ),
+            (
+                "Which engineering firm designed the Hawthorne Bridge?",
+                "Calder & Finch designed it.",
+                ["The Hawthorne Bridge was designed by Calder & Finch."],
+                1.0,
+            ),
+            (  # a name its quotes do not hold is the model's own
+                "What was the name of the woman buried there?",
+                "She was named Ines Carvajal.",
+                ["The diadem was found on the woman's skull."],
+                0.0,
+            ),
+            (  # the count of another thing in the same sentence
+                "How many firefighters were assigned to the fire?",
+                "4,000 firefighters were assigned.",
+                [
+                    "About 4,000 residents remained under evacuation orders, and more than 1,100 "
+                    "firefighters were assigned to the blaze."
+                ],
+                0.0,
+            ),
+            (
+                "How many firefighters were assigned to the fire?",
+                "More than 1,100 firefighters were assigned.",
+                [
+                    "About 4,000 residents remained under evacuation orders, and more than 1,100 "
+                    "firefighters were assigned to the blaze."
+                ],
+                1.0,
+            ),
+            (  # a word news uses for the asked one, and a hyphenated count
+                "How many new planes does the airline expect?",
+                "It expects 19 planes.",
+                ["It now expects to receive 19 aircraft this year."],
+                1.0,
+            ),
+            (
+                "How many shows will she play?",
+                "She will play 16 shows.",
+                ["She will play a 16-show residency."],
+                1.0,
+            ),
+        ],
+    )
+    def test_the_answer_gives_the_kind_asked(self, question, answer, quotes, ok):
+        assert answer_kind(question, answer, quotes) == ok
+
+    def test_a_count_of_another_thing_is_withheld(self):
+        # The hoard's coins offered as the count of footprints: same drought, other story.
+        q = "How many dinosaur footprints were found in the reservoir in Spain?"
+        reply = "About 3,500 dinosaur footprints were found [S1]."
+        loose = _kind(q, reply, HOARD, kind_gate=False)
+        assert not loose.abstained and loose.signals["answer_kind"] == 0.0
+        assert _kind(q, reply, HOARD).abstained
+
+    def test_the_right_count_passes(self):
+        q = "How many dinosaur footprints were exposed in the Texas river?"
+        ans = _kind(q, "About 140 dinosaur footprints were exposed [S1].", TRACKS)
+        assert not ans.abstained and ans.signals["answer_kind"] == 1.0
+
+
+class TestAnswerSource:
+    def test_the_figure_must_come_from_the_asked_story(self):
+        # The question's "Texas" is in the tracks story, the coin count in the Spanish one:
+        # together the two cited articles cover the question, the one with the figure does not.
+        q = "How many Roman coins were found in the Texas riverbed?"
+        reply = "About 3,500 Roman bronze coins were found in the Corrales River in Texas [S1][S3]."
+        loose = _kind(q, reply, HOARD, TRACKS, min_anchor_coverage=0.0)
+        assert not loose.abstained
+        assert loose.signals["anchor_coverage"] == 1.0
+        assert loose.signals["answer_source"] == 0.5
+        assert _kind(q, reply, HOARD, TRACKS).abstained
+
+    def test_a_year_is_left_to_the_time_gate(self):
+        q = "How many footprints were exposed in Texas in 2024?"
+        ans = _kind(q, "About 140 dinosaur footprints were exposed [S1].", TRACKS)
+        assert ans.signals["answer_source"] == 1.0
 
 
 class TestCaptionsAreNotEvidence:

@@ -1,0 +1,87 @@
+"""The context builder's sentence vectors: those stored at ingest are used, the rest embedded.
+
+Pure logic with a counting fake embedder: what matters is which texts reach `embed` and that
+the chosen sentences are the same either way (the real embedder is in tests/index)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from index.split import chunk_article, sentence_spans
+from qa.context import build_context
+from qa.types import Article, RetrievedChunk, Span
+
+ARTICLE = Article(
+    id="a",
+    title="Council votes on the bridge",
+    text=(
+        "The council voted 5-2 to build the bridge. The bridge will cost $12 million. "
+        "Work starts in May. The mayor praised the vote. Residents asked for a bike lane."
+    ),
+)
+
+
+class _Embedder:
+    """A deterministic vector per text (a hash seed), counting the texts it is asked for."""
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+
+    def __call__(self, texts: list[str]) -> np.ndarray:
+        self.asked += texts
+        rows = [np.random.default_rng(abs(hash(t)) % 2**32).normal(size=8) for t in texts]
+        return np.array([r / np.linalg.norm(r) for r in rows], dtype=np.float32)
+
+
+def _build(embed: _Embedder, stored=None):
+    chunks = chunk_article(
+        ARTICLE, lambda ts: [len(t.split()) for t in ts], target_tokens=12, max_tokens=40
+    )
+    return build_context(
+        [RetrievedChunk(c, 1.0) for c in chunks],
+        question_vector=embed(["How much will the bridge cost?"])[0],
+        embed=embed,
+        stored=stored,
+        count_tokens=lambda t: len(t.split()),
+        budget_tokens=20,
+    )
+
+
+class TestStoredSentenceVectors:
+    def test_stored_vectors_are_used_and_only_the_rest_embedded(self):
+        plain = _build(_Embedder())
+        texts = {
+            (ARTICLE.id, s.start): ARTICLE.text[s.start : s.end]
+            for s in sentence_spans(ARTICLE.text)
+        }
+        vectors = _Embedder()
+        table = dict(zip(texts, vectors(list(texts.values())), strict=True))
+        some = dict(list(table.items())[:2])
+        asked: list[list[tuple[str, Span]]] = []  # one lookup per question
+
+        def stored(keys):
+            asked.append(keys)
+            return {(a, s.start): some[(a, s.start)] for a, s in keys if (a, s.start) in some}
+
+        embed = _Embedder()
+        mixed = _build(embed, stored)
+        assert len(asked) == 1 and {(a, s.start) for a, s in asked[0]} == set(texts)
+        # The question, then only the sentences without a stored vector.
+        assert embed.asked[0] == "How much will the bridge cost?"
+        assert set(embed.asked[1:]) == set(texts.values()) - {texts[k] for k in some}
+        assert [s.start for s in mixed.sentences] == [s.start for s in plain.sentences]
+
+    def test_with_every_vector_stored_nothing_is_embedded_but_the_question(self):
+        embed = _Embedder()
+        table = {}
+
+        def stored(keys):
+            out = {}
+            for a, s in keys:
+                text = ARTICLE.text[s.start : s.end]
+                out[(a, s.start)] = table.setdefault(text, _Embedder()([text])[0])
+            return out
+
+        ctx = _build(embed, stored)
+        assert embed.asked == ["How much will the bridge cost?"]
+        assert ctx.sentences and ctx.tokens <= 20
