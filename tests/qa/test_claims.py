@@ -11,7 +11,7 @@ import pytest
 
 from index.clean import clean_text
 from qa.answer import AnswerChain, new_turn
-from qa.confidence import anchors, answer_kind, asked_kind, coverage, measure
+from qa.confidence import anchors, answer_kind, asked_kind, counted_noun, coverage, measure
 from qa.context import Context, NumberedSentence
 from qa.retrieve import Retrieval
 from qa.settings import Settings
@@ -257,10 +257,30 @@ class TestAnswerKind:
                 ["She will play a 16-show residency."],
                 1.0,
             ),
+            (  # the counted noun is "rescues", not its modifier "water"
+                "How many water rescues did crews carry out?",
+                "About 300 homes had water inside.",
+                ["Mayor Daniel Ybarra said about 300 homes had water inside."],
+                0.0,
+            ),
         ],
     )
     def test_the_answer_gives_the_kind_asked(self, question, answer, quotes, ok):
         assert answer_kind(question, answer, quotes) == ok
+
+    @pytest.mark.parametrize(
+        ("question", "noun"),
+        [
+            ("How many water rescues did crews carry out?", "rescues"),
+            ("How many people get their water from the reservoir?", "people"),
+            ("How many US adults have the condition?", "adults"),
+            ("How many seats does the venue have?", "seats"),
+            ("How many of Westfield's days are lost?", "days"),  # a possessive is skipped
+            ("What was found?", None),
+        ],
+    )
+    def test_the_noun_a_count_is_of(self, question, noun):
+        assert counted_noun(question) == noun
 
     def test_a_count_of_another_thing_is_withheld(self):
         # The hoard's coins offered as the count of footprints: same drought, other story.
