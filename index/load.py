@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from index.clean import clean_text, is_headline
+from index.dateline import read_dateline
 from qa.types import Article, content_hash
 
 TEXT_SUFFIXES = {".txt", ".md", ".markdown"}
@@ -259,6 +260,13 @@ def _finish(
     if len(cleaned) > MAX_ARTICLE_CHARS:
         return _too_long(origin, len(cleaned))
     aid = article_id or content_hash(cleaned)
+    if source is None or published_at is None:
+        # Wire copy names its outlet and often its date in the dateline; the file's own
+        # fields win, the dateline fills what it left out.
+        dateline = read_dateline(cleaned)
+        if dateline is not None:
+            source = source if source is not None else dateline.source
+            published_at = published_at if published_at is not None else dateline.published_at
     return Article(
         id=aid,
         title=(title or "").strip() or _title_from_id(aid),

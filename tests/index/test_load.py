@@ -109,3 +109,31 @@ class TestLoad:
         assert "empty" in by_origin[str(tmp_path / "blank.txt")].reason
         assert "no such file" in by_origin[str(tmp_path / "missing.txt")].reason
         assert not any(".hidden" in o or "notes.pdf" in o for o in by_origin)
+
+
+class TestDatelines:
+    def test_a_text_file_takes_source_and_date_from_its_dateline(self, tmp_path):
+        f = tmp_path / "markets.txt"
+        f.write_text("TOKYO, June 3, 2024 (Citeqa Wire) - Asian shares fell on Monday.\n")
+        a = _one(f)
+        assert (a.source, a.published_at) == ("Citeqa Wire", parse_date("2024-06-03"))
+        assert a.text.startswith("TOKYO, June 3, 2024 (Citeqa Wire) - ")  # the text is kept
+
+    def test_the_record_s_own_fields_win_and_the_dateline_fills_the_rest(self, tmp_path):
+        f = tmp_path / "feed.jsonl"
+        text = "LONDON, March 5, 2024 (Reuters) - Shares rose on Tuesday."
+        f.write_text(
+            json.dumps({"id": "a", "text": text, "source": "Wire A"})
+            + "\n"
+            + json.dumps({"id": "b", "text": text, "published_at": "2024-03-06"})
+            + "\n"
+        )
+        got = {a.id: a for a in load_paths([f])}
+        assert (got["a"].source, got["a"].published_at) == ("Wire A", parse_date("2024-03-05"))
+        assert (got["b"].source, got["b"].published_at) == ("Reuters", parse_date("2024-03-06"))
+
+    def test_no_dateline_no_fields(self, tmp_path):
+        f = tmp_path / "plain.txt"
+        f.write_text("Vladimir Putin arrived in Kyrgyzstan on Thursday.\n")
+        a = _one(f)
+        assert (a.source, a.published_at) == (None, None)
