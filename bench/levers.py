@@ -27,7 +27,13 @@ from qa.assistant import Assistant, check_question
 from qa.settings import Settings
 
 SETS = Path(__file__).resolve().parent.parent / "eval" / "sets"
-VARIANTS = ("all levers", "no headline in chunk vectors", "no time window", "no lead sentences")
+VARIANTS = (
+    "all levers",
+    "no headline in chunk vectors",
+    "no time window",
+    "no lead sentences",
+    "no sentence channel",
+)
 
 
 @contextmanager
@@ -48,6 +54,8 @@ def measure(set_name: str, variant: str, cache_dir: Path) -> dict[str, float]:
     settings = Settings.load(backend="extractive", cache_dir=cache_dir)
     if variant == "no lead sentences":
         settings = settings.model_copy(update={"lead_sentences": 0})
+    if variant == "no sentence channel":
+        settings = settings.model_copy(update={"sentence_fusion": False})
     with tempfile.TemporaryDirectory() as tmp, _headline_off(variant == VARIANTS[1]):
         a = Assistant(settings.model_copy(update={"data_dir": Path(tmp)}))
         a.add(list(eval_set.articles))

@@ -84,6 +84,7 @@ class Assistant:
             index_path=settings.data_dir / "search" / f"{settings.collection}.npz",
             candidates=settings.candidates,
             rrf_k=settings.rrf_k,
+            sentence_fusion=settings.sentence_fusion,
         )
         self.count_tokens = TokenCounter(settings.cache_dir)
         self._llms: dict[str, LLM | None] = {}

@@ -53,11 +53,13 @@ class HybridRetriever:
         index_path: Path | None = None,
         candidates: int = 30,
         rrf_k: int = 60,
+        sentence_fusion: bool = True,
     ) -> None:
         self.store = store
         self.embedder = embedder
         self.candidates = candidates
         self.rrf_k = rrf_k
+        self.sentence_fusion = sentence_fusion
         self.index = SearchIndex.load(index_path) if index_path else SearchIndex(None)
         self._fresh = True  # a saved index is as fresh as the change marker it was saved with
         self._keyword_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="citeqa-bm25")
@@ -121,6 +123,8 @@ class HybridRetriever:
                 fuse(near)
                 fuse(index.keyword(query, self.candidates, window))
                 dense = [*dense, *near]
+        if self.sentence_fusion:
+            fuse(self._by_best_sentence(index, list(fused), vector))
         for hit in reversed(dense):  # a chunk's similarity: its first (main-search) dense hit
             fused[hit.chunk_id]["sim"] = hit.score
         best = sorted(fused.items(), key=lambda kv: -kv[1]["score"])[:k]
@@ -140,6 +144,30 @@ class HybridRetriever:
                 if i in chunks  # removed by another process since the sync
             ),
         )
+
+    def _by_best_sentence(
+        self, index: SearchIndex, chunk_ids: list[str], vector: np.ndarray
+    ) -> list[Hit]:
+        """The candidates ranked by their best sentence's similarity to the question.
+
+        A chunk's vector averages all its sentences, so the one sentence that answers can be
+        outvoted by a look-alike story's chunk that shares the topic throughout; ranked by its
+        best sentence, the chunk that states the answer comes up. Uses the sentence vectors
+        stored at ingest (chunks of an index made before them are left out of this list)."""
+        chunks = self.store.get_chunks(chunk_ids)
+        stored = self.store.sentence_vectors(
+            [(c.article_id, s) for c in chunks for s in c.sentences]
+        )
+        best: list[Hit] = []
+        for c in chunks:
+            sims = [
+                float(stored[(c.article_id, s.start)] @ vector)
+                for s in c.sentences
+                if (c.article_id, s.start) in stored
+            ]
+            if sims:
+                best.append(Hit(c.id, max(sims)))
+        return sorted(best, key=lambda h: -h.score)
 
     def sentence_vectors(
         self, keys: Sequence[tuple[str, Span]]

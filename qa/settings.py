@@ -51,6 +51,8 @@ class Settings(BaseSettings):
     k: int = 5  # 1..K_MAX
     candidates: int = 30  # per retriever, before fusion
     rrf_k: int = 60
+    # Fuse a third ranking: the candidates by their best sentence's similarity to the question.
+    sentence_fusion: bool = True
     embed_batch_size: int = 32  # torch backend only; ONNX embeds one unpadded text per run
     embed_backend: Literal["torch", "onnx", "onnx-int8"] = "onnx"  # index and queries alike
 

@@ -85,3 +85,33 @@ class TestStoredSentenceVectors:
         ctx = _build(embed, stored)
         assert embed.asked == ["How much will the bridge cost?"]
         assert ctx.sentences and ctx.tokens <= 20
+
+
+class TestSentenceChannel:
+    """The retriever's third ranking: candidates by their best sentence (fake store)."""
+
+    def test_chunks_rank_by_their_best_sentence(self):
+        from qa.retrieve import HybridRetriever
+        from qa.types import Chunk
+
+        q = np.array([1.0, 0.0], dtype=np.float32)
+        near, far = np.array([0.9, 0.1]), np.array([0.5, 0.5])
+        a = Chunk("a", "art-a", 0, 0, 20, "x" * 20, (Span(0, 10), Span(10, 20)))
+        b = Chunk("b", "art-b", 0, 0, 20, "y" * 20, (Span(0, 10), Span(10, 20)))
+        old = Chunk("c", "art-c", 0, 0, 10, "z" * 10, (Span(0, 10),))  # no stored vectors
+        vectors = {("art-a", 0): far, ("art-a", 10): far, ("art-b", 0): far, ("art-b", 10): near}
+
+        class Store:
+            def get_chunks(self, ids):
+                return [c for c in (a, b, old) if c.id in ids]
+
+            def sentence_vectors(self, keys):
+                return {
+                    (x, s.start): vectors[(x, s.start)] for x, s in keys if (x, s.start) in vectors
+                }
+
+        r = HybridRetriever.__new__(HybridRetriever)
+        r.store = Store()  # type: ignore[assignment]
+        hits = r._by_best_sentence(None, ["a", "b", "c"], q)  # type: ignore[arg-type]
+        assert [h.chunk_id for h in hits] == ["b", "a"]
+        assert hits[0].score == float(near @ q)
