@@ -33,6 +33,7 @@ VARIANTS = (
     "no time window",
     "no lead sentences",
     "no sentence channel",
+    "no anchor focus",
 )
 
 
@@ -56,11 +57,13 @@ def measure(set_name: str, variant: str, cache_dir: Path) -> dict[str, float]:
         settings = settings.model_copy(update={"lead_sentences": 0})
     if variant == "no sentence channel":
         settings = settings.model_copy(update={"sentence_fusion": False})
+    if variant == "no anchor focus":
+        settings = settings.model_copy(update={"anchor_focus": False})
     with tempfile.TemporaryDirectory() as tmp, _headline_off(variant == VARIANTS[1]):
         a = Assistant(settings.model_copy(update={"data_dir": Path(tmp)}))
         a.add(list(eval_set.articles))
         chain = AnswerChain(settings, a.retriever, a.store.get_articles, a.count_tokens, None)
-        hit1, hitk, ctx, seconds = [], [], [], []
+        hit1, hitk, ctx, seconds, tokens = [], [], [], [], []
         for q in eval_set.questions:
             gold = [(g.article_id, g.start, g.end) for g in eval_set.gold.get(q.id, ())]
             if not q.answerable or not gold:
@@ -80,12 +83,14 @@ def measure(set_name: str, variant: str, cache_dir: Path) -> dict[str, float]:
             hitk.append(r["hit_at_k"])
             shown = [(s.article_id, s.start, s.end) for s in turn.context.sentences]
             ctx.append(float(any(m.matches(s, g) for s in shown for g in gold)))
+            tokens.append(float(turn.context.tokens))
         a.close()
     return {
         "hit_at_1": m.mean(hit1),
         "hit_at_k": m.mean(hitk),
         "context_recall": m.mean(ctx),
         "prepare_p50_ms": 1000 * m.percentile(seconds, 50),
+        "context_tokens": m.mean(tokens),
         "n": float(len(hit1)),
     }
 
@@ -93,16 +98,21 @@ def measure(set_name: str, variant: str, cache_dir: Path) -> dict[str, float]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sets", nargs="+", default=["news", "sample"])
+    ap.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
     args = ap.parse_args()
     cache_dir = Settings.load().cache_dir
-    print("| set | variant | answerable | hit@1 | hit@k | context recall | prepare p50 |")
-    print("|---|---|---|---|---|---|---|")
+    print(
+        "| set | variant | answerable | hit@1 | hit@k | context recall | context tokens"
+        " | prepare p50 |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
     for name in args.sets:
-        for variant in VARIANTS:
+        for variant in args.variants:
             r = measure(name, variant, cache_dir)
             print(
                 f"| {name} | {variant} | {int(r['n'])} | {r['hit_at_1']:.3f} | {r['hit_at_k']:.3f}"
-                f" | {r['context_recall']:.3f} | {r['prepare_p50_ms']:.0f} ms |",
+                f" | {r['context_recall']:.3f} | {r['context_tokens']:.0f}"
+                f" | {r['prepare_p50_ms']:.0f} ms |",
                 flush=True,
             )
 

@@ -18,14 +18,14 @@ from langchain_core.runnables import Runnable, RunnableLambda
 
 from index.store import Filters
 from qa.cite import ABSTAIN_TEXT, ABSTAIN_TOKEN, parse_reply, verify
-from qa.confidence import check_messages, confidence, measure
+from qa.confidence import anchors, check_messages, confidence, covering_articles, measure
 from qa.context import Context, build_context
 from qa.extractive import extractive_reply
 from qa.llm.base import LLM, ReplyFormat
 from qa.prompts import prompt_messages
 from qa.retrieve import HybridRetriever, Retrieval
 from qa.settings import Settings
-from qa.types import Answer, Article, Retrieved, Source, TextDelta
+from qa.types import Answer, Article, Retrieved, RetrievedChunk, Source, TextDelta
 from qa.when import Window, time_window
 
 
@@ -78,12 +78,13 @@ class AnswerChain:
             turn.standalone, k=turn.k, filters=turn.filters, prefer=turn.window
         )
         t1 = time.perf_counter()
+        chunks = self.focus(turn.standalone, turn.retrieval.chunks)
         leads = {}
         if self.settings.lead_sentences:
-            ids = list(dict.fromkeys(rc.chunk.article_id for rc in turn.retrieval.chunks))
+            ids = list(dict.fromkeys(rc.chunk.article_id for rc in chunks))
             leads = self.retriever.leads(ids)
         turn.context = build_context(
-            turn.retrieval.chunks,
+            chunks,
             question_vector=turn.retrieval.query_vector,
             embed=self.retriever.embedder.embed,
             stored=self.retriever.sentence_vectors,
@@ -97,6 +98,17 @@ class AnswerChain:
         turn.timings["retrieve"] = t1 - t0
         turn.timings["context"] = time.perf_counter() - t1
         return turn
+
+    def focus(self, question: str, chunks: Sequence[RetrievedChunk]) -> Sequence[RetrievedChunk]:
+        """The retrieved chunks the context is drawn from: those of the articles that hold all
+        the question's names and numbers, when some do (`anchor_focus`); else all of them."""
+        if not self.settings.anchor_focus or not anchors(question):
+            return chunks
+        ids = list(dict.fromkeys(rc.chunk.article_id for rc in chunks))
+        keep = covering_articles(question, self.get_articles(ids))
+        if not keep:
+            return chunks
+        return [rc for rc in chunks if rc.chunk.article_id in keep]
 
     def _gated(self, turn: Turn) -> bool:
         """No context worth asking about: abstain without spending a generation."""
@@ -162,6 +174,7 @@ class AnswerChain:
             articles,
             min_support=self.settings.min_support,
             max_sentences=self.settings.max_answer_sentences,
+            question=turn.standalone,
         )
         supported = [s for s in sentences if s.supported]
         signals = measure(

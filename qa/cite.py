@@ -133,17 +133,34 @@ _QUOTED = re.compile(r'"([^"]{2,})"')
 _QUOTE_CHARS = str.maketrans({"“": '"', "”": '"', "„": '"', "‘": "'", "’": "'", "‚": "'"})
 
 
-def support(sentence: str, quotes: list[str]) -> float:
+def _singular(stem: str) -> str:
+    return stem[:-1] if len(stem) > 3 and stem.endswith("s") and stem[-2] != "s" else stem
+
+
+def _given(word: str, given: frozenset[str]) -> bool:
+    """The word is the question's, or one of its forms ("lasted" for "last")."""
+    return word in given or any(len(g) >= 4 and word.startswith(g) for g in given)
+
+
+def support(sentence: str, quotes: list[str], given: frozenset[str] = frozenset()) -> float:
     """Share of the sentence's content words that appear in the quotes it cites; 0 when it
-    states a number the quotes do not contain (a wrong figure is the costliest invention)."""
+    states a number the quotes do not contain (a wrong figure is the costliest invention).
+    `given` are the question's words: an answer that restates the question ("The hourly pay
+    Brenton's striking drivers are asking for is $27") is judged on what it adds ($27), since
+    whether the quotes are about the question's subject is the anchor checks' job. A sentence
+    that adds nothing to the question is judged whole."""
     claim = content_words(sentence)
     if not claim:
         return 1.0
+    claim = {w for w in claim if not _given(w, given)} or claim
     evidence: set[str] = set()
     for q in quotes:
         evidence |= content_words(q)
     if any(w.isdigit() and w not in evidence for w in claim):
         return 0.0
+    # "days" is supported by "nine-day", "drivers" by "driver"
+    evidence |= {_singular(w) for w in evidence}
+    claim = {w if w in evidence else _singular(w) for w in claim}
     # Words the answer puts in quotation marks must be in the sources: no invented quotes.
     joined = " ".join(" ".join(q.split()).translate(_QUOTE_CHARS).lower() for q in quotes)
     for quoted in _QUOTED.findall(sentence.translate(_QUOTE_CHARS)):
@@ -218,8 +235,11 @@ def verify(
     *,
     min_support: float,
     max_sentences: int,
+    question: str = "",
 ) -> tuple[AnswerSentence, ...]:
-    """Attach verified citations to each reply sentence; mark the unsupported ones."""
+    """Attach verified citations to each reply sentence; mark the unsupported ones. Support is
+    measured on what each sentence adds to `question` (see `support`)."""
+    given = frozenset(content_words(question))
     shown = context.by_ref()
     shown_articles = list(dict.fromkeys(s.article_id for s in context.sentences))
     out: list[AnswerSentence] = []
@@ -244,15 +264,15 @@ def verify(
         ok = (
             bool(cites)
             and not gives_orders
-            and support(rs.text, [c.quote for c in cites]) >= min_support
+            and support(rs.text, [c.quote for c in cites], given) >= min_support
         )
         if not ok and cites and not gives_orders:
-            repaired = _repair(rs.text, cites, context, articles, min_support)
+            repaired = _repair(rs.text, cites, context, articles, min_support, given)
             if repaired:
                 cites, ok = repaired, True
         if ok:
-            cites = _prune(rs.text, cites)
-        score = support(rs.text, [c.quote for c in cites]) if cites else 0.0
+            cites = _prune(rs.text, cites, given)
+        score = support(rs.text, [c.quote for c in cites], given) if cites else 0.0
         text = in_source_form(rs.text, [c.quote for c in cites]) if ok else rs.text
         out.append(AnswerSentence(text, tuple(cites), supported=ok, support=score))
     supported = [s for s in out if s.supported][:max_sentences]
@@ -260,17 +280,19 @@ def verify(
     return tuple(supported + unsupported)
 
 
-def _prune(sentence: str, cites: list[Citation]) -> list[Citation]:
+def _prune(
+    sentence: str, cites: list[Citation], given: frozenset[str] = frozenset()
+) -> list[Citation]:
     """Drop citations that add nothing to the sentence's support: a group of ids written after
     several sentences ("… [S5][S6][S7][S8]"), or a lead-in's ids, are inherited by each sentence,
     and a quote that states none of a sentence's words is no evidence for it."""
     kept = list(cites)
-    best = support(sentence, [c.quote for c in kept])
+    best = support(sentence, [c.quote for c in kept], given)
     for c in list(kept):
         if len(kept) == 1:
             break
         rest = [k for k in kept if k is not c]
-        if support(sentence, [k.quote for k in rest]) >= best:
+        if support(sentence, [k.quote for k in rest], given) >= best:
             kept = rest
     return kept
 
@@ -292,6 +314,7 @@ def _repair(
     context: Context,
     articles: Mapping[str, Article],
     min_support: float,
+    given: frozenset[str] = frozenset(),
     max_added: int = 2,
 ) -> list[Citation] | None:
     """Small models often cite the sentence next to the right one. Add the shown sentences
@@ -300,11 +323,11 @@ def _repair(
     chosen = list(cites)
     for _ in range(max_added):
         have = {(c.article_id, c.start) for c in chosen}
-        best, best_score = None, support(sentence, [c.quote for c in chosen])
+        best, best_score = None, support(sentence, [c.quote for c in chosen], given)
         for ns in context.sentences:
             if (ns.article_id, ns.start) in have or ns.article_id not in articles:
                 continue
-            score = support(sentence, [c.quote for c in chosen] + [ns.text])
+            score = support(sentence, [c.quote for c in chosen] + [ns.text], given)
             if score > best_score:
                 best, best_score = ns, score
         if best is None:

@@ -14,6 +14,7 @@ import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from qa.cite import content_words, support
 from qa.types import AnswerSentence, Article
@@ -114,6 +115,15 @@ def _aliases() -> dict[str, frozenset[str]]:
 _ALIASES = _aliases()
 
 
+def _whole(article: Article) -> str:
+    """An article as the anchor checks read it: headline, text and the year it was published
+    ("first quarter of 2024" asked of a story dated May 2024 that never writes "2024")."""
+    year = ""
+    if article.published_at is not None:
+        year = str(datetime.fromtimestamp(article.published_at, tz=UTC).year)
+    return f"{article.title}\n{article.text}\n{year}"
+
+
 def coverage(terms: set[str], texts: Iterable[str]) -> float:
     if not terms:
         return 1.0
@@ -122,6 +132,16 @@ def coverage(terms: set[str], texts: Iterable[str]) -> float:
         found |= content_words(t)
     found |= {alias for w in list(found) for alias in _ALIASES.get(w, ())}
     return len(terms & found) / len(terms)
+
+
+def covering_articles(question: str, articles: Mapping[str, Article]) -> set[str]:
+    """The articles (ids) whose headline and text hold every name and number of the question,
+    years left out (a story's year is often only in its date). Empty when the question names
+    nothing, or when no article holds all of it: then no article is preferred."""
+    wanted = {w for w in anchors(question) if not (len(w) == 4 and w.isdigit())}
+    if not wanted:
+        return set()
+    return {aid for aid, a in articles.items() if coverage(wanted, [_whole(a)]) == 1.0}
 
 
 def measure(
@@ -140,14 +160,15 @@ def measure(
         articles[a] for a in dict.fromkeys(c.article_id for c in cited) if a in articles
     ]
     scores = [sentence_scores.get((c.article_id, c.start), 0.0) for c in cited]
+    given = frozenset(content_words(question))
     return Signals(
-        anchor_coverage=coverage(
-            anchors(question), [f"{a.title}\n{a.text}" for a in cited_articles]
-        ),
+        anchor_coverage=coverage(anchors(question), [_whole(a) for a in cited_articles]),
         question_coverage=coverage(
             question_terms(question), [c.quote for c in cited] + [a.title for a in cited_articles]
         ),
-        support=min((support(s.text, [c.quote for c in s.citations]) for s in kept), default=0.0),
+        support=min(
+            (support(s.text, [c.quote for c in s.citations], given) for s in kept), default=0.0
+        ),
         evidence_similarity=max(0.0, sum(scores) / len(scores)) if scores else 0.0,
         retrieval_similarity=max(0.0, retrieval_similarity),
         time_match=time_match(window, cited_articles),
@@ -219,6 +240,30 @@ _ASKS_NAME = re.compile(
     r"^what (?:is|was) (?:the )?name\b|^name\b",
     re.IGNORECASE,
 )
+
+
+# "How much did it cost", "what was its revenue": an amount of money (or a share of one). A
+# near-miss reply gives the figure of another thing ("the riverbed added nearly 9 months to
+# the cost"); "how many" questions count things and are left to the counted noun.
+_ASKS_MONEY = re.compile(
+    r"\b(?:cost|costs|price|prices|priced|pay|paid|spend|spent|spending|revenue|revenues|"
+    r"profit|profits|budget|salary|salaries|fee|fees|fine|fined|worth|earn|earned|earnings|"
+    r"raise|funding|loan|damages|settlement|valued|valuation)\b",
+    re.IGNORECASE,
+)
+_MONEY = re.compile(
+    r"[$€£¥]|\b(?:dollars?|euros?|pounds?|yen|yuan|rupees?|cents?|percent|per cent)\b|%",
+    re.IGNORECASE,
+)
+
+
+def _money_given(question: str, answer: str) -> bool:
+    """For a question about an amount of money: not an answer whose figures measure a length
+    or a time instead ("the riverbed added nearly 9 months to the cost", "the bridge was
+    built with 18 months of work"). A bare figure ("revenue was 8.1 billion") is not judged."""
+    if question.lower().startswith("how many") or not _ASKS_MONEY.search(question):
+        return True
+    return bool(_MONEY.search(answer)) or not _MEASURE.search(answer)
 
 
 def asked_kind(question: str) -> str | None:
@@ -325,6 +370,8 @@ def answer_kind(question: str, answer: str, quotes: Sequence[str] = ()) -> float
     if kind == "number":
         if not (_NUMBER.search(answer) or _NONE.search(answer)):
             return 0.0
+        if not _money_given(question, answer):
+            return 0.0
         return 1.0 if _counted_near(question, answer, quotes) else 0.0
     if kind == "measure":
         return 1.0 if _MEASURE.search(answer) or _TIME.search(answer) else 0.0
@@ -362,7 +409,7 @@ def answer_source(
     ids = bearing or {c.article_id for c in cites}
     if not ids:
         return 0.0
-    return max(coverage(wanted, [f"{articles[a].title}\n{articles[a].text}"]) for a in sorted(ids))
+    return max(coverage(wanted, [_whole(articles[a])]) for a in sorted(ids))
 
 
 def time_match(window: Window | None, cited: Sequence[Article]) -> float:

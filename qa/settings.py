@@ -65,6 +65,10 @@ class Settings(BaseSettings):
     engine: Literal["ik", "llama-cpp"] = "ik"
     flash_attn: bool = False  # ik_llama.cpp's CPU flash attention asserts without AVX-VNNI
     lead_sentences: int = 2  # each retrieved article's first N sentences are candidates too
+    # When some retrieved articles hold all the question's names and numbers, the context is
+    # drawn from those only: a look-alike story (another town's mayor, another state's storm)
+    # is then not there for the model to answer from.
+    anchor_focus: bool = True
     context_tokens: int = 350  # tiktoken (cl100k_base) budget for the numbered sentences
     max_answer_tokens: int = 200
     max_answer_sentences: int = 4

@@ -2,6 +2,7 @@ import pytest
 
 from qa.cite import (
     ABSTAIN_TOKEN,
+    content_words,
     locate_quote,
     make_citation,
     parse_reply,
@@ -123,6 +124,27 @@ class TestSupport:
             support("Putin visited 5 countries", ["Putin visited all five regional countries"])
             == 1.0
         )
+
+    def test_judged_on_what_it_adds_to_the_question(self):
+        q = "What hourly pay are Brenton's striking drivers asking for?"
+        given = frozenset(content_words(q))
+        quote = ["They earn an average of $22 an hour and are seeking $27, the union said."]
+        answer = "The hourly pay Brenton's striking drivers are asking for is $27."
+        assert support(answer, quote) < 0.5  # the restated question counts against it
+        assert support(answer, quote, given) == 1.0
+        # What it adds must still be in the quote: the question's words are not evidence.
+        assert support("Brenton's striking drivers want better healthcare.", quote, given) == 0.0
+        assert support("Brenton's striking drivers are asking for $30.", quote, given) == 0.0
+
+    def test_forms_of_a_word(self):
+        given = frozenset(content_words("How long did the strike last?"))
+        quote = ["The nine-day strike ended on Friday."]
+        assert support("The strike lasted nine days.", quote, given) == 1.0
+
+    def test_a_sentence_that_only_restates_the_question_is_judged_whole(self):
+        q = "Why did the drivers strike?"
+        given = frozenset(content_words(q))
+        assert support("The drivers did strike.", ["Parents drove kids."], given) == 0.0
 
 
 class TestRepair:

@@ -263,6 +263,36 @@ class TestAnswerKind:
                 ["Mayor Daniel Ybarra said about 300 homes had water inside."],
                 0.0,
             ),
+            (  # an amount of money asked, a duration given
+                "How much extra did the soft riverbed add to the bridge's cost?",
+                "The soft riverbed added nearly 9 months to the cost.",
+                ["The soft riverbed added about $11 million and nearly nine months."],
+                0.0,
+            ),
+            (
+                "How much extra did the soft riverbed add to the bridge's cost?",
+                "It added about 11 million.",
+                ["The soft riverbed added about $11 million and nearly nine months."],
+                1.0,
+            ),
+            (  # a share of a pay packet is a raise
+                "What raise did the teachers win?",
+                "A 6.5 percent raise.",
+                ["Teachers won a 6.5 percent raise over two years."],
+                1.0,
+            ),
+            (  # a bare figure is not judged
+                "What was Norstar's revenue?",
+                "Revenue was 8.1 billion.",
+                ["Norstar reported revenue of 8.1 billion."],
+                1.0,
+            ),
+            (
+                "How much did the Willow Crossing cost to build?",
+                "The bridge was built with 18 months of work.",
+                ["The bridge was built with 18 months of work."],
+                0.0,
+            ),
         ],
     )
     def test_the_answer_gives_the_kind_asked(self, question, answer, quotes, ok):
@@ -329,3 +359,68 @@ class TestCaptionsAreNotEvidence:
             "Dinosaur tracks were found in the Paluxy River in Texas.\n\n"
             "The tracks are about 113 million years old."
         )
+
+
+class TestAnchorFocus:
+    """The context is drawn from the articles holding all the question's names and numbers."""
+
+    @staticmethod
+    def _chain(**settings) -> AnswerChain:
+        return AnswerChain(
+            Settings(backend="extractive", **settings),
+            retriever=None,  # type: ignore[arg-type]  # focus() does not retrieve
+            get_articles=lambda ids: {i: ARTICLES[i] for i in ids if i in ARTICLES},
+            count_tokens=lambda s: len(s.split()),
+            llm=None,
+        )
+
+    @staticmethod
+    def _retrieved(*arts: Article) -> list[RetrievedChunk]:
+        return [
+            RetrievedChunk(
+                Chunk(id=f"c{n}", article_id=a.id, index=0, start=0, end=1, text="x"),
+                1.0 - n / 10,
+                n,
+                n,
+                0.6,
+            )
+            for n, a in enumerate(arts)
+        ]
+
+    def test_a_look_alike_story_is_left_out(self):
+        chunks = self._retrieved(SPAIN, TEXAS, SPAIN)
+        kept = self._chain().focus("What was found in a Texas riverbed?", chunks)
+        assert [rc.chunk.article_id for rc in kept] == ["texas"]
+
+    def test_all_kept_when_no_article_holds_every_anchor(self):
+        chunks = self._retrieved(SPAIN, TEXAS)
+        q = "What was found in the Texas reservoir near Seville?"
+        assert self._chain().focus(q, chunks) == chunks
+
+    def test_all_kept_when_the_question_names_nothing_or_focus_is_off(self):
+        chunks = self._retrieved(SPAIN, TEXAS)
+        assert self._chain().focus("What was found in a riverbed?", chunks) == chunks
+        off = self._chain(anchor_focus=False)
+        assert off.focus("What was found in a Texas riverbed?", chunks) == chunks
+
+    def test_a_year_does_not_decide(self):
+        # Neither text says 2024 (a story's year is in its date): Texas still decides.
+        chunks = self._retrieved(SPAIN, TEXAS)
+        kept = self._chain().focus("What was found in a Texas riverbed in 2024?", chunks)
+        assert [rc.chunk.article_id for rc in kept] == ["texas"]
+
+
+class TestPublishedYear:
+    def test_a_year_asked_is_found_in_the_articles_date(self):
+        # "first quarter of 2024" asked of a May 2024 story that never writes "2024".
+        dated = Article(
+            id="q1",
+            title="BrightMart profit tops forecasts",
+            text="Revenue rose 4 percent to $8.1 billion in the quarter.",
+            published_at=1716249600.0,
+        )  # 2024-05-21
+        undated = Article(id="q1u", title=dated.title, text=dated.text)
+        q = "What was BrightMart's revenue in its first quarter of 2024?"
+        reply = "BrightMart's revenue was $8.1 billion [S1]."
+        assert _kind(q, reply, dated).signals["anchor_coverage"] == 1.0
+        assert _kind(q, reply, undated).signals["anchor_coverage"] == 0.5
