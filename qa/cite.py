@@ -142,17 +142,37 @@ def _given(word: str, given: frozenset[str]) -> bool:
     return word in given or any(len(g) >= 4 and word.startswith(g) for g in given)
 
 
+def _related(word: str, evidence: set[str]) -> bool:
+    """The word, or a form of it ("hourly" / "hour"), is in the evidence."""
+    return word in evidence or any(
+        len(e) >= 4 and len(word) >= 4 and (word.startswith(e) or e.startswith(word))
+        for e in evidence
+    )
+
+
+def _bears(quote: str, added: set[str], framed: set[str]) -> bool:
+    """One quote holds some of what the sentence adds and some of the question it repeats: an
+    answer assembled from a quote on the question and another that merely names the answer
+    ("… which does not include Kyrgyzstan …") is not supported."""
+    words = content_words(quote)
+    words |= {_singular(w) for w in words}
+    has_added = any(w in words or _singular(w) in words for w in added)
+    return has_added and any(_related(w, words) for w in framed)
+
+
 def support(sentence: str, quotes: list[str], given: frozenset[str] = frozenset()) -> float:
     """Share of the sentence's content words that appear in the quotes it cites; 0 when it
     states a number the quotes do not contain (a wrong figure is the costliest invention).
     `given` are the question's words: an answer that restates the question ("The hourly pay
     Brenton's striking drivers are asking for is $27") is judged on what it adds ($27), since
-    whether the quotes are about the question's subject is the anchor checks' job. A sentence
-    that adds nothing to the question is judged whole."""
-    claim = content_words(sentence)
-    if not claim:
+    whether the quotes are about the question's subject is the anchor checks' job (and
+    `_repair` adds only quotes that bear on the question). A sentence that adds nothing is
+    judged whole."""
+    words = content_words(sentence)
+    if not words:
         return 1.0
-    claim = {w for w in claim if not _given(w, given)} or claim
+    framed = {w for w in words if _given(w, given)}
+    claim = (words - framed) or words
     evidence: set[str] = set()
     for q in quotes:
         evidence |= content_words(q)
@@ -321,12 +341,17 @@ def _repair(
     that best raise the claim's support (at most `max_added`); None if it stays too low.
     The added citations are exact spans like any other: only *which* span is adjusted."""
     chosen = list(cites)
+    words = content_words(sentence)
+    framed = {w for w in words if _given(w, given)}
+    added = (words - framed) or words
     for _ in range(max_added):
         have = {(c.article_id, c.start) for c in chosen}
         best, best_score = None, support(sentence, [c.quote for c in chosen], given)
         for ns in context.sentences:
             if (ns.article_id, ns.start) in have or ns.article_id not in articles:
                 continue
+            if framed and added is not words and not _bears(ns.text, added, framed):
+                continue  # names the answer, but not about what was asked
             score = support(sentence, [c.quote for c in chosen] + [ns.text], given)
             if score > best_score:
                 best, best_score = ns, score

@@ -163,6 +163,18 @@ class TestRepair:
         out = verify(parse_reply(reply), _ctx(), {"a": ART}, min_support=0.5, max_sentences=3)
         assert not out[0].supported
 
+    def test_a_quote_that_only_names_the_answer_is_not_added(self):
+        # The question's frame is in S2, "Kyrgyzstan" only in S1, which says nothing about
+        # ratifying: no single quote states the answer, so it is not supported.
+        q = "Which country ratified the Rome Statute last?"
+        reply = "Kyrgyzstan ratified the Rome Statute last [S2]."
+        out = verify(parse_reply(reply), _ctx(), {"a": ART}, min_support=0.5, max_sentences=3,
+                     question=q)  # fmt: skip
+        assert not out[0].supported
+        # Without the question the whole sentence is judged, and S1 + S2 cover its words.
+        loose = verify(parse_reply(reply), _ctx(), {"a": ART}, min_support=0.5, max_sentences=3)
+        assert loose[0].supported
+
 
 class TestInventedQuotes:
     def test_quoted_words_must_be_in_the_source(self):
