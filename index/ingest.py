@@ -270,7 +270,7 @@ class Indexer:
         sentence_texts = [a.text[s.start : s.end] for a, _, _, _ in group for s in spans[a.id]]
         big = progress and len(texts) + len(sentence_texts) > 256
         vectors = self.embedder.embed(texts, progress=big)
-        sentence_vectors = self.embedder.embed(sentence_texts, progress=big)
+        sentence_vectors = self.embedder.embed(sentence_texts, progress=big, grouped=True)
         offset, writes = 0, []
         for article, chunks, _, _ in group:
             writes.append((article, chunks, vectors[offset : offset + len(chunks)]))

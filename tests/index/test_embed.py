@@ -66,6 +66,21 @@ def test_onnx_backend_matches_torch(backend, floor, torch_embedder, onnx_cache, 
         assert same == 1.0
 
 
+@pytest.mark.parametrize("backend", ["onnx", "onnx-int8"])
+def test_grouped_sentences_match_one_text_per_run(backend, onnx_cache, texts):
+    """Sentence vectors at ingest run equal-length texts together (float only): the same
+    vectors up to rounding; int8 ignores the request and stays exact."""
+    e = Embedder(backend=backend, cache_dir=onnx_cache)
+    sentences = [s.strip() + "." for t in texts for s in t.split(".") if s.strip()]
+    sentences += sentences[:4]  # repeated texts: equal lengths for certain
+    single, grouped = e.embed(sentences), e.embed(sentences, grouped=True)
+    assert grouped.shape == single.shape and grouped.dtype == np.float32
+    if backend == "onnx":
+        assert np.allclose(grouped, single, atol=1e-5)
+    else:
+        assert np.array_equal(grouped, single)
+
+
 def test_export_goes_to_cache_and_is_reused(onnx_cache):
     first = Embedder(backend="onnx-int8", cache_dir=onnx_cache)
     made = {p: p.stat().st_mtime_ns for p in (onnx_cache / "embed").rglob("*.onnx")}
