@@ -133,7 +133,8 @@ _QUOTED = re.compile(r'"([^"]{2,})"')
 _QUOTE_CHARS = str.maketrans({"“": '"', "”": '"', "„": '"', "‘": "'", "’": "'", "‚": "'"})
 
 
-def _singular(stem: str) -> str:
+def singular(stem: str) -> str:
+    """A `content_words` stem without a plural s ("days" -> "day"; "glass" stays)."""
     return stem[:-1] if len(stem) > 3 and stem.endswith("s") and stem[-2] != "s" else stem
 
 
@@ -155,8 +156,8 @@ def _bears(quote: str, added: set[str], framed: set[str]) -> bool:
     answer assembled from a quote on the question and another that merely names the answer
     ("… which does not include Kyrgyzstan …") is not supported."""
     words = content_words(quote)
-    words |= {_singular(w) for w in words}
-    has_added = any(w in words or _singular(w) in words for w in added)
+    words |= {singular(w) for w in words}
+    has_added = any(w in words or singular(w) in words for w in added)
     return has_added and any(_related(w, words) for w in framed)
 
 
@@ -179,8 +180,8 @@ def support(sentence: str, quotes: list[str], given: frozenset[str] = frozenset(
     if any(w.isdigit() and w not in evidence for w in claim):
         return 0.0
     # "days" is supported by "nine-day", "drivers" by "driver"
-    evidence |= {_singular(w) for w in evidence}
-    claim = {w if w in evidence else _singular(w) for w in claim}
+    evidence |= {singular(w) for w in evidence}
+    claim = {w if w in evidence else singular(w) for w in claim}
     # Words the answer puts in quotation marks must be in the sources: no invented quotes.
     joined = " ".join(" ".join(q.split()).translate(_QUOTE_CHARS).lower() for q in quotes)
     for quoted in _QUOTED.findall(sentence.translate(_QUOTE_CHARS)):

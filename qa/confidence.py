@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from qa.cite import content_words, support
+from qa.cite import content_words, singular, support
 from qa.types import AnswerSentence, Article
 from qa.when import Window
 
@@ -299,14 +299,10 @@ _COUNT_SYNONYMS = [
 ]
 
 
-def _singular(stem: str) -> str:
-    return stem[:-1] if len(stem) > 3 and stem.endswith("s") else stem
-
-
 def _count_groups() -> dict[str, frozenset[str]]:
     out: dict[str, frozenset[str]] = {}
     for line in _COUNT_SYNONYMS:
-        group = frozenset(_singular(w) for word in line.split() for w in content_words(word))
+        group = frozenset(singular(w) for word in line.split() for w in content_words(word))
         out |= {w: group for w in group}
     return out
 
@@ -343,7 +339,7 @@ def _counted_near(question: str, answer: str, quotes: Sequence[str]) -> bool:
     head = counted_noun(question)
     if head is None:
         return True
-    counted = {_singular(w) for w in content_words(head)}
+    counted = {singular(w) for w in content_words(head)}
     counted |= {x for w in list(counted) for x in _COUNT_GROUPS.get(w, ())}
     figures = {w for w in content_words(answer) if w.isdigit()}
     if not counted or not figures:
@@ -353,7 +349,7 @@ def _counted_near(question: str, answer: str, quotes: Sequence[str]) -> bool:
         for i, here in enumerate(words):
             if here & figures:
                 near = set().union(set(), *words[max(0, i - 4) : i], *words[i + 1 : i + 5])
-                if {_singular(w) for w in near} & counted:
+                if {singular(w) for w in near} & counted:
                     return True
     return False
 
