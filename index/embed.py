@@ -9,6 +9,7 @@ an index must be queried with the variant that built it: `Embedder.variant` name
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -148,32 +149,30 @@ class Embedder:
             show_progress_bar=False,
         )
 
-    def _encode_onnx(self, texts: list[str]) -> np.ndarray:
+    def _encode_onnx(self, texts: list[str], *, grouped: bool = False) -> np.ndarray:
         """One text per run, unpadded. On two cores this embedded 1.3x more chunks/s than
         padded batches of 32 (measured with `bench.ingest --batch`), and it keeps int8 vectors
-        independent of their neighbours: dynamic quantisation scales over the whole input."""
-        enc = self._tokenizer(texts, truncation=True, max_length=self._max_seq)
-        out = np.empty((len(texts), self.dim), dtype=np.float32)
-        for i in range(len(texts)):
-            feed = {k: np.asarray([enc[k][i]], dtype=np.int64) for k in _INPUTS}
-            out[i] = self._session.run(None, feed)[0][0]
-        return out
+        independent of their neighbours: dynamic quantisation scales over the whole input.
 
-    def _encode_onnx_grouped(self, texts: list[str]) -> np.ndarray:
-        """Texts of equal length in word pieces run together (still no padding). A vector
-        then differs from its one-text-per-run value in the last bits (~1e-7), so this is for
-        sentence vectors only, which rank sentences for the context: on the news set's 679
-        sentences it took 2.25 s instead of 4.18 s (short texts pay the per-run overhead)."""
+        `grouped`: texts of equal length in word pieces run together (still no padding). A
+        vector then differs from its one-text-per-run value in the last bits (~1e-7), so this
+        is for sentence vectors only, which rank sentences for the context: on the news set's
+        679 sentences it took 2.25 s instead of 4.18 s (short texts pay the per-run overhead)."""
         enc = self._tokenizer(texts, truncation=True, max_length=self._max_seq)
-        groups: dict[int, list[int]] = {}
-        for i, ids in enumerate(enc["input_ids"]):
-            groups.setdefault(len(ids), []).append(i)
+        runs: list[list[int]] = [[i] for i in range(len(texts))]
+        if grouped:
+            by_length: dict[int, list[int]] = {}
+            for i, ids in enumerate(enc["input_ids"]):
+                by_length.setdefault(len(ids), []).append(i)
+            runs = [
+                idx[j : j + self.batch_size]
+                for idx in by_length.values()
+                for j in range(0, len(idx), self.batch_size)
+            ]
         out = np.empty((len(texts), self.dim), dtype=np.float32)
-        for idx in groups.values():
-            for j in range(0, len(idx), self.batch_size):
-                part = idx[j : j + self.batch_size]
-                feed = {k: np.asarray([enc[k][i] for i in part], dtype=np.int64) for k in _INPUTS}
-                out[part] = self._session.run(None, feed)[0]
+        for part in runs:
+            feed = {k: np.asarray([enc[k][i] for i in part], dtype=np.int64) for k in _INPUTS}
+            out[part] = self._session.run(None, feed)[0]
         return out
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
@@ -189,13 +188,13 @@ class Embedder:
         self, texts: Sequence[str], *, progress: bool = False, grouped: bool = False
     ) -> np.ndarray:
         """`grouped`: run equal-length texts together on float ONNX (faster for many short
-        texts, last-bit differences; see `_encode_onnx_grouped`). int8 ONNX always runs one
+        texts, last-bit differences; see `_encode_onnx`). int8 ONNX always runs one
         text at a time: its dynamic quantisation scales over the whole input."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         encode = self._encode
         if grouped and self.backend == "onnx":
-            encode = self._encode_onnx_grouped
+            encode = functools.partial(self._encode_onnx, grouped=True)
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         ordered = [texts[i] for i in order]
         if progress:

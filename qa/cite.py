@@ -143,6 +143,14 @@ def _given(word: str, given: frozenset[str]) -> bool:
     return word in given or any(len(g) >= 4 and word.startswith(g) for g in given)
 
 
+def _framing(sentence: str, given: frozenset[str]) -> tuple[set[str], set[str]]:
+    """(the words the sentence repeats from the question, the words it adds). A sentence that
+    adds nothing is judged whole: (empty, all its words)."""
+    words = content_words(sentence)
+    framed = {w for w in words if _given(w, given)}
+    return (framed, words - framed) if words - framed else (set(), words)
+
+
 def _related(word: str, evidence: set[str]) -> bool:
     """The word, or a form of it ("hourly" / "hour"), is in the evidence."""
     return word in evidence or any(
@@ -169,11 +177,9 @@ def support(sentence: str, quotes: list[str], given: frozenset[str] = frozenset(
     whether the quotes are about the question's subject is the anchor checks' job (and
     `_repair` adds only quotes that bear on the question). A sentence that adds nothing is
     judged whole."""
-    words = content_words(sentence)
-    if not words:
+    _, claim = _framing(sentence, given)
+    if not claim:
         return 1.0
-    framed = {w for w in words if _given(w, given)}
-    claim = (words - framed) or words
     evidence: set[str] = set()
     for q in quotes:
         evidence |= content_words(q)
@@ -342,16 +348,14 @@ def _repair(
     that best raise the claim's support (at most `max_added`); None if it stays too low.
     The added citations are exact spans like any other: only *which* span is adjusted."""
     chosen = list(cites)
-    words = content_words(sentence)
-    framed = {w for w in words if _given(w, given)}
-    added = (words - framed) or words
+    framed, added = _framing(sentence, given)
     for _ in range(max_added):
         have = {(c.article_id, c.start) for c in chosen}
         best, best_score = None, support(sentence, [c.quote for c in chosen], given)
         for ns in context.sentences:
             if (ns.article_id, ns.start) in have or ns.article_id not in articles:
                 continue
-            if framed and added is not words and not _bears(ns.text, added, framed):
+            if framed and not _bears(ns.text, added, framed):
                 continue  # names the answer, but not about what was asked
             score = support(sentence, [c.quote for c in chosen] + [ns.text], given)
             if score > best_score:

@@ -49,6 +49,12 @@ def anchors(question: str) -> set[str]:
     return out
 
 
+def named(question: str) -> set[str]:
+    """The question's names and numbers without years: a story's year is often only in its
+    date, which the time gate and `_whole` read."""
+    return {w for w in anchors(question) if not (len(w) == 4 and w.isdigit())}
+
+
 def question_terms(question: str) -> set[str]:
     """The question's content words without question words."""
     return {w for w in content_words(question) if w not in _QUESTION_WORDS}
@@ -135,10 +141,10 @@ def coverage(terms: set[str], texts: Iterable[str]) -> float:
 
 
 def covering_articles(question: str, articles: Mapping[str, Article]) -> set[str]:
-    """The articles (ids) whose headline and text hold every name and number of the question,
-    years left out (a story's year is often only in its date). Empty when the question names
+    """The articles (ids) whose headline and text hold every name and number of the question
+    (years left out: `named`). Empty when the question names
     nothing, or when no article holds all of it: then no article is preferred."""
-    wanted = {w for w in anchors(question) if not (len(w) == 4 and w.isdigit())}
+    wanted = named(question)
     if not wanted:
         return set()
     return {aid for aid, a in articles.items() if coverage(wanted, [_whole(a)]) == 1.0}
@@ -393,8 +399,7 @@ def answer_source(
     single cited article. An answer assembled from a look-alike story's figure and the asked
     story's headline covers the question only across articles, never within the one that
     supplies the figure."""
-    # Years are left to the time gate: an article dated 2024 need not write "2024".
-    wanted = {w for w in anchors(question) if not (len(w) == 4 and w.isdigit())}
+    wanted = named(question)
     if not wanted or not kept:
         return 1.0
     own: set[str] = set()
