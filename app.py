@@ -206,7 +206,7 @@ class ChatPage:
         """Outputs: report, library, article picker, the sample offer (hidden once anything
         is indexed)."""
         if not files:
-            raise gr.Error("Choose one or more .txt, .md, .html or .jsonl files first.")
+            raise gr.Error("Choose one or more .txt, .md, .html, .jsonl or .json files first.")
         paths = [Path(f if isinstance(f, str) else f.name) for f in files]
         report = self.assistant.add(paths, progress=True)  # tqdm, mirrored in the page
         rows = [
@@ -318,9 +318,9 @@ def build_app(assistant: Assistant) -> gr.Blocks:
                         )
                     with gr.Tab("Library", id="library"):
                         files = gr.File(
-                            label="Upload articles (.txt .md .html .jsonl)",
+                            label="Upload articles (.txt .md .html .jsonl .json, or .gz of those)",
                             file_count="multiple",
-                            file_types=[".txt", ".md", ".html", ".htm", ".jsonl"],
+                            file_types=[".txt", ".md", ".html", ".htm", ".jsonl", ".json", ".gz"],
                             elem_id="upload",
                         )
                         ingest = gr.Button("Add to index", elem_id="ingest")

@@ -24,7 +24,7 @@ from typing import Any
 from tqdm import tqdm
 
 from index.embed import Embedder
-from index.load import LoadProblem, slug
+from index.load import GZIP_SUFFIXES, RECORD_SUFFIXES, LoadProblem, file_kind, slug
 from index.lock import IngestLock
 from index.split import chunk_article
 from index.store import ChromaStore, SentenceVectors
@@ -290,7 +290,7 @@ class Indexer:
                 article_id=article.id,
                 title=article.title,
                 chunks=len(chunks),
-                reason=note,
+                reason="; ".join(n for n in (note, *article.notes) if n) or None,
             )
             for article, chunks, status, note in group
         ]
@@ -308,7 +308,9 @@ def candidate_ids(article: Article) -> list[str]:
     out = [article.id]
     if article.origin_path:
         p = Path(article.origin_path)
-        names = [p.stem, p.parent.name] if p.suffix.lower() == ".jsonl" else []
+        kind = file_kind(p)
+        records = kind in RECORD_SUFFIXES or kind in GZIP_SUFFIXES
+        names = [p.name[: -len(kind)], p.parent.name] if records else []
         names += [p.parent.name, p.parent.parent.name] if not names else [p.parent.parent.name]
         prefix = ""
         for name in names:

@@ -6,6 +6,8 @@ the line and what to do, and the caller reports it next to what did load.
 
 from __future__ import annotations
 
+import gzip
+import io
 import json
 import os
 import re
@@ -18,12 +20,26 @@ from typing import Any
 
 from index.clean import clean_text, is_headline
 from index.dateline import read_dateline
+from index.dates import DateOrder, ReadDate, read_date
 from qa.types import Article, content_hash
 
 TEXT_SUFFIXES = {".txt", ".md", ".markdown"}
 HTML_SUFFIXES = {".html", ".htm"}
 JSONL_SUFFIXES = {".jsonl"}
-SUPPORTED = TEXT_SUFFIXES | HTML_SUFFIXES | JSONL_SUFFIXES
+JSON_SUFFIXES = {".json"}  # an array of article records (or one record)
+GZIP_SUFFIXES = {".jsonl.gz", ".json.gz"}
+SUPPORTED = TEXT_SUFFIXES | HTML_SUFFIXES | JSONL_SUFFIXES | JSON_SUFFIXES | GZIP_SUFFIXES
+RECORD_SUFFIXES = JSONL_SUFFIXES | JSON_SUFFIXES  # files of records rather than one article
+# A compressed export may expand to this much at most: a few million articles, not a bomb.
+MAX_GUNZIP_BYTES = 2 << 30
+
+# Field names other tools export, read as ours when ours is absent (the report says so).
+FIELD_ALIASES: dict[str, tuple[str, ...]] = {
+    "text": ("content", "body", "article"),
+    "title": ("headline",),
+    "published_at": ("date", "pubDate", "published", "publish_date"),
+    "url": ("link",),
+}
 
 # Ten times the longest news features; a bigger "article" is a book, a dump or a mistake, and
 # splitting and embedding it would take minutes while filling the index with one source.
@@ -43,7 +59,10 @@ Loaded = Article | LoadProblem
 
 
 def load_paths(
-    paths: Iterable[str | os.PathLike[str]], *, follow_links: bool = False
+    paths: Iterable[str | os.PathLike[str]],
+    *,
+    follow_links: bool = False,
+    date_order: DateOrder = "MDY",
 ) -> Iterator[Loaded]:
     """Load every supported file under `paths` (files or folders), in a stable order.
 
@@ -55,9 +74,18 @@ def load_paths(
         if not path.exists():
             yield LoadProblem(str(path), "no such file or directory; check the path")
         elif path.is_dir():
-            yield from _load_dir(path, follow_links=follow_links)
+            yield from _load_dir(path, follow_links=follow_links, date_order=date_order)
         else:
-            yield from load_file(path)
+            yield from load_file(path, date_order=date_order)
+
+
+def file_kind(path: Path) -> str:
+    """The suffix that says how a file is read: `.txt`, `.jsonl`, `.jsonl.gz`, …"""
+    name = path.name.lower()
+    for double in GZIP_SUFFIXES:
+        if name.endswith(double):
+            return double
+    return path.suffix.lower()
 
 
 def walk_files(root: Path) -> Iterator[Path]:
@@ -66,7 +94,7 @@ def walk_files(root: Path) -> Iterator[Path]:
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in sorted(filenames):
-            if not name.startswith(".") and Path(name).suffix.lower() in SUPPORTED:
+            if not name.startswith(".") and file_kind(Path(name)) in SUPPORTED:
                 yield Path(dirpath) / name
 
 
@@ -79,7 +107,7 @@ def count_items(paths: Iterable[str | os.PathLike[str]]) -> int:
         path = Path(p).expanduser()
         files = walk_files(path) if path.is_dir() else [path]
         for f in files:
-            if f.suffix.lower() in JSONL_SUFFIXES:
+            if file_kind(f) in JSONL_SUFFIXES:
                 try:
                     with f.open("rb") as fh:
                         total += sum(
@@ -103,7 +131,9 @@ def _link_outside(path: Path, root: Path) -> str | None:
     return None if inside else str(target)
 
 
-def _load_dir(root: Path, *, follow_links: bool = False) -> Iterator[Loaded]:
+def _load_dir(
+    root: Path, *, follow_links: bool = False, date_order: DateOrder = "MDY"
+) -> Iterator[Loaded]:
     found = False
     for path in walk_files(root):
         found = True
@@ -115,7 +145,7 @@ def _load_dir(root: Path, *, follow_links: bool = False) -> Iterator[Loaded]:
                 "pass --follow-links to include it",
             )
             continue
-        yield from load_file(path, id_root=root)
+        yield from load_file(path, id_root=root, date_order=date_order)
     if not found:
         yield LoadProblem(
             str(root),
@@ -123,8 +153,10 @@ def _load_dir(root: Path, *, follow_links: bool = False) -> Iterator[Loaded]:
         )
 
 
-def load_file(path: Path, *, id_root: Path | None = None) -> Iterator[Loaded]:
-    suffix = path.suffix.lower()
+def load_file(
+    path: Path, *, id_root: Path | None = None, date_order: DateOrder = "MDY"
+) -> Iterator[Loaded]:
+    suffix = file_kind(path)
     if suffix not in SUPPORTED:
         yield LoadProblem(
             str(path),
@@ -144,6 +176,12 @@ def load_file(path: Path, *, id_root: Path | None = None) -> Iterator[Loaded]:
     except OSError as e:
         yield LoadProblem(str(path), f"cannot read file: {e.strerror or e}")
         return
+    if suffix in GZIP_SUFFIXES:
+        data, problem = _gunzip(data)
+        if problem:
+            yield LoadProblem(str(path), problem)
+            return
+        suffix = suffix.removesuffix(".gz")
     if not data.strip():
         what = "empty (0 bytes)" if not data else "empty (only whitespace)"
         yield LoadProblem(str(path), f"the file is {what}; there is no article text to index")
@@ -153,8 +191,9 @@ def load_file(path: Path, *, id_root: Path | None = None) -> Iterator[Loaded]:
         yield LoadProblem(str(path), problem)
         return
     origin_path = _resolved(path)
-    if suffix in JSONL_SUFFIXES:
-        for item in parse_jsonl(text, origin=str(path)):
+    if suffix in RECORD_SUFFIXES:
+        parse = parse_jsonl if suffix in JSONL_SUFFIXES else parse_json
+        for item in parse(text, origin=str(path), date_order=date_order):
             yield replace(item, origin_path=origin_path) if isinstance(item, Article) else item
         return
     article_id = _file_id(path, id_root)
@@ -165,6 +204,23 @@ def load_file(path: Path, *, id_root: Path | None = None) -> Iterator[Loaded]:
             text, origin=str(path), article_id=article_id, markdown=suffix != ".txt"
         )
     yield replace(loaded, origin_path=origin_path) if isinstance(loaded, Article) else loaded
+
+
+def _gunzip(data: bytes) -> tuple[bytes, str | None]:
+    """A .gz file's contents, or why they cannot be read; bounded by MAX_GUNZIP_BYTES."""
+    out = bytearray()
+    try:
+        with gzip.GzipFile(fileobj=io.BytesIO(data)) as fh:
+            while piece := fh.read(1 << 20):
+                out += piece
+                if len(out) > MAX_GUNZIP_BYTES:
+                    return b"", (
+                        f"expands to more than {MAX_GUNZIP_BYTES >> 30} GB; split the export "
+                        "into smaller files"
+                    )
+    except (OSError, EOFError) as e:
+        return b"", f"not a readable gzip file ({e}); re-compress it or give it uncompressed"
+    return bytes(out), None
 
 
 def _resolved(path: Path) -> str:
@@ -190,7 +246,7 @@ def _unreadable(path: Path, suffix: str) -> str | None:
         return _GONE
     except OSError as e:  # e.g. a symlink loop
         return f"cannot read file: {e.strerror or e}"
-    if suffix not in JSONL_SUFFIXES and size > MAX_FILE_BYTES:
+    if suffix not in RECORD_SUFFIXES | GZIP_SUFFIXES and size > MAX_FILE_BYTES:
         return (
             f"the file is {size / 1e6:,.1f} MB, too big for one article (at most "
             f"{MAX_ARTICLE_CHARS:,} characters); split it into one file per article"
@@ -322,7 +378,8 @@ def _from_html(html: str, *, origin: str, article_id: str) -> Loaded:
         )
     published = None
     if meta.get("date"):
-        published = _parse_date(meta["date"])
+        read = read_date(meta["date"])
+        published = read.epoch if isinstance(read, ReadDate) else None
     return _finish(
         meta.get("text") or "",
         origin=origin,
@@ -330,7 +387,7 @@ def _from_html(html: str, *, origin: str, article_id: str) -> Loaded:
         title=meta.get("title"),
         url=meta.get("url"),
         source=meta.get("sitename"),
-        published_at=published if isinstance(published, float) else None,
+        published_at=published,
     )
 
 
@@ -345,19 +402,56 @@ def _has_prose(text: str | None) -> bool:
     return bool(_SENTENCE.search(text)) or len(text.split()) >= 12
 
 
-def parse_jsonl(text: str, *, origin: str) -> Iterator[Loaded]:
-    """One article per line: `text` required; `id`, `title`, `url`, `source`, `published_at`."""
-    seen: dict[str, str] = {}
+def parse_jsonl(text: str, *, origin: str, date_order: DateOrder = "MDY") -> Iterator[Loaded]:
+    """One article per line: `text` required; `id`, `title`, `url`, `source`, `published_at`
+    (or the other names of `FIELD_ALIASES`)."""
+    records: list[tuple[str, Any]] = []
     for n, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         where = f"{origin}:{n}"
         try:
-            rec = json.loads(line)
+            records.append((where, json.loads(line)))
         except json.JSONDecodeError as e:
-            yield LoadProblem(where, f"not valid JSON: {e.msg}, column {e.colno}")
+            problem = LoadProblem(where, f"not valid JSON: {e.msg}, column {e.colno}")
+            records.append((where, problem))
+    yield from _from_records(records, date_order)
+
+
+def parse_json(text: str, *, origin: str, date_order: DateOrder = "MDY") -> Iterator[Loaded]:
+    """A .json file: an array of article records (as in .jsonl), or a single record."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        yield LoadProblem(origin, f"not valid JSON: {e.msg}, line {e.lineno} column {e.colno}")
+        return
+    if isinstance(data, dict) and not _has_text_field(data):
+        # {"articles": [...]}: the one list of records an export wraps them in
+        lists = [v for v in data.values() if isinstance(v, list)]
+        if len(lists) == 1:
+            data = lists[0]
+    items = data if isinstance(data, list) else [data]
+    yield from _from_records(
+        [(f"{origin}[{i}]" if isinstance(data, list) else origin, rec)
+         for i, rec in enumerate(items)],
+        date_order,
+    )  # fmt: skip
+
+
+def _has_text_field(rec: dict[str, Any]) -> bool:
+    return any(k in rec for k in ("text", *FIELD_ALIASES["text"]))
+
+
+def _from_records(records: list[tuple[str, Any]], date_order: DateOrder) -> Iterator[Loaded]:
+    """Articles from (origin, parsed record) pairs; an id seen twice with different text in
+    one file is refused, and a field-name mapping is reported once, on its first record."""
+    seen: dict[str, str] = {}
+    mappings: set[tuple[tuple[str, str], ...]] = set()
+    for where, rec in records:
+        if isinstance(rec, LoadProblem):
+            yield rec
             continue
-        item = article_from_record(rec, origin=where)
+        item = article_from_record(rec, origin=where, date_order=date_order)
         if isinstance(item, Article):
             prev = seen.get(item.id)
             if prev is not None and prev != item.text_hash:
@@ -368,30 +462,62 @@ def parse_jsonl(text: str, *, origin: str) -> Iterator[Loaded]:
                 )
                 continue
             seen[item.id] = item.text_hash
+            mapping = tuple(field_mapping(rec).items())
+            if mapping and mapping not in mappings:  # said on the first record that uses it
+                said = "read " + ", ".join(f"'{theirs}' as {ours}" for ours, theirs in mapping)
+                item = replace(item, notes=(said, *item.notes))
+            mappings.add(mapping)
         yield item
 
 
-def article_from_record(rec: Any, *, origin: str) -> Loaded:
+def field_mapping(rec: dict[str, Any]) -> dict[str, str]:
+    """Our field -> the record's field it is read from, for fields under another name."""
+    out = {}
+    for ours, theirs in FIELD_ALIASES.items():
+        if rec.get(ours) is None:
+            alias = next((a for a in theirs if rec.get(a) is not None), None)
+            if alias is not None:
+                out[ours] = alias
+    return out
+
+
+def article_from_record(rec: Any, *, origin: str, date_order: DateOrder = "MDY") -> Loaded:
     if not isinstance(rec, dict):
         return LoadProblem(origin, f"expected a JSON object, got {type(rec).__name__}")
+    mapping = field_mapping(rec)
+    rec = {**rec, **{ours: rec[theirs] for ours, theirs in mapping.items()}}
+    notes = []
     text = rec.get("text")
     if not isinstance(text, str):
-        what = "missing" if text is None else f"a {type(text).__name__}, not a string"
-        return LoadProblem(origin, f"field 'text' is {what}; every record needs its article text")
+        names = "'text'" + "".join(f" or '{a}'" for a in FIELD_ALIASES["text"])
+        what = (
+            f"missing (looked for {names})"
+            if text is None
+            else f"a {type(text).__name__}, not a string"
+        )
+        field = mapping.get("text", "text")
+        return LoadProblem(
+            origin, f"field '{field}' is {what}; every record needs its article text"
+        )
     for key in ("title", "url", "source"):
         if rec.get(key) is not None and not isinstance(rec[key], str):
+            field = mapping.get(key, key)
             return LoadProblem(
-                origin, f"field '{key}' must be a string, got {type(rec[key]).__name__}"
+                origin, f"field '{field}' must be a string, got {type(rec[key]).__name__}"
             )
     rid = rec.get("id")
     if rid is not None and not isinstance(rid, str | int) or isinstance(rid, bool):
         return LoadProblem(origin, "field 'id' must be a string or an integer")
     published = None
     if rec.get("published_at") is not None:
-        published = _parse_date(rec["published_at"])
-        if isinstance(published, str):
-            return LoadProblem(origin, f"field 'published_at': {published}")
-    return _finish(
+        read = read_date(rec["published_at"], order=date_order)
+        if isinstance(read, str):
+            field = mapping.get("published_at", "published_at")
+            return LoadProblem(origin, f"field '{field}': {read}")
+        published = read.epoch
+        if read.note:
+            notes.append(read.note)
+    loaded = _finish(
         text,
         origin=origin,
         article_id=str(rid) if rid is not None and str(rid).strip() else None,
@@ -400,6 +526,7 @@ def article_from_record(rec: Any, *, origin: str) -> Loaded:
         source=rec.get("source"),
         published_at=published,
     )
+    return replace(loaded, notes=tuple(notes)) if isinstance(loaded, Article) and notes else loaded
 
 
 def _parse_date(value: Any) -> float | str:

@@ -999,7 +999,7 @@ def _add_records(assistant: Any, payload: ArticlesIn) -> IngestReport:
     """JSON articles go through the JSONL loader (one set of field rules and messages), as
     records `api:1`, `api:2`, …: one source, so posting an id again updates that article."""
     lines = "\n".join(json.dumps(a.model_dump(exclude_none=True)) for a in payload.articles)
-    loaded = list(parse_jsonl(lines, origin="api"))
+    loaded = list(parse_jsonl(lines, origin="api", date_order=assistant.settings.date_order))
     articles = [x for x in loaded if isinstance(x, Article)]
     rejected = [
         IngestItem(origin=x.origin, status="rejected", reason=x.reason)

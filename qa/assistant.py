@@ -135,7 +135,9 @@ class Assistant:
                 if isinstance(item, Article):
                     yield item
                 else:
-                    yield from load_paths([item], follow_links=follow_links)
+                    yield from load_paths(
+                        [item], follow_links=follow_links, date_order=self.settings.date_order
+                    )
 
         with self._write_lock():  # one writer per data dir; waits for another process
             self.store.sweep_orphans()  # a crashed writer's leftovers, never a live one's

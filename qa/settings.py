@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     # drawn from those only: a look-alike story (another town's mayor, another state's storm)
     # is then not there for the model to answer from.
     anchor_focus: bool = True
+    # How an article date like 03/04/2022 is read when either order makes a date (month first
+    # in the US exports we met); every such reading is named in the ingest report.
+    date_order: Literal["MDY", "DMY"] = "MDY"
     context_tokens: int = 350  # tiktoken (cl100k_base) budget for the numbered sentences
     max_answer_tokens: int = 200
     max_answer_sentences: int = 4
@@ -78,6 +81,7 @@ class Settings(BaseSettings):
     n_ctx: int = 2048
     seed: int = 0
     min_support: float = 0.5  # share of a sentence's content words found in its cited spans
+    also_cite: int = 0  # cite up to this many more shown sentences that each state a claim
     # Abstain when the cited articles hold less than this share of the question's names and
     # numbers (a look-alike story lacks them), or the article that supplies the answer's own
     # figures and names does, or when the calibrated confidence is lower.

@@ -38,6 +38,9 @@ class Article:
     # The loaded file's resolved path: re-ingesting the same file updates its article, while
     # another file whose name gives the same id is kept beside it (see index/ingest.py).
     origin_path: str | None = None
+    # What loading decided that the file did not say (a field read under another name, a
+    # day/month order chosen): shown in the ingest report, not stored.
+    notes: tuple[str, ...] = ()
 
     @property
     def text_hash(self) -> str:

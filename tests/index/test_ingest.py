@@ -125,3 +125,19 @@ class TestIndexer:
         rerun = indexer.add(articles)
         assert rerun.count("unchanged") == len(written)
         assert rerun.count("added") == len(articles) - len(written)
+
+    def test_what_loading_decided_is_in_the_report(self, tmp_path, embedder):
+        import json
+
+        from index.load import load_paths
+
+        p = tmp_path / "export.jsonl"
+        rows = [{"body": "The mayor resigned on Monday.", "date": "03/04/2024"},
+                {"body": "The council met on Tuesday.", "date": "2024-03-05"}]  # fmt: skip
+        p.write_text("\n".join(json.dumps(r) for r in rows), encoding="utf-8")
+        report = _indexer(tmp_path, embedder).add(load_paths([p]))
+        first, second = report.items
+        assert first.status == second.status == "added"
+        assert "read 'body' as text, 'date' as published_at" in first.reason
+        assert "could be day or month first" in first.reason
+        assert second.reason is None
