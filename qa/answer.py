@@ -175,6 +175,7 @@ class AnswerChain:
             min_support=self.settings.min_support,
             max_sentences=self.settings.max_answer_sentences,
             question=turn.standalone,
+            also_cite=self.settings.also_cite,
         )
         supported = [s for s in sentences if s.supported]
         signals = measure(

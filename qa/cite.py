@@ -263,6 +263,7 @@ def verify(
     min_support: float,
     max_sentences: int,
     question: str = "",
+    also_cite: int = 0,
 ) -> tuple[AnswerSentence, ...]:
     """Attach verified citations to each reply sentence; mark the unsupported ones. Support is
     measured on what each sentence adds to `question` (see `support`)."""
@@ -299,6 +300,9 @@ def verify(
                 cites, ok = repaired, True
         if ok:
             cites = _prune(rs.text, cites, given)
+            if also_cite:
+                cites += _also_stating(rs.text, cites, context, articles, min_support, given,
+                                       also_cite)  # fmt: skip
         score = support(rs.text, [c.quote for c in cites], given) if cites else 0.0
         text = in_source_form(rs.text, [c.quote for c in cites]) if ok else rs.text
         out.append(AnswerSentence(text, tuple(cites), supported=ok, support=score))
@@ -322,6 +326,41 @@ def _prune(
         if support(sentence, [k.quote for k in rest], given) >= best:
             kept = rest
     return kept
+
+
+def _also_stating(
+    sentence: str,
+    cites: list[Citation],
+    context: Context,
+    articles: Mapping[str, Article],
+    min_support: float,
+    given: frozenset[str],
+    most: int,
+) -> list[Citation]:
+    """Other shown sentences of the cited articles that state the claim by themselves (as
+    well as its own citations do, and at least `min_support`), best first, at most `most`: a
+    model cites one sentence where the article says it in two (a definition and its
+    restatement), and a reader checking the claim should see every place it is stated. Only
+    the articles already cited: which articles an answer rests on is the gates' input."""
+    have = {(c.article_id, c.start) for c in cites}
+    cited = {c.article_id for c in cites}
+    framed, added = _framing(sentence, given)
+    floor = max(min_support, min(support(sentence, [c.quote], given) for c in cites))
+    scored: list[tuple[float, int]] = []
+    for i, ns in enumerate(context.sentences):
+        if (ns.article_id, ns.start) in have or ns.article_id not in cited:
+            continue
+        if framed and not _bears(ns.text, added, framed):
+            continue
+        score = support(sentence, [ns.text], given)
+        if score >= floor:
+            scored.append((score, i))
+    scored.sort(key=lambda si: (-si[0], si[1]))
+    out = []
+    for _, i in scored[:most]:
+        ns = context.sentences[i]
+        out.append(make_citation(articles[ns.article_id], ns.start, ns.end, ns.ref))
+    return out
 
 
 def _touches_injection(article: Article, start: int, end: int) -> bool:

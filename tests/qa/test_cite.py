@@ -176,6 +176,56 @@ class TestRepair:
         assert loose[0].supported
 
 
+RESTATED = (
+    "Seasonality is a pattern that recurs every calendar year.\n\n"
+    "The weather was mild on Tuesday.\n\n"
+    "A seasonal pattern recurs every year, and it is called seasonality.\n\n"
+    "Forecasters use averages of past seasons."
+)
+
+
+def _restated_ctx() -> tuple[Context, dict[str, Article]]:
+    art = Article(id="w", title="Seasonality", text=RESTATED)
+    sents = []
+    for n, s in enumerate(RESTATED.split("\n\n"), 1):
+        start = RESTATED.index(s)
+        sents.append(NumberedSentence(f"S{n}", "w", "Seasonality", start, start + len(s), s, 1.0))
+    other = Article(id="x", title="Other", text="Seasonality recurs every calendar year.")
+    sents.append(NumberedSentence("S5", "x", "Other", 0, len(other.text), other.text, 1.0))
+    return Context(tuple(sents), 60), {"w": art, "x": other}
+
+
+class TestAlsoCite:
+    Q = "What is seasonality?"
+    REPLY = "Seasonality is a pattern that recurs every year [S1]."
+
+    def test_every_sentence_of_the_cited_article_that_states_it_is_cited(self):
+        ctx, arts = _restated_ctx()
+        out = verify(parse_reply(self.REPLY), ctx, arts, min_support=0.5, max_sentences=3,
+                     question=self.Q, also_cite=2)  # fmt: skip
+        assert out[0].supported
+        # S3 restates the claim; S2 (weather) and S4 (averages) do not; S5 is another article.
+        assert [c.ref for c in out[0].citations] == ["S1", "S3"]
+        for c in out[0].citations:
+            assert arts[c.article_id].text[c.start : c.end] == c.quote
+
+    def test_off_by_default_and_bounded(self):
+        ctx, arts = _restated_ctx()
+        off = verify(parse_reply(self.REPLY), ctx, arts, min_support=0.5, max_sentences=3,
+                     question=self.Q)  # fmt: skip
+        assert [c.ref for c in off[0].citations] == ["S1"]
+        none_left = verify(parse_reply(self.REPLY), ctx, arts, min_support=0.5,
+                           max_sentences=3, question=self.Q, also_cite=0)  # fmt: skip
+        assert none_left == off
+
+    def test_an_unsupported_sentence_gets_no_extra_citations(self):
+        ctx, arts = _restated_ctx()
+        out = verify(parse_reply("Seasonality was invented in Paris in 1850 [S1]."), ctx, arts,
+                     min_support=0.5, max_sentences=3, question=self.Q, also_cite=2)  # fmt: skip
+        assert not out[0].supported
+        assert [c.ref for c in out[0].citations] == ["S1"]
+
+
 class TestInventedQuotes:
     def test_quoted_words_must_be_in_the_source(self):
         src = [
