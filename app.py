@@ -206,7 +206,10 @@ class ChatPage:
         """Outputs: report, library, article picker, the sample offer (hidden once anything
         is indexed)."""
         if not files:
-            raise gr.Error("Choose one or more .txt, .md, .html, .jsonl or .json files first.")
+            raise gr.Error(
+                "Choose one or more .txt, .md, .html, .jsonl, .json or feed (.rss .atom .xml) "
+                "files first."
+            )
         paths = [Path(f if isinstance(f, str) else f.name) for f in files]
         report = self.assistant.add(paths, progress=True)  # tqdm, mirrored in the page
         rows = [
@@ -318,9 +321,21 @@ def build_app(assistant: Assistant) -> gr.Blocks:
                         )
                     with gr.Tab("Library", id="library"):
                         files = gr.File(
-                            label="Upload articles (.txt .md .html .jsonl .json, or .gz of those)",
+                            label="Upload articles (.txt .md .html .jsonl .json .jsonl.gz, "
+                            "RSS/Atom .rss .atom .xml)",
                             file_count="multiple",
-                            file_types=[".txt", ".md", ".html", ".htm", ".jsonl", ".json", ".gz"],
+                            file_types=[
+                                ".txt",
+                                ".md",
+                                ".html",
+                                ".htm",
+                                ".jsonl",
+                                ".json",
+                                ".gz",
+                                ".rss",
+                                ".atom",
+                                ".xml",
+                            ],
                             elem_id="upload",
                         )
                         ingest = gr.Button("Add to index", elem_id="ingest")

@@ -21,6 +21,7 @@ from typing import Any
 from index.clean import clean_text, is_headline
 from index.dateline import read_dateline
 from index.dates import DateOrder, ReadDate, read_date
+from index.feeds import FEED_SUFFIXES, FeedItem, read_feed
 from qa.types import Article, content_hash
 
 TEXT_SUFFIXES = {".txt", ".md", ".markdown"}
@@ -28,8 +29,11 @@ HTML_SUFFIXES = {".html", ".htm"}
 JSONL_SUFFIXES = {".jsonl"}
 JSON_SUFFIXES = {".json"}  # an array of article records (or one record)
 GZIP_SUFFIXES = {".jsonl.gz", ".json.gz"}
-SUPPORTED = TEXT_SUFFIXES | HTML_SUFFIXES | JSONL_SUFFIXES | JSON_SUFFIXES | GZIP_SUFFIXES
-RECORD_SUFFIXES = JSONL_SUFFIXES | JSON_SUFFIXES  # files of records rather than one article
+SUPPORTED = (
+    TEXT_SUFFIXES | HTML_SUFFIXES | JSONL_SUFFIXES | JSON_SUFFIXES | GZIP_SUFFIXES | FEED_SUFFIXES
+)
+# Files of many articles rather than one (their articles' ids are qualified by the file's name)
+RECORD_SUFFIXES = JSONL_SUFFIXES | JSON_SUFFIXES | FEED_SUFFIXES
 # A compressed export may expand to this much at most: a few million articles, not a bomb.
 MAX_GUNZIP_BYTES = 2 << 30
 
@@ -191,6 +195,10 @@ def load_file(
         yield LoadProblem(str(path), problem)
         return
     origin_path = _resolved(path)
+    if suffix in FEED_SUFFIXES:
+        for item in feed_articles(data, origin=str(path)):
+            yield replace(item, origin_path=origin_path) if isinstance(item, Article) else item
+        return
     if suffix in RECORD_SUFFIXES:
         parse = parse_jsonl if suffix in JSONL_SUFFIXES else parse_json
         for item in parse(text, origin=str(path), date_order=date_order):
@@ -204,6 +212,33 @@ def load_file(
             text, origin=str(path), article_id=article_id, markdown=suffix != ".txt"
         )
     yield replace(loaded, origin_path=origin_path) if isinstance(loaded, Article) else loaded
+
+
+def feed_articles(data: bytes, *, origin: str) -> Iterator[Loaded]:
+    """A feed's items as articles, from the items' own texts (`--fetch` reads their pages)."""
+    items = read_feed(data)
+    if isinstance(items, str):
+        yield LoadProblem(origin, items)
+        return
+    for n, item in enumerate(items, 1):
+        yield item_article(item, item.text, origin=f"{origin}#{n}")
+
+
+def item_article(item: FeedItem, text: str, *, origin: str) -> Loaded:
+    """One feed item as an article with `text`; its id comes from the item's guid, so the
+    feed ingested again later updates its items and adds the new ones."""
+    if not text.strip():
+        return LoadProblem(origin, "the feed item carries no text of its own (only a link)")
+    prefix = slug(item.source or "feed")[:40] or "feed"
+    return _finish(
+        text,
+        origin=origin,
+        article_id=f"{prefix}-{content_hash(item.key, 10)}",
+        title=item.title,
+        url=item.link,
+        source=item.source,
+        published_at=item.published_at,
+    )
 
 
 def _gunzip(data: bytes) -> tuple[bytes, str | None]:
