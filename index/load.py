@@ -17,11 +17,13 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 from index.clean import clean_text, is_headline
 from index.dateline import read_dateline
 from index.dates import DateOrder, ReadDate, read_date
 from index.feeds import FEED_SUFFIXES, FeedItem, read_feed
+from index.fetch import Fetched, FetchError, fetch, is_url
 from qa.types import Article, content_hash
 
 TEXT_SUFFIXES = {".txt", ".md", ".markdown"}
@@ -67,6 +69,7 @@ def load_paths(
     *,
     follow_links: bool = False,
     date_order: DateOrder = "MDY",
+    fetch_links: bool = False,
 ) -> Iterator[Loaded]:
     """Load every supported file under `paths` (files or folders), in a stable order.
 
@@ -74,6 +77,9 @@ def load_paths(
     unless `follow_links`: a link to /etc/passwd named notes.txt must not end up quoted in
     answers. A file named directly is always read; the user chose it."""
     for p in paths:
+        if isinstance(p, str) and is_url(p):
+            yield from load_url(p, fetch_links=fetch_links)
+            continue
         path = Path(p).expanduser()
         if not path.exists():
             yield LoadProblem(str(path), "no such file or directory; check the path")
@@ -241,6 +247,81 @@ def item_article(item: FeedItem, text: str, *, origin: str) -> Loaded:
     )
 
 
+def load_url(url: str, *, fetch_links: bool = False) -> Iterator[Loaded]:
+    """A web page (its main text, by trafilatura) or a feed (its items) from a URL. With
+    `fetch_links`, each feed item's own page is fetched and its main text used; otherwise the
+    item's content or summary. Every fetch is bounded (`index.fetch`)."""
+    try:
+        got = fetch(url)
+    except FetchError as e:
+        yield LoadProblem(url, str(e))
+        return
+    if not _is_feed(got):
+        page = _from_html(_page_text(got), origin=url, article_id=_url_id(got.url))
+        yield (
+            replace(page, url=page.url or got.url, origin_path=url)
+            if isinstance(page, Article)
+            else page
+        )
+        return
+    items = read_feed(got.data)
+    if isinstance(items, str):
+        yield LoadProblem(url, items)
+        return
+    for n, item in enumerate(items, 1):
+        where = f"{url}#{n}"
+        loaded = _fetched_item(item, where) if fetch_links and item.link else None
+        if loaded is None:
+            loaded = item_article(item, item.text, origin=where)
+        yield replace(loaded, origin_path=url) if isinstance(loaded, Article) else loaded
+
+
+def _fetched_item(item: FeedItem, origin: str) -> Loaded:
+    """A feed item with its page's main text; the feed's title, date and source win over
+    what the page's metadata says (the feed is the publisher's own record)."""
+    assert item.link is not None
+    try:
+        got = fetch(item.link)
+    except FetchError as e:
+        return LoadProblem(origin, f"{item.link}: {e}")
+    page = _from_html(_page_text(got), origin=origin, article_id=None)
+    if isinstance(page, LoadProblem):
+        return LoadProblem(origin, f"{item.link}: {page.reason}")
+    fallback = item_article(item, page.text, origin=origin)
+    if isinstance(fallback, LoadProblem):
+        return fallback
+    return replace(
+        fallback,
+        title=item.title or page.title,
+        published_at=item.published_at if item.published_at is not None else page.published_at,
+        source=item.source or page.source,
+    )
+
+
+def _is_feed(got: Fetched) -> bool:
+    kind = got.content_type.split(";")[0].strip().lower()
+    if kind in ("application/rss+xml", "application/atom+xml", "application/xml", "text/xml"):
+        return True
+    head = got.data[:512].lstrip().lower()
+    return head.startswith((b"<?xml", b"<rss", b"<feed")) and b"<html" not in head
+
+
+def _page_text(got: Fetched) -> str:
+    """The page's bytes as text, by the charset the server names, else UTF-8 (replacing what
+    is not: a page is read for its prose, not stored byte for byte)."""
+    m = re.search(r"charset=([\w-]+)", got.content_type, re.IGNORECASE)
+    try:
+        return got.data.decode(m.group(1) if m else "utf-8", errors="replace")
+    except LookupError:
+        return got.data.decode("utf-8", errors="replace")
+
+
+def _url_id(url: str) -> str:
+    """A readable id from a URL: host and path, as a slug."""
+    parts = urlparse(url)
+    return slug(f"{parts.hostname or ''}{parts.path}".rstrip("/"))[:80] or content_hash(url)
+
+
 def _gunzip(data: bytes) -> tuple[bytes, str | None]:
     """A .gz file's contents, or why they cannot be read; bounded by MAX_GUNZIP_BYTES."""
     out = bytearray()
@@ -393,7 +474,7 @@ def _from_text(text: str, *, origin: str, article_id: str, markdown: bool) -> Lo
     return _finish("\n".join(lines), origin=origin, article_id=article_id, title=title)
 
 
-def _from_html(html: str, *, origin: str, article_id: str) -> Loaded:
+def _from_html(html: str, *, origin: str, article_id: str | None) -> Loaded:
     import trafilatura
 
     try:

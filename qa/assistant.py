@@ -118,12 +118,14 @@ class Assistant:
         progress: bool = False,
         replace: bool = False,
         follow_links: bool = False,
+        fetch_links: bool = False,
     ) -> IngestReport:
         """Ingest files, folders or `Article`s; bad ones are reported, good ones kept.
 
         An article never silently replaces another source's article that has the same id: it
         is added under a qualified id and the report says so; `replace=True` updates instead.
-        Links out of an ingested folder are skipped unless `follow_links`."""
+        Links out of an ingested folder are skipped unless `follow_links`. A URL is fetched
+        (a page, or a feed whose items' pages are fetched too with `fetch_links`)."""
         if isinstance(items, str | Path):
             items = [items]
         items = list(items)
@@ -136,7 +138,10 @@ class Assistant:
                     yield item
                 else:
                     yield from load_paths(
-                        [item], follow_links=follow_links, date_order=self.settings.date_order
+                        [item],
+                        follow_links=follow_links,
+                        date_order=self.settings.date_order,
+                        fetch_links=fetch_links,
                     )
 
         with self._write_lock():  # one writer per data dir; waits for another process

@@ -44,8 +44,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    s = sub.add_parser("ingest", help="add articles (files or folders) to the index")
-    s.add_argument("paths", nargs="+", help=".txt .md .html .jsonl files or folders")
+    s = sub.add_parser("ingest", help="add articles (files, folders, URLs, feeds) to the index")
+    s.add_argument(
+        "paths",
+        nargs="+",
+        help=".txt .md .html .jsonl .json(.gz) .rss .atom .xml files, folders, or http(s) URLs "
+        "of pages or feeds",
+    )
     s.add_argument("--json", action="store_true", help="print the report as JSON")
     s.add_argument(
         "--replace",
@@ -57,6 +62,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--follow-links",
         action="store_true",
         help="inside folders, also read symbolic links to files outside the folder",
+    )
+    s.add_argument(
+        "--fetch",
+        action="store_true",
+        help="for a feed URL, fetch each item's page and index its main text (default: the "
+        "item's own summary or content)",
     )
     _common(s)
     s.set_defaults(func=cmd_ingest)
@@ -227,6 +238,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             progress=sys.stderr.isatty(),
             replace=args.replace,
             follow_links=args.follow_links,
+            fetch_links=args.fetch,
         )
     except IngestInterrupted as stop:
         _print_report(stop.report)
