@@ -175,9 +175,15 @@ class ChatPage:
         searched = ""
         if standalone and standalone != question:
             searched = f"<p class=searched>Searched for: <q>{html.escape(standalone)}</q></p>"
+
+        def also(s: Source) -> str:
+            names = html.escape(", ".join(s.also_published_by))
+            return f" <span class=also>also published by {names}</span>" if names else ""
+
         rows = "".join(
-            f"<li><b>{html.escape(s.title)}</b> <span class=muted>({html.escape(s.article_id)},"
-            f" chars {s.start}-{s.end})</span><br>{html.escape(s.text[:240])}…</li>"
+            f"<li><b>{html.escape(s.title)}</b>{also(s)} <span class=muted>"
+            f"({html.escape(s.article_id)}, chars {s.start}-{s.end})</span><br>"
+            f"{html.escape(s.text[:240])}…</li>"
             for s in sources
         )
         return f"{searched}<ol>{rows}</ol>"

@@ -36,7 +36,7 @@ from qa.settings import Settings
 PROMPT_SETTINGS = (
     "k", "candidates", "rrf_k", "context_tokens", "lead_sentences", "chunk_tokens",
     "chunk_overlap_sentences", "embed_backend", "model", "backend", "collection",
-    "sentence_fusion", "anchor_focus",
+    "sentence_fusion", "anchor_focus", "copy_threshold",
 )  # fmt: skip
 
 

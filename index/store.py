@@ -21,6 +21,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 
+from index.copies import signature
 from qa.errors import NoIndexError, StoreError
 from qa.types import Article, Chunk, Span
 
@@ -238,7 +239,10 @@ class ChromaStore:
     def list_articles(self) -> list[dict[str, Any]]:
         out = []
         for ids, metas, _ in self._scan(self._articles, documents=False):
-            out += [{"id": i, **m} for i, m in zip(ids, metas, strict=True)]
+            out += [
+                {"id": i, **{k: v for k, v in m.items() if k != "minhash"}}
+                for i, m in zip(ids, metas, strict=True)
+            ]
         return sorted(out, key=lambda a: (a.get("title") or "", a["id"]))
 
     def write_article(
@@ -568,6 +572,7 @@ def _article_meta(article: Article, n_chunks: int, *, sentences: bool) -> dict[s
         "text_hash": article.text_hash,
         "n_chunks": n_chunks,
         "chars": len(article.text),
+        "minhash": signature(article.text),  # wire copies fold at question time
     }
     if sentences:
         meta["sentences"] = 1  # its sentence vectors are stored (ingest re-writes one without)

@@ -248,6 +248,7 @@ class AnswerChain:
                 end=rc.chunk.end,
                 score=rc.score,
                 text=rc.chunk.text,
+                also_published_by=rc.also_published_by,
             )
             for rc in turn.retrieval.chunks
         )

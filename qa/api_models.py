@@ -120,6 +120,9 @@ class SourceOut(BaseModel):
     end: int
     score: float
     text: str
+    also_published_by: list[str] = Field(
+        default_factory=list, description="Outlets whose copies of this story were folded."
+    )
 
 
 class AnswerOut(BaseModel):

@@ -85,6 +85,7 @@ class Assistant:
             candidates=settings.candidates,
             rrf_k=settings.rrf_k,
             sentence_fusion=settings.sentence_fusion,
+            copy_threshold=settings.copy_threshold,
         )
         self.count_tokens = TokenCounter(settings.cache_dir)
         self._llms: dict[str, LLM | None] = {}

@@ -18,6 +18,7 @@ from langchain_core.callbacks import CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 
+from index.copies import similarity
 from index.embed import Embedder
 from index.search import Hit, SearchIndex
 from index.store import ChromaStore, Filters
@@ -54,12 +55,14 @@ class HybridRetriever:
         candidates: int = 30,
         rrf_k: int = 60,
         sentence_fusion: bool = True,
+        copy_threshold: float = 0.6,
     ) -> None:
         self.store = store
         self.embedder = embedder
         self.candidates = candidates
         self.rrf_k = rrf_k
         self.sentence_fusion = sentence_fusion
+        self.copy_threshold = copy_threshold
         self.index = SearchIndex.load(index_path) if index_path else SearchIndex(None)
         self._fresh = True  # a saved index is as fresh as the change marker it was saved with
         self._keyword_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="citeqa-bm25")
@@ -127,7 +130,11 @@ class HybridRetriever:
             fuse(self._by_best_sentence(index, list(fused), vector))
         for hit in reversed(dense):  # a chunk's similarity: its first (main-search) dense hit
             fused[hit.chunk_id]["sim"] = hit.score
-        best = sorted(fused.items(), key=lambda kv: -kv[1]["score"])[:k]
+        ranked = sorted(fused.items(), key=lambda kv: -kv[1]["score"])
+        also: dict[str, tuple[str, ...]] = {}
+        if self.copy_threshold <= 1.0:
+            ranked, also = self._fold_copies(ranked)
+        best = ranked[:k]
         chunks = {c.id: c for c in self.store.get_chunks([i for i, _ in best])}
         return Retrieval(
             query,
@@ -139,11 +146,49 @@ class HybridRetriever:
                     dense_rank=e.get("dense_rank"),
                     bm25_rank=e.get("bm25_rank"),
                     dense_similarity=e.get("sim"),
+                    also_published_by=also.get(chunks[i].article_id, ()),
                 )
                 for i, e in best
                 if i in chunks  # removed by another process since the sync
             ),
         )
+
+    def _fold_copies(
+        self, ranked: list[tuple[str, dict[str, Any]]]
+    ) -> tuple[list[tuple[str, dict[str, Any]]], dict[str, tuple[str, ...]]]:
+        """The candidates with other outlets' copies of a story left out: the best-ranked
+        copy stands for its story, and the others' outlets are named as also publishing it.
+        Copies would show the model one sentence twice and push other stories out of k."""
+        owner = {c.id: c.article_id for c in self.store.get_chunks([i for i, _ in ranked])}
+        articles = list(dict.fromkeys(owner[i] for i, _ in ranked if i in owner))
+        metas = self.store.article_metas(articles)
+        kept: list[str] = []
+        folded: dict[str, str] = {}  # copy -> the article standing for it
+        for a in articles:
+            sig = (metas.get(a) or {}).get("minhash") or ""
+            rep = next(
+                (
+                    r
+                    for r in kept
+                    if similarity(sig, (metas.get(r) or {}).get("minhash") or "")
+                    >= self.copy_threshold
+                ),
+                None,
+            )
+            if rep is None:
+                kept.append(a)
+            else:
+                folded[a] = rep
+        if not folded:
+            return ranked, {}
+        also: dict[str, list[str]] = {}
+        for copy, rep in folded.items():
+            m = metas.get(copy) or {}
+            name = m.get("source") or m.get("title") or copy
+            if name not in also.setdefault(rep, []):
+                also[rep].append(name)
+        kept_ranked = [(i, e) for i, e in ranked if owner.get(i) not in folded]
+        return kept_ranked, {a: tuple(names) for a, names in also.items()}
 
     def _by_best_sentence(
         self, index: SearchIndex, chunk_ids: list[str], vector: np.ndarray

@@ -69,6 +69,10 @@ class Settings(BaseSettings):
     # drawn from those only: a look-alike story (another town's mayor, another state's storm)
     # is then not there for the model to answer from.
     anchor_focus: bool = True
+    # Articles whose word 5-shingles overlap at least this much (MinHash estimate of Jaccard)
+    # are one story's copies: retrieval shows the best-ranked one and names the others'
+    # outlets. Above 1 turns folding off.
+    copy_threshold: float = 0.6
     # How an article date like 03/04/2022 is read when either order makes a date (month first
     # in the US exports we met); every such reading is named in the ingest report.
     date_order: Literal["MDY", "DMY"] = "MDY"

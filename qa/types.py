@@ -70,6 +70,8 @@ class RetrievedChunk:
     dense_rank: int | None = None
     bm25_rank: int | None = None
     dense_similarity: float | None = None
+    # Other outlets' copies of this article's story, folded into it (their names, or titles)
+    also_published_by: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +108,7 @@ class Source:
     end: int
     score: float
     text: str
+    also_published_by: tuple[str, ...] = ()  # outlets whose copies of the story were folded
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -181,8 +184,12 @@ class Answer:
             marks = "".join(f"[{numbers[(c.article_id, c.start, c.end)]}]" for c in s.citations)
             parts.append(f"{s.text} {marks}".strip())
         lines = [" ".join(parts), ""]
+        also = {s.article_id: s.also_published_by for s in self.sources if s.also_published_by}
         for c, n in ((c, numbers[(c.article_id, c.start, c.end)]) for c in self.citations):
-            lines.append(f'[{n}] {c.title} ({c.article_id}, chars {c.start}-{c.end}): "{c.quote}"')
+            line = f'[{n}] {c.title} ({c.article_id}, chars {c.start}-{c.end}): "{c.quote}"'
+            if c.article_id in also:
+                line += f" (also published by {', '.join(also[c.article_id])})"
+            lines.append(line)
         return "\n".join(lines)
 
 
