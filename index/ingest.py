@@ -249,6 +249,9 @@ class Indexer:
                 # Written before sentence vectors were stored: write it again to store them
                 # (the context then embeds nothing at question time).
                 return article, meta, "stored its sentence vectors (indexed by an older citeqa)"
+            if meta.get("text_hash") == item.text_hash and "minhash" not in meta:
+                # Written before copy signatures: write it again so its copies fold.
+                return article, meta, "stored its copy signature (indexed by an older citeqa)"
             if meta.get("text_hash") == item.text_hash:
                 return IngestItem(
                     origin=item.origin or item.id,
