@@ -19,13 +19,22 @@ from langchain_core.runnables import Runnable, RunnableLambda
 from index.store import Filters
 from qa.cite import ABSTAIN_TEXT, ABSTAIN_TOKEN, parse_reply, verify
 from qa.confidence import anchors, check_messages, confidence, covering_articles, measure
+from qa.conflicts import conflict_sentence, find_conflicts
 from qa.context import Context, build_context
 from qa.extractive import extractive_reply
 from qa.llm.base import LLM, ReplyFormat
 from qa.prompts import prompt_messages
 from qa.retrieve import HybridRetriever, Retrieval
 from qa.settings import Settings
-from qa.types import Answer, Article, Retrieved, RetrievedChunk, Source, TextDelta
+from qa.types import (
+    Answer,
+    AnswerSentence,
+    Article,
+    Retrieved,
+    RetrievedChunk,
+    Source,
+    TextDelta,
+)
 from qa.when import Window, time_window
 
 
@@ -205,6 +214,15 @@ class AnswerChain:
             supported = []  # less likely right than the operator accepts
         if not supported:
             sentences = tuple(dataclasses.replace(s, supported=False) for s in sentences)
+        elif self.settings.report_conflicts:
+            shown = [(n.article_id, n.start, n.end, n.text) for n in turn.context.sentences]
+            cited = [c for s in supported for c in s.citations]
+            differ = [
+                AnswerSentence(conflict_sentence(cf, articles), (cf.first, cf.second), True, 1.0)
+                for cf in find_conflicts(cited, shown, articles)
+            ]
+            supported += differ
+            sentences = (*supported, *(s for s in sentences if not s.supported))
         abstained = not supported
         text = ABSTAIN_TEXT if abstained else " ".join(s.text for s in supported)
         if abstained and not looks_english(turn.standalone):

@@ -99,6 +99,9 @@ class Settings(BaseSettings):
     # its quotes hold for "who", a date for "when"). On the dev sets it withheld 10 wrong
     # answers and no right one (eval/RESULTS.md).
     kind_gate: bool = True
+    # When a cited figure is given differently by another shown article about the same story
+    # (17 vs 23 dead), the answer adds "Reports differ: …" citing both.
+    report_conflicts: bool = True
     # Ask the local model whether the cited sentences state the answer (one prompt evaluation
     # of ~100 tokens, no decoding); its P(yes) is a confidence signal.
     self_check: bool = False

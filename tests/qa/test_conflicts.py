@@ -1,0 +1,83 @@
+"""The conflicting-reports detector on hand-made pairs, and in a real answer (real embedder,
+real Chroma, the extractive backend)."""
+
+from __future__ import annotations
+
+from qa.cite import make_citation
+from qa.conflicts import conflict_sentence, counted, find_conflicts
+from qa.types import Article
+
+
+def _art(aid: str, source: str, *sentences: str, title: str = "Tornado hits Hollis") -> Article:
+    return Article(id=aid, title=title, text=" ".join(sentences), source=source)
+
+
+def _detect(a: Article, b: Article, quote_a: str, quote_b: str):
+    ca = make_citation(a, a.text.index(quote_a), a.text.index(quote_a) + len(quote_a))
+    sb = b.text.index(quote_b)
+    shown = [(b.id, sb, sb + len(quote_b), quote_b)]
+    return find_conflicts([ca], shown, {a.id: a, b.id: b})
+
+
+WIRE = "The tornado killed 17 people in Hollis, Kansas, on Tuesday, officials said."
+PAPER = "The tornado killed at least 23 people in Hollis, Kansas, on Tuesday."
+
+
+class TestCounted:
+    def test_figures_and_what_they_count(self):
+        assert counted(WIRE) == {"people": ("17", "people")}
+        assert counted("It destroyed 1,200 homes and 3 schools.")["home"] == ("1200", "homes")
+        assert counted("Since 2019 the town has grown.") == {}  # a year is no count
+        assert counted("It lasted 9 days.") == {}  # durations are not what reports dispute
+
+
+class TestFindConflicts:
+    def test_two_outlets_with_different_tolls_conflict(self):
+        a = _art("wire", "Citeqa Wire", WIRE)
+        b = _art("paper", "Prairie Ledger", "Rescuers worked through the night.", PAPER)
+        (cf,) = _detect(a, b, WIRE, PAPER)
+        assert cf.figures == ("17", "23") and cf.thing == "people"
+        assert b.text[cf.second.start : cf.second.end] == cf.second.quote == PAPER
+        assert conflict_sentence(cf, {"wire": a, "paper": b}) == (
+            "Reports differ: Citeqa Wire gives 17 people, Prairie Ledger 23."
+        )
+
+    def test_a_look_alike_story_elsewhere_is_no_conflict(self):
+        a = _art("wire", "Citeqa Wire", WIRE)
+        other = "The tornado killed 23 people in Calder Springs, Texas, on Tuesday."
+        b = _art("texas", "Mesa Daily Star", other, title="Tornado hits Calder Springs")
+        assert _detect(a, b, WIRE, other) == []
+
+    def test_same_figure_other_thing_or_same_article_is_no_conflict(self):
+        a = _art("wire", "Citeqa Wire", WIRE)
+        same = "The tornado killed 17 people in Hollis, Kansas, on Tuesday."
+        assert _detect(a, _art("p", "Prairie Ledger", same), WIRE, same) == []
+        homes = "The tornado destroyed 23 homes in Hollis, Kansas, on Tuesday."
+        assert _detect(a, _art("p", "Prairie Ledger", homes), WIRE, homes) == []
+        both = _art("both", "Citeqa Wire", WIRE, PAPER)
+        c = make_citation(both, 0, len(WIRE))
+        shown = [("both", len(WIRE) + 1, len(both.text), PAPER)]
+        assert find_conflicts([c], shown, {"both": both}) == []  # one outlet correcting itself
+
+
+class TestInAnAnswer:
+    def test_the_answer_says_reports_differ_and_cites_both(self, make_assistant):
+        a = make_assistant(backend="extractive")
+        a.add(
+            [
+                _art("wire", "Citeqa Wire", WIRE, "Hollis is a town of about 2,400 people."),
+                _art("paper", "Prairie Ledger", PAPER, "Crews searched the rubble all night.",
+                     title="Hollis counts its dead"),
+                _art("texas", "Mesa Daily Star",
+                     "A hailstorm damaged 300 roofs in Calder Springs, Texas, on Monday.",
+                     title="Hail in Calder Springs"),
+            ]
+        )  # fmt: skip
+        answer = a.ask("How many people did the tornado kill in Hollis?")
+        assert not answer.abstained
+        assert "Reports differ:" in answer.text
+        ids = {c.article_id for c in answer.citations}
+        assert {"wire", "paper"} <= ids and "texas" not in ids
+        for c in answer.citations:
+            art = a.get_article(c.article_id)
+            assert art.text[c.start : c.end] == c.quote
