@@ -40,6 +40,10 @@ PROMPT_SETTINGS = (
 )  # fmt: skip
 
 
+# How a run logged before one of these settings existed was made (copies were not folded).
+BEFORE: dict[str, Any] = {"copy_threshold": 1.01}
+
+
 def _value(text: str) -> Any:
     try:
         return json.loads(text)
@@ -56,7 +60,7 @@ def replay(run: Path, out: Path, overrides: dict[str, Any], *, self_check: bool)
         raise InputError(f"{', '.join(bad)} change the prompt; run `citeqa eval` instead.")
     # What shaped the prompt comes from the run; everything after generation (verification
     # settings, gates) from today's defaults, env and `overrides`: that is what is measured.
-    logged = {k: v for k, v in config["settings"].items() if k in PROMPT_SETTINGS}
+    logged = {**BEFORE, **{k: v for k, v in config["settings"].items() if k in PROMPT_SETTINGS}}
     settings = Settings.load().model_copy(
         update={
             **logged,
