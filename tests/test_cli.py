@@ -117,3 +117,44 @@ class TestDemo:
         block = readme.split("Example output of `make demo`", 1)[1].split("```", 2)[1]
         shown = [line for line in block.splitlines() if line.strip()]
         assert shown and all(line in r.stdout.splitlines() for line in shown), (shown, r.stdout)
+
+
+class TestIngestFormats:
+    def test_exports_feeds_and_gzip_through_the_cli(self, tmp_path):
+        import gzip
+
+        src = tmp_path / "in"
+        src.mkdir()
+        (src / "export.json").write_text(
+            json.dumps({"articles": [
+                {"headline": "Mayor resigns", "body": "The mayor of Riverton resigned on Monday.",
+                 "pubDate": "Tue, 05 Mar 2024 10:00:00 GMT", "link": "https://x.test/a"},
+                {"headline": "Council meets", "body": "The Riverton council met on Tuesday.",
+                 "date": "03/04/2024"},
+            ]}),
+            encoding="utf-8",
+        )  # fmt: skip
+        rows = json.dumps({"id": "g1", "text": "Hail damaged 300 roofs in Calder Springs."})
+        (src / "wire.jsonl.gz").write_bytes(gzip.compress(rows.encode()))
+        (src / "herald.rss").write_text(
+            '<?xml version="1.0"?><rss version="2.0"><channel><title>Harbour Herald</title>'
+            "<item><title>Bridge opens</title><link>https://h.test/b</link>"
+            "<pubDate>Sat, 08 Jun 2024 16:00:00 GMT</pubDate>"
+            "<description>The Cordell Bridge opened on Saturday.</description></item>"
+            "</channel></rss>",
+            encoding="utf-8",
+        )
+        d = tmp_path / "idx"
+        r = run("ingest", str(src), data_dir=d)
+        assert r.returncode == 0, r.stderr + r.stdout
+        assert "4 added" in r.stdout
+        assert "read 'body' as text, 'headline' as title, 'pubDate' as published_at" in r.stdout
+        assert "could be day or month first: read as 2024-03-04 (date_order MDY" in r.stdout
+        listed = json.loads(run("articles", "--json", data_dir=d).stdout)
+        rows_out = listed["articles"] if isinstance(listed, dict) else listed
+        by_title = {row["title"]: row for row in rows_out}
+        assert by_title["Bridge opens"]["source"] == "Harbour Herald"
+        assert by_title["Mayor resigns"]["url"] == "https://x.test/a"
+        assert all("minhash" not in row for row in rows_out)
+        r = run("ingest", str(src), data_dir=d)
+        assert "4 unchanged" in r.stdout

@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -75,6 +76,8 @@ def server() -> Iterator[str]:
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            if self.path == "/slow":
+                time.sleep(3)
             status, headers, body = routes.get(self.path, (404, {}, b"not found"))
             self.send_response(status)
             for k, v in headers.items():
@@ -99,6 +102,7 @@ def server() -> Iterator[str]:
             "/loop": (302, {"Location": "/loop"}, b""),
             "/to-file": (302, {"Location": "file:///etc/passwd"}, b""),
             "/big": (200, html, b"x" * 300_000),
+            "/slow": (200, html, STORM),
         }
     )
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
@@ -120,6 +124,8 @@ class TestFetch:
             fetch(f"{server}/big", max_bytes=100_000)
         with pytest.raises(FetchError, match="404"):
             fetch(f"{server}/nothing-here")
+        with pytest.raises(FetchError, match="timed out"):
+            fetch(f"{server}/slow", timeout=0.5)
 
     def test_a_page_url_is_an_article_with_its_url(self, server):
         (a,) = list(load_paths([f"{server}/storm.html"]))

@@ -96,6 +96,50 @@ class TestFoldedRetrieval:
         else:  # folding off: the same test sees the copies (so it measures something)
             assert doubled > 0
 
+    def test_ten_stories_from_three_outlets_are_ten_sources(self, make_assistant):
+        towns = ["Hollis", "Eastbrook", "Riverton", "Westfield", "Pine Hollow", "Elderton",
+                 "Caddo Bend", "Ashford", "Kessler Falls", "Millbrook"]  # fmt: skip
+        events = ["a tornado", "a flood", "a wildfire", "a hailstorm", "a blizzard",
+                  "a power outage", "a water main break", "a bridge closure", "a chemical spill",
+                  "a landslide"]  # fmt: skip
+        outlets = ["Citeqa Wire", "Mesa Daily Star", "Prairie Ledger"]
+        arts, cluster = [], {}
+        for i, (town, event) in enumerate(zip(towns, events, strict=True)):
+            body = [
+                f"Officials in {town} said {event} on Tuesday forced {100 + i * 37} families "
+                f"from their homes and closed {3 + i} schools.",
+                f"The mayor of {town} declared an emergency and asked the state for help with "
+                f"{event}, the worst the town has seen in {10 + i} years.",
+                f"Crews worked through the night, and {20 + i} roads remained closed on "
+                f"Wednesday morning, the {town} public works department said.",
+                f"Residents described {event} as sudden; shelters at {2 + i % 3} churches took "
+                f"in people overnight.",
+            ]
+            for j, outlet in enumerate(outlets):
+                text = list(body)
+                if j == 1:
+                    text[0] = text[0].replace("on Tuesday", "late on Tuesday")
+                if j == 2:
+                    text.append(f"The {outlet} will update this story from {town}.")
+                aid = f"s{i}-o{j}"
+                cluster[aid] = i
+                title = f"{town}: {event} ({outlet})"
+                arts.append(Article(id=aid, title=title, text="\n\n".join(text), source=outlet))
+        a = make_assistant(backend="extractive")
+        a.add(arts)
+        chain = AnswerChain(a.settings, a.retriever, a.store.get_articles, a.count_tokens, None)
+        for i, town in enumerate(towns):
+            q = f"How many families left their homes in {town}?"
+            turn = new_turn(q, q, k=5, filters=None)
+            chain.prepare(turn)
+            ids = list(dict.fromkeys(rc.chunk.article_id for rc in turn.retrieval.chunks))
+            clusters = [cluster[x] for x in ids]
+            assert len(clusters) == len(set(clusters)), ids  # never two copies of one story
+            top = turn.retrieval.chunks[0]
+            assert cluster[top.chunk.article_id] == i
+            mine = a.get_article(top.chunk.article_id).source
+            assert set(top.also_published_by) == set(outlets) - {mine}
+
     def test_the_answer_names_the_other_outlets(self, make_assistant):
         a = make_assistant(backend="extractive")
         a.add(corpus())
