@@ -16,7 +16,7 @@ export ANONYMIZED_TELEMETRY := False
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup dev browser demo test lint format clean
+.PHONY: setup dev browser demo test test-fast lint format clean
 
 # What running citeqa needs (the page included): prebuilt wheels only, nothing compiles.
 setup: $(STAMP)
@@ -53,6 +53,10 @@ format: dev
 
 test: lint browser
 	$(BIN)/pytest -ra
+
+# Lint and the unit tests: no model, no server, no browser (the end-to-end tier is `test`).
+test-fast: lint
+	$(BIN)/pytest -ra -q -m "not models" -p no:cacheprovider
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache .ruff_cache

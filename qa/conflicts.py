@@ -8,7 +8,8 @@ figure, about the same story, so the answer can say "Reports differ".
 "The same story" is the costly judgement: look-alike stories (storms in two states, two
 towns' strikes) give different figures for the same noun and are no conflict. Two sentences
 are taken to report one event only when each one's names (places, people, organisations) are
-all in the other's article, and they share most of their other words.
+all in the other's article, and they share most of their other words; and one outlet's two
+stories (a toll updated the next day) are an update, not reports that differ.
 """
 
 from __future__ import annotations
@@ -24,6 +25,10 @@ from qa.types import Article, Citation
 _TOKEN = re.compile(r"[\w'’.,$%-]+")
 _NUMBER = re.compile(r"^\$?\d[\d,]*(?:\.\d+)?%?$")
 # Nouns too vague to say two figures count the same thing ("17 of the", "23 years ago").
+_MONTHS = frozenset(
+    "jan feb mar apr may jun jul aug sep sept oct nov dec january february march april june "
+    "july august september october november december".split()
+)
 _VAGUE = frozenset(
     "percent year years month months week weeks day days hour hours minute minutes time times "
     "mile miles foot feet meter meters inch inches".split()
@@ -42,14 +47,19 @@ class Conflict:
 
 def counted(text: str) -> dict[str, tuple[str, str]]:
     """{singular noun stem: (figure, the noun as written)} for each figure followed within two
-    words by a noun: "killed at least 17 people" -> {"people": ("17", "people")}."""
+    words by a common noun: "killed at least 17 people" -> {"people": ("17", "people")}. Years
+    and days of a date ("Jan. 10 (Prairie Ledger)") are not counts."""
     words = _TOKEN.findall(text.replace("-", " "))
     out: dict[str, tuple[str, str]] = {}
     for i, w in enumerate(words):
         figure = w.strip(".,")
         if not _NUMBER.match(figure) or re.fullmatch(r"(?:1[89]|20)\d\d", figure):
             continue  # a year is a date, not a count
+        if i and words[i - 1].strip(".,").lower() in _MONTHS:
+            continue  # the day of a date
         for nxt in words[i + 1 : i + 3]:
+            if not nxt[:1].islower():
+                continue  # a name or a bracket, not what is counted
             noun = nxt.strip(".,").lower()
             stems = content_words(noun)
             if not stems or noun in _VAGUE or _NUMBER.match(noun):
@@ -86,9 +96,12 @@ def find_conflicts(
         mine = counted(c.quote)
         if not mine or c.article_id not in articles:
             continue
+        mine_source = articles[c.article_id].source
         for aid, start, end, text in shown:
             if aid == c.article_id or aid not in articles:
                 continue
+            if mine_source and mine_source == articles[aid].source:
+                continue  # one outlet's later story updates its figure; no report differs
             theirs = counted(text)
             for thing, (figure, written) in mine.items():
                 other = theirs.get(thing)

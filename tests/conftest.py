@@ -97,3 +97,23 @@ def start_server(cmd: list[str], probe_url: str, *, timeout: float, log: Path | 
             time.sleep(1)
     proc.kill()
     pytest.fail(f"{' '.join(cmd[:3])} did not answer within {timeout:.0f} s")
+
+
+# Fixtures that load a real model, start a real server or index with the real embedder: the
+# tests that use them are the end-to-end tier. `make test-fast` runs the rest.
+_HEAVY_FIXTURES = frozenset(
+    {"embedder", "torch_embedder", "onnx_cache", "cache_dir", "sample_assistant",
+     "make_assistant", "server", "open_server", "keyed_server", "guarded_server", "loaded_server",
+     "silent_server", "openai_server", "upstream", "chroma_url", "browser", "llm", "indexed",
+     "indexer", "store", "base_index", "small_disk"}
+)  # fmt: skip
+# Modules whose tests run real `citeqa` processes or servers without a fixture saying so.
+_HEAVY_MODULES = frozenset({"test_cli.py", "test_bad_input.py"})
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if _HEAVY_FIXTURES & set(getattr(item, "fixturenames", ())) or (
+            item.path.name in _HEAVY_MODULES
+        ):
+            item.add_marker(pytest.mark.models)

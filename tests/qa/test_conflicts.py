@@ -81,3 +81,14 @@ class TestInAnAnswer:
         for c in answer.citations:
             art = a.get_article(c.article_id)
             assert art.text[c.start : c.end] == c.quote
+
+
+class TestNotConflicts:
+    def test_dates_names_and_one_outlets_update_are_not_conflicts(self):
+        first = "WESTFIELD, Minnesota, Jan. 10 (Prairie Ledger) - Teachers closed 31 schools."
+        later = "WESTFIELD, Minnesota, Jan. 19 (Prairie Ledger) - Teachers ended the strike."
+        assert counted(first) == {"school": ("31", "schools")}  # not "10 prairie"
+        a = _art("wire", "Citeqa Wire", WIRE)
+        a2 = _art("wire2", "Citeqa Wire", PAPER)  # the same outlet, a later toll
+        assert _detect(a, a2, WIRE, PAPER) == []
+        assert counted(later) == {}
