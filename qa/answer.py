@@ -17,7 +17,7 @@ from typing import Any
 from langchain_core.runnables import Runnable, RunnableLambda
 
 from index.store import Filters
-from qa.cite import ABSTAIN_TEXT, ABSTAIN_TOKEN, parse_reply, verify
+from qa.cite import ABSTAIN_TEXT, ABSTAIN_TOKEN, also_stating, parse_reply, verify
 from qa.confidence import anchors, check_messages, confidence, covering_articles, measure
 from qa.conflicts import conflict_sentence, find_conflicts
 from qa.context import Context, build_context
@@ -184,7 +184,6 @@ class AnswerChain:
             min_support=self.settings.min_support,
             max_sentences=self.settings.max_answer_sentences,
             question=turn.standalone,
-            also_cite=self.settings.also_cite,
         )
         supported = [s for s in sentences if s.supported]
         signals = measure(
@@ -212,6 +211,16 @@ class AnswerChain:
         conf = confidence(signals) if supported else None
         if conf is not None and conf < self.settings.min_confidence:
             supported = []  # less likely right than the operator accepts
+        if supported and self.settings.also_cite:
+            supported = [
+                dataclasses.replace(s, citations=(*s.citations, *also_stating(
+                    s.text, s.citations, turn.context, articles,
+                    min_support=self.settings.min_support, question=turn.standalone,
+                    most=self.settings.also_cite,
+                )))
+                for s in supported
+            ]  # fmt: skip
+            sentences = (*supported, *(s for s in sentences if not s.supported))
         if not supported:
             sentences = tuple(dataclasses.replace(s, supported=False) for s in sentences)
         elif self.settings.report_conflicts:

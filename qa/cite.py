@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from index.split import sentence_spans
@@ -263,7 +263,6 @@ def verify(
     min_support: float,
     max_sentences: int,
     question: str = "",
-    also_cite: int = 0,
 ) -> tuple[AnswerSentence, ...]:
     """Attach verified citations to each reply sentence; mark the unsupported ones. Support is
     measured on what each sentence adds to `question` (see `support`)."""
@@ -300,9 +299,6 @@ def verify(
                 cites, ok = repaired, True
         if ok:
             cites = _prune(rs.text, cites, given)
-            if also_cite:
-                cites += _also_stating(rs.text, cites, context, articles, min_support, given,
-                                       also_cite)  # fmt: skip
         score = support(rs.text, [c.quote for c in cites], given) if cites else 0.0
         text = in_source_form(rs.text, [c.quote for c in cites]) if ok else rs.text
         out.append(AnswerSentence(text, tuple(cites), supported=ok, support=score))
@@ -328,20 +324,22 @@ def _prune(
     return kept
 
 
-def _also_stating(
+def also_stating(
     sentence: str,
-    cites: list[Citation],
+    cites: Sequence[Citation],
     context: Context,
     articles: Mapping[str, Article],
+    *,
     min_support: float,
-    given: frozenset[str],
+    question: str,
     most: int,
 ) -> list[Citation]:
     """Other shown sentences of the cited articles that state the claim by themselves (as
     well as its own citations do, and at least `min_support`), best first, at most `most`: a
     model cites one sentence where the article says it in two (a definition and its
     restatement), and a reader checking the claim should see every place it is stated. Only
-    the articles already cited: which articles an answer rests on is the gates' input."""
+    the articles already cited. Run after the gates, which judge what the model cited."""
+    given = frozenset(content_words(question))
     have = {(c.article_id, c.start) for c in cites}
     cited = {c.article_id for c in cites}
     framed, added = _framing(sentence, given)

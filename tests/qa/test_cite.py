@@ -2,6 +2,7 @@ import pytest
 
 from qa.cite import (
     ABSTAIN_TOKEN,
+    also_stating,
     content_words,
     locate_quote,
     make_citation,
@@ -199,31 +200,32 @@ class TestAlsoCite:
     Q = "What is seasonality?"
     REPLY = "Seasonality is a pattern that recurs every year [S1]."
 
-    def test_every_sentence_of_the_cited_article_that_states_it_is_cited(self):
+    def _verified(self):
         ctx, arts = _restated_ctx()
-        out = verify(parse_reply(self.REPLY), ctx, arts, min_support=0.5, max_sentences=3,
-                     question=self.Q, also_cite=2)  # fmt: skip
-        assert out[0].supported
+        (sentence,) = verify(parse_reply(self.REPLY), ctx, arts, min_support=0.5,
+                             max_sentences=3, question=self.Q)  # fmt: skip
+        return sentence, ctx, arts
+
+    def test_every_sentence_of_the_cited_article_that_states_it_is_cited(self):
+        s, ctx, arts = self._verified()
+        assert s.supported and [c.ref for c in s.citations] == ["S1"]
+        more = also_stating(s.text, s.citations, ctx, arts, min_support=0.5, question=self.Q,
+                            most=2)  # fmt: skip
         # S3 restates the claim; S2 (weather) and S4 (averages) do not; S5 is another article.
-        assert [c.ref for c in out[0].citations] == ["S1", "S3"]
-        for c in out[0].citations:
+        assert [c.ref for c in more] == ["S3"]
+        for c in more:
             assert arts[c.article_id].text[c.start : c.end] == c.quote
 
-    def test_off_by_default_and_bounded(self):
-        ctx, arts = _restated_ctx()
-        off = verify(parse_reply(self.REPLY), ctx, arts, min_support=0.5, max_sentences=3,
-                     question=self.Q)  # fmt: skip
-        assert [c.ref for c in off[0].citations] == ["S1"]
-        none_left = verify(parse_reply(self.REPLY), ctx, arts, min_support=0.5,
-                           max_sentences=3, question=self.Q, also_cite=0)  # fmt: skip
-        assert none_left == off
+    def test_bounded(self):
+        s, ctx, arts = self._verified()
+        assert also_stating(s.text, s.citations, ctx, arts, min_support=0.5, question=self.Q,
+                            most=0) == []  # fmt: skip
 
-    def test_an_unsupported_sentence_gets_no_extra_citations(self):
-        ctx, arts = _restated_ctx()
-        out = verify(parse_reply("Seasonality was invented in Paris in 1850 [S1]."), ctx, arts,
-                     min_support=0.5, max_sentences=3, question=self.Q, also_cite=2)  # fmt: skip
-        assert not out[0].supported
-        assert [c.ref for c in out[0].citations] == ["S1"]
+    def test_a_claim_no_other_sentence_states_gets_nothing(self):
+        s, ctx, arts = self._verified()
+        fire = "Seasonality was invented in Paris in 1850."
+        assert also_stating(fire, s.citations, ctx, arts, min_support=0.5, question=self.Q,
+                            most=2) == []  # fmt: skip
 
 
 class TestInventedQuotes:
