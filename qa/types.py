@@ -111,7 +111,7 @@ class Source:
     also_published_by: tuple[str, ...] = ()  # outlets whose copies of the story were folded
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "also_published_by": list(self.also_published_by)}
 
 
 @dataclass(frozen=True, slots=True)
