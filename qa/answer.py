@@ -16,6 +16,7 @@ from typing import Any
 
 from langchain_core.runnables import Runnable, RunnableLambda
 
+from index.split import sentence_spans
 from index.store import Filters
 from qa.cite import ABSTAIN_TEXT, ABSTAIN_TOKEN, also_stating, parse_reply, verify
 from qa.confidence import anchors, check_messages, confidence, covering_articles, measure
@@ -30,6 +31,7 @@ from qa.types import (
     Answer,
     AnswerSentence,
     Article,
+    Citation,
     Retrieved,
     RetrievedChunk,
     Source,
@@ -224,11 +226,11 @@ class AnswerChain:
         if not supported:
             sentences = tuple(dataclasses.replace(s, supported=False) for s in sentences)
         elif self.settings.report_conflicts:
-            shown = [(n.article_id, n.start, n.end, n.text) for n in turn.context.sentences]
             cited = [c for s in supported for c in s.citations]
+            shown, known = self._compared(turn, cited, articles)
             differ = [
-                AnswerSentence(conflict_sentence(cf, articles), (cf.first, cf.second), True, 1.0)
-                for cf in find_conflicts(cited, shown, articles)
+                AnswerSentence(conflict_sentence(cf, known), (cf.first, cf.second), True, 1.0)
+                for cf in find_conflicts(cited, shown, known)
             ]
             supported += differ
             sentences = (*supported, *(s for s in sentences if not s.supported))
@@ -261,6 +263,25 @@ class AnswerChain:
             confidence=None if abstained else conf,
             signals=signals.as_dict(),
         )
+
+    def _compared(
+        self, turn: Turn, cited: Sequence[Citation], articles: Mapping[str, Article]
+    ) -> tuple[list[tuple[str, int, int, str]], Mapping[str, Article]]:
+        """What a cited figure is compared with for conflicting reports: the shown sentences,
+        and every sentence of the other outlets' copies folded into a cited article (an
+        agency story updated by one paper, 17 dead become 23, is a copy: never shown)."""
+        assert turn.retrieval is not None and turn.context is not None
+        shown = [(n.article_id, n.start, n.end, n.text) for n in turn.context.sentences]
+        ids = {c.article_id for c in cited}
+        copy_ids = [x for rc in turn.retrieval.chunks if rc.chunk.article_id in ids
+                    for x in rc.copies]  # fmt: skip
+        if not copy_ids:
+            return shown, articles
+        copies = self.get_articles(list(dict.fromkeys(copy_ids)))
+        for a in copies.values():
+            shown += [(a.id, sp.start, sp.end, a.text[sp.start : sp.end])
+                      for sp in sentence_spans(a.text)]  # fmt: skip
+        return shown, {**articles, **copies}
 
     @staticmethod
     def sources(turn: Turn) -> tuple[Source, ...]:

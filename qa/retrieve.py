@@ -6,7 +6,7 @@ their own chains.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -131,11 +131,12 @@ class HybridRetriever:
         for hit in reversed(dense):  # a chunk's similarity: its first (main-search) dense hit
             fused[hit.chunk_id]["sim"] = hit.score
         ranked = sorted(fused.items(), key=lambda kv: -kv[1]["score"])
-        also: dict[str, tuple[str, ...]] = {}
+        copies: dict[str, tuple[str, ...]] = {}
         if self.copy_threshold <= 1.0:
-            ranked, also = self._fold_copies(ranked)
+            ranked, copies = self._fold_copies(ranked)
         best = ranked[:k]
         chunks = {c.id: c for c in self.store.get_chunks([i for i, _ in best])}
+        names = self._outlets(copies, {chunks[i].article_id for i, _ in best if i in chunks})
         return Retrieval(
             query,
             vector,
@@ -146,7 +147,8 @@ class HybridRetriever:
                     dense_rank=e.get("dense_rank"),
                     bm25_rank=e.get("bm25_rank"),
                     dense_similarity=e.get("sim"),
-                    also_published_by=also.get(chunks[i].article_id, ()),
+                    copies=copies.get(chunks[i].article_id, ()),
+                    also_published_by=names.get(chunks[i].article_id, ()),
                 )
                 for i, e in best
                 if i in chunks  # removed by another process since the sync
@@ -156,8 +158,8 @@ class HybridRetriever:
     def _fold_copies(
         self, ranked: list[tuple[str, dict[str, Any]]]
     ) -> tuple[list[tuple[str, dict[str, Any]]], dict[str, tuple[str, ...]]]:
-        """The candidates with other outlets' copies of a story left out: the best-ranked
-        copy stands for its story, and the others' outlets are named as also publishing it.
+        """The candidates with other outlets' copies of a story left out, and the copies (ids)
+        each kept article stands for: the best-ranked copy stands for its story.
         Copies would show the model one sentence twice and push other stories out of k."""
         owner = {c.id: c.article_id for c in self.store.get_chunks([i for i, _ in ranked])}
         articles = list(dict.fromkeys(owner[i] for i, _ in ranked if i in owner))
@@ -181,14 +183,27 @@ class HybridRetriever:
                 folded[a] = rep
         if not folded:
             return ranked, {}
-        also: dict[str, list[str]] = {}
+        copies: dict[str, list[str]] = {}
         for copy, rep in folded.items():
-            m = metas.get(copy) or {}
-            name = m.get("source") or m.get("title") or copy
-            if name not in also.setdefault(rep, []):
-                also[rep].append(name)
+            copies.setdefault(rep, []).append(copy)
         kept_ranked = [(i, e) for i, e in ranked if owner.get(i) not in folded]
-        return kept_ranked, {a: tuple(names) for a, names in also.items()}
+        return kept_ranked, {rep: tuple(ids) for rep, ids in copies.items()}
+
+    def _outlets(
+        self, copies: Mapping[str, tuple[str, ...]], shown: set[str]
+    ) -> dict[str, tuple[str, ...]]:
+        """The outlets (or titles) of the copies each shown article stands for."""
+        wanted = [c for a in shown for c in copies.get(a, ())]
+        if not wanted:
+            return {}
+        metas = self.store.article_metas(wanted)
+        out: dict[str, tuple[str, ...]] = {}
+        for a in shown:
+            names = [(metas.get(c) or {}).get("source") or (metas.get(c) or {}).get("title") or c
+                     for c in copies.get(a, ())]  # fmt: skip
+            if names:
+                out[a] = tuple(dict.fromkeys(names))
+        return out
 
     def _by_best_sentence(
         self, index: SearchIndex, chunk_ids: list[str], vector: np.ndarray

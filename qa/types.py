@@ -70,7 +70,9 @@ class RetrievedChunk:
     dense_rank: int | None = None
     bm25_rank: int | None = None
     dense_similarity: float | None = None
-    # Other outlets' copies of this article's story, folded into it (their names, or titles)
+    # Other outlets' copies of this article's story, folded into it: their ids, and their
+    # outlets' names (or titles)
+    copies: tuple[str, ...] = ()
     also_published_by: tuple[str, ...] = ()
 
 

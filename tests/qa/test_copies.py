@@ -148,3 +148,24 @@ class TestFoldedRetrieval:
         cited = {c.article_id for c in answer.citations}
         assert len(cited & {"wire-flood", "mesa-flood", "prairie-flood"}) == 1
         assert "also published by" in answer.to_markdown()
+
+    def test_a_copy_that_changed_a_figure_is_a_conflicting_report(self, make_assistant):
+        a = make_assistant(backend="extractive")
+        updated = [WIRE[0].replace("about 1,200", "about 1,500"), *WIRE[1:]]
+        a.add(
+            [
+                _copy(WIRE, "Saline River crests in Eastbrook", "Citeqa Wire", "wire-flood"),
+                _copy(updated, "Eastbrook evacuates 1,500", "Mesa Daily Star", "mesa-flood"),
+            ]
+        )
+        answer = a.ask("How many residents were evacuated from Eastbrook?")
+        assert not answer.abstained
+        kept = {s.article_id for s in answer.sources}
+        assert len(kept) == 1  # one story, one source: the copy is folded ...
+        assert "Reports differ:" in answer.text  # ... but its other figure is reported
+        plain = answer.text.replace(",", "")
+        assert "1200" in plain and "1500" in plain
+        (differ,) = [s for s in answer.sentences if s.text.startswith("Reports differ")]
+        assert {c.article_id for c in differ.citations} == {"wire-flood", "mesa-flood"}
+        for c in differ.citations:
+            assert a.get_article(c.article_id).text[c.start : c.end] == c.quote
