@@ -9,11 +9,13 @@ interrupted ingest and are swept on open.
 from __future__ import annotations
 
 import errno
+import fcntl
 import json
 import os
 import shutil
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -105,6 +107,24 @@ def no_index_error(data_dir: Path) -> NoIndexError:
     )
 
 
+@contextmanager
+def _opening(data_dir: Path) -> Iterator[None]:
+    """One process at a time opens (and so maybe creates) the store: two first ingests started
+    together raced in Chroma's schema creation ("table collections already exists", "database
+    is locked", a half-made client; seen in CI). An advisory lock on a file beside the store,
+    held only while the client is made; a read-only folder opens without it."""
+    try:
+        fh = open(data_dir / ".open.lock", "a")  # noqa: SIM115 - closed below
+    except OSError:
+        yield
+        return
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        yield
+    finally:
+        fh.close()  # releases the lock
+
+
 def _client(data_dir: Path, chroma_url: str | None) -> Any:
     import chromadb
     from chromadb.config import Settings as ChromaSettings
@@ -131,7 +151,10 @@ def _client(data_dir: Path, chroma_url: str | None) -> Any:
         return client
     try:
         data_dir.mkdir(parents=True, exist_ok=True)
-        return chromadb.PersistentClient(path=str(data_dir / "chroma"), settings=chroma_settings)
+        with _opening(data_dir):
+            return chromadb.PersistentClient(
+                path=str(data_dir / "chroma"), settings=chroma_settings
+            )
     except Exception as e:
         fix = (
             "It is read-only: make it writable or pass another --data-dir."

@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from index.store import ChromaStore, Filters, SentenceVectors
 from qa.types import Article, Chunk, Span
@@ -119,3 +120,30 @@ class TestSentenceVectors:
         store._articles.delete(ids=["a"])  # a crash before the article record was written
         store.sweep_orphans()
         assert store._sentences.count() == 0
+
+
+@pytest.mark.models  # real processes: the end-to-end tier
+def test_processes_creating_one_new_store_at_once_all_open_it(tmp_path):
+    """Two first ingests started together raced in Chroma's schema creation (CI: "table
+    collections already exists"; by hand: "database is locked" in 1-2 of 24 opens)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from pathlib import Path; from index.store import _client; "
+        "_client(Path(sys.argv[1]), None).get_or_create_collection('race'); print('ok')"
+    )
+    for round_ in range(3):
+        d = tmp_path / f"r{round_}"
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-c", code, str(d)],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )  # fmt: skip
+            for _ in range(4)
+        ]
+        for p in procs:
+            out, err = p.communicate(timeout=120)
+            assert p.returncode == 0 and out.strip() == "ok", err[-500:]
