@@ -420,6 +420,9 @@ def serve(settings: Settings, *, host: str, port: int, auth: str | None) -> None
     os.environ["GRADIO_TEMP_DIR"] = str(uploads)  # read when the Blocks are built
     assistant = Assistant(settings)
     demo = build_app(assistant)
+    from qa.api import mount, page_api  # the HTTP API under /api, on the page's Assistant
+
+    api = page_api(assistant, host=host, page_auth=creds is not None)
     server, _, _ = demo.launch(
         server_name=host,
         server_port=port,
@@ -432,9 +435,8 @@ def serve(settings: Settings, *, host: str, port: int, auth: str | None) -> None
         show_error=False,
         prevent_thread_lock=True,  # to mount the API first; block_thread() below, as launch would
     )
-    from qa.api import mount  # the HTTP API under /api, on the page's Assistant
-
-    mount(server, assistant, host=host, port=port, page_auth=creds is not None)
+    if api is not None:
+        mount(server, api, host=host, port=port)
     demo.block_thread()
 
 

@@ -1120,12 +1120,12 @@ def run(
     return 0
 
 
-def mount(
-    server: Any, assistant: Any, *, host: str, port: int, page_auth: bool, path: str = "/api"
-) -> bool:
-    """Serve the API under `path` of the chat page's server (`citeqa serve`), on the page's
-    Assistant. Not when it would be weaker than the page: without API keys it is open to
-    whoever reaches it, so then only on loopback, and never beside a password-protected page."""
+def page_api(assistant: Any, *, host: str, page_auth: bool, path: str = "/api") -> Any | None:
+    """The API app to serve under `path` of the chat page's server (`citeqa serve`), on the
+    page's Assistant; None when it would be weaker than the page: without API keys it is open
+    to whoever reaches it, so then only on loopback, and never beside a password-protected
+    page. Built before the page starts, so it is mounted the moment the page answers (a client
+    that saw the page up got 404 from /api while fastapi was still importing, in CI)."""
     keys = api_keys()
     if not keys and (page_auth or not is_loopback(host)):
         why = "the page has a password" if page_auth else f"{host} is not a loopback address"
@@ -1135,7 +1135,11 @@ def mount(
             file=sys.stderr,
             flush=True,
         )
-        return False
-    server.mount(path, create_app(assistant, keys=keys))
-    print(auth_notice(keys, host, port, prefix=path), file=sys.stderr, flush=True)
-    return True
+        return None
+    return create_app(assistant, keys=keys)
+
+
+def mount(server: Any, app: Any, *, host: str, port: int, path: str = "/api") -> None:
+    """Serve `app` (from `page_api`) under `path` of the page's running server."""
+    server.mount(path, app)
+    print(auth_notice(api_keys(), host, port, prefix=path), file=sys.stderr, flush=True)
