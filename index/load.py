@@ -220,30 +220,40 @@ def load_file(
     yield replace(loaded, origin_path=origin_path) if isinstance(loaded, Article) else loaded
 
 
-def feed_articles(data: bytes, *, origin: str) -> Iterator[Loaded]:
-    """A feed's items as articles, from the items' own texts (`--fetch` reads their pages)."""
+def feed_articles(data: bytes, *, origin: str, fetch_links: bool = False) -> Iterator[Loaded]:
+    """A feed's items as articles, from the items' own texts, or with `fetch_links` (`--fetch`)
+    from the main text of each item's page."""
     items = read_feed(data)
     if isinstance(items, str):
         yield LoadProblem(origin, items)
         return
     for n, item in enumerate(items, 1):
-        yield item_article(item, item.text, origin=f"{origin}#{n}")
+        where = f"{origin}#{n}"
+        if fetch_links and item.link:
+            yield _fetched_item(item, where)
+        else:
+            yield item_article(item, item.text, origin=where)
 
 
-def item_article(item: FeedItem, text: str, *, origin: str) -> Loaded:
+def item_article(item: FeedItem, text: str, *, origin: str, page: _Page | None = None) -> Loaded:
     """One feed item as an article with `text`; its id comes from the item's guid, so the
-    feed ingested again later updates its items and adds the new ones."""
+    feed ingested again later updates its items and adds the new ones. The feed's title, date
+    and source win over the fetched `page`'s metadata (the feed is the publisher's own
+    record); the page fills what the feed left out."""
     if not text.strip():
         return LoadProblem(origin, "the feed item carries no text of its own (only a link)")
     prefix = slug(item.source or "feed")[:40] or "feed"
+    published_at = item.published_at
+    if published_at is None and page is not None:
+        published_at = page.published_at
     return _finish(
         text,
         origin=origin,
         article_id=f"{prefix}-{content_hash(item.key, 10)}",
-        title=item.title,
+        title=item.title or (page.title if page else None),
         url=item.link,
-        source=item.source,
-        published_at=item.published_at,
+        source=item.source or (page.source if page else None),
+        published_at=published_at,
     )
 
 
@@ -264,38 +274,21 @@ def load_url(url: str, *, fetch_links: bool = False) -> Iterator[Loaded]:
             else page
         )
         return
-    items = read_feed(got.data)
-    if isinstance(items, str):
-        yield LoadProblem(url, items)
-        return
-    for n, item in enumerate(items, 1):
-        where = f"{url}#{n}"
-        loaded = _fetched_item(item, where) if fetch_links and item.link else None
-        if loaded is None:
-            loaded = item_article(item, item.text, origin=where)
+    for loaded in feed_articles(got.data, origin=url, fetch_links=fetch_links):
         yield replace(loaded, origin_path=url) if isinstance(loaded, Article) else loaded
 
 
 def _fetched_item(item: FeedItem, origin: str) -> Loaded:
-    """A feed item with its page's main text; the feed's title, date and source win over
-    what the page's metadata says (the feed is the publisher's own record)."""
+    """A feed item with its page's main text (cleaned once, by `item_article`)."""
     assert item.link is not None
     try:
         got = fetch(item.link)
     except FetchError as e:
         return LoadProblem(origin, f"{item.link}: {e}")
-    page = _from_html(_page_text(got), origin=origin, article_id=None)
+    page = _extract_html(_page_text(got), origin=origin)
     if isinstance(page, LoadProblem):
         return LoadProblem(origin, f"{item.link}: {page.reason}")
-    fallback = item_article(item, page.text, origin=origin)
-    if isinstance(fallback, LoadProblem):
-        return fallback
-    return replace(
-        fallback,
-        title=item.title or page.title,
-        published_at=item.published_at if item.published_at is not None else page.published_at,
-        source=item.source or page.source,
-    )
+    return item_article(item, page.text, origin=origin, page=page)
 
 
 def _is_feed(got: Fetched) -> bool:
@@ -474,7 +467,18 @@ def _from_text(text: str, *, origin: str, article_id: str, markdown: bool) -> Lo
     return _finish("\n".join(lines), origin=origin, article_id=article_id, title=title)
 
 
-def _from_html(html: str, *, origin: str, article_id: str | None) -> Loaded:
+@dataclass(frozen=True, slots=True)
+class _Page:
+    """What trafilatura found in a page: its main text (not yet cleaned) and metadata."""
+
+    text: str
+    title: str | None
+    url: str | None
+    source: str | None
+    published_at: float | None
+
+
+def _extract_html(html: str, *, origin: str) -> _Page | LoadProblem:
     import trafilatura
 
     try:
@@ -496,14 +500,27 @@ def _from_html(html: str, *, origin: str, article_id: str | None) -> Loaded:
     if meta.get("date"):
         read = read_date(meta["date"])
         published = read.epoch if isinstance(read, ReadDate) else None
-    return _finish(
-        meta.get("text") or "",
-        origin=origin,
-        article_id=article_id,
+    return _Page(
+        text=meta.get("text") or "",
         title=meta.get("title"),
         url=meta.get("url"),
         source=meta.get("sitename"),
         published_at=published,
+    )
+
+
+def _from_html(html: str, *, origin: str, article_id: str | None) -> Loaded:
+    page = _extract_html(html, origin=origin)
+    if isinstance(page, LoadProblem):
+        return page
+    return _finish(
+        page.text,
+        origin=origin,
+        article_id=article_id,
+        title=page.title,
+        url=page.url,
+        source=page.source,
+        published_at=page.published_at,
     )
 
 
@@ -521,17 +538,18 @@ def _has_prose(text: str | None) -> bool:
 def parse_jsonl(text: str, *, origin: str, date_order: DateOrder = "MDY") -> Iterator[Loaded]:
     """One article per line: `text` required; `id`, `title`, `url`, `source`, `published_at`
     (or the other names of `FIELD_ALIASES`)."""
-    records: list[tuple[str, Any]] = []
-    for n, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        where = f"{origin}:{n}"
-        try:
-            records.append((where, json.loads(line)))
-        except json.JSONDecodeError as e:
-            problem = LoadProblem(where, f"not valid JSON: {e.msg}, column {e.colno}")
-            records.append((where, problem))
-    yield from _from_records(records, date_order)
+
+    def records() -> Iterator[tuple[str, Any]]:  # one line at a time: exports can be large
+        for n, line in enumerate(text.splitlines(), 1):
+            if not line.strip():
+                continue
+            where = f"{origin}:{n}"
+            try:
+                yield where, json.loads(line)
+            except json.JSONDecodeError as e:
+                yield where, LoadProblem(where, f"not valid JSON: {e.msg}, column {e.colno}")
+
+    yield from _from_records(records(), date_order)
 
 
 def parse_json(text: str, *, origin: str, date_order: DateOrder = "MDY") -> Iterator[Loaded]:
@@ -558,7 +576,7 @@ def _has_text_field(rec: dict[str, Any]) -> bool:
     return any(k in rec for k in ("text", *FIELD_ALIASES["text"]))
 
 
-def _from_records(records: list[tuple[str, Any]], date_order: DateOrder) -> Iterator[Loaded]:
+def _from_records(records: Iterable[tuple[str, Any]], date_order: DateOrder) -> Iterator[Loaded]:
     """Articles from (origin, parsed record) pairs; an id seen twice with different text in
     one file is refused, and a field-name mapping is reported once, on its first record."""
     seen: dict[str, str] = {}

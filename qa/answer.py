@@ -213,6 +213,10 @@ class AnswerChain:
         conf = confidence(signals) if supported else None
         if conf is not None and conf < self.settings.min_confidence:
             supported = []  # less likely right than the operator accepts
+        # Supported sentences gain citations (also_cite) or are followed by "Reports differ"
+        # ones: the sentence list is then rebuilt once, supported first.
+        extra = self.settings.also_cite or self.settings.report_conflicts
+        changed = bool(supported and extra)
         if supported and self.settings.also_cite:
             supported = [
                 dataclasses.replace(s, citations=(*s.citations, *also_stating(
@@ -222,7 +226,6 @@ class AnswerChain:
                 )))
                 for s in supported
             ]  # fmt: skip
-            sentences = (*supported, *(s for s in sentences if not s.supported))
         if not supported:
             sentences = tuple(dataclasses.replace(s, supported=False) for s in sentences)
         elif self.settings.report_conflicts:
@@ -233,6 +236,7 @@ class AnswerChain:
                 for cf in find_conflicts(cited, shown, known)
             ]
             supported += differ
+        if changed:
             sentences = (*supported, *(s for s in sentences if not s.supported))
         abstained = not supported
         text = ABSTAIN_TEXT if abstained else " ".join(s.text for s in supported)

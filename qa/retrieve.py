@@ -126,95 +126,83 @@ class HybridRetriever:
                 fuse(near)
                 fuse(index.keyword(query, self.candidates, window))
                 dense = [*dense, *near]
+        # One read of the candidates, after the last fusion that adds ids: the best-sentence
+        # ranking, the copy folding and the result share it (it was read three times).
+        pool = {c.id: c for c in self.store.get_chunks(list(fused))}
         if self.sentence_fusion:
-            fuse(self._by_best_sentence(index, list(fused), vector))
+            fuse(self._by_best_sentence(list(pool.values()), vector))
         for hit in reversed(dense):  # a chunk's similarity: its first (main-search) dense hit
             fused[hit.chunk_id]["sim"] = hit.score
-        ranked = sorted(fused.items(), key=lambda kv: -kv[1]["score"])
+        # Chunks removed by another process since the sync are not in the pool.
+        ranked = sorted(
+            ((i, e) for i, e in fused.items() if i in pool), key=lambda kv: -kv[1]["score"]
+        )
         copies: dict[str, tuple[str, ...]] = {}
+        names: dict[str, tuple[str, ...]] = {}
         if self.copy_threshold <= 1.0:
-            ranked, copies = self._fold_copies(ranked)
-        best = ranked[:k]
-        chunks = {c.id: c for c in self.store.get_chunks([i for i, _ in best])}
-        names = self._outlets(copies, {chunks[i].article_id for i, _ in best if i in chunks})
+            ranked, copies, names = self._fold_copies(ranked, pool)
         return Retrieval(
             query,
             vector,
             tuple(
                 RetrievedChunk(
-                    chunk=chunks[i],
+                    chunk=pool[i],
                     score=e["score"],
                     dense_rank=e.get("dense_rank"),
                     bm25_rank=e.get("bm25_rank"),
                     dense_similarity=e.get("sim"),
-                    copies=copies.get(chunks[i].article_id, ()),
-                    also_published_by=names.get(chunks[i].article_id, ()),
+                    copies=copies.get(pool[i].article_id, ()),
+                    also_published_by=names.get(pool[i].article_id, ()),
                 )
-                for i, e in best
-                if i in chunks  # removed by another process since the sync
+                for i, e in ranked[:k]
             ),
         )
 
     def _fold_copies(
-        self, ranked: list[tuple[str, dict[str, Any]]]
-    ) -> tuple[list[tuple[str, dict[str, Any]]], dict[str, tuple[str, ...]]]:
-        """The candidates with other outlets' copies of a story left out, and the copies (ids)
-        each kept article stands for: the best-ranked copy stands for its story.
-        Copies would show the model one sentence twice and push other stories out of k."""
-        owner = {c.id: c.article_id for c in self.store.get_chunks([i for i, _ in ranked])}
-        articles = list(dict.fromkeys(owner[i] for i, _ in ranked if i in owner))
+        self, ranked: list[tuple[str, dict[str, Any]]], pool: Mapping[str, Chunk]
+    ) -> tuple[
+        list[tuple[str, dict[str, Any]]], dict[str, tuple[str, ...]], dict[str, tuple[str, ...]]
+    ]:
+        """The candidates with other outlets' copies of a story left out, the copies (ids) each
+        kept article stands for, and their outlets (or titles): the best-ranked copy stands for
+        its story. Copies would show the model one sentence twice and push other stories out
+        of k."""
+        articles = list(dict.fromkeys(pool[i].article_id for i, _ in ranked))
         metas = self.store.article_metas(articles)
+
+        def meta(a: str) -> Mapping[str, Any]:
+            return metas.get(a) or {}
+
+        def outlet(a: str) -> str:
+            return meta(a).get("source") or meta(a).get("title") or a
+
+        def sig(a: str) -> str:
+            return meta(a).get("minhash") or ""
+
         kept: list[str] = []
         folded: dict[str, str] = {}  # copy -> the article standing for it
         for a in articles:
-            sig = (metas.get(a) or {}).get("minhash") or ""
-            rep = next(
-                (
-                    r
-                    for r in kept
-                    if similarity(sig, (metas.get(r) or {}).get("minhash") or "")
-                    >= self.copy_threshold
-                ),
-                None,
-            )
+            rep = next((r for r in kept if similarity(sig(a), sig(r)) >= self.copy_threshold), None)
             if rep is None:
                 kept.append(a)
             else:
                 folded[a] = rep
         if not folded:
-            return ranked, {}
+            return ranked, {}, {}
         copies: dict[str, list[str]] = {}
         for copy, rep in folded.items():
             copies.setdefault(rep, []).append(copy)
-        kept_ranked = [(i, e) for i, e in ranked if owner.get(i) not in folded]
-        return kept_ranked, {rep: tuple(ids) for rep, ids in copies.items()}
+        kept_ranked = [(i, e) for i, e in ranked if pool[i].article_id not in folded]
+        names = {rep: tuple(dict.fromkeys(outlet(c) for c in ids)) for rep, ids in copies.items()}
+        return kept_ranked, {rep: tuple(ids) for rep, ids in copies.items()}, names
 
-    def _outlets(
-        self, copies: Mapping[str, tuple[str, ...]], shown: set[str]
-    ) -> dict[str, tuple[str, ...]]:
-        """The outlets (or titles) of the copies each shown article stands for."""
-        wanted = [c for a in shown for c in copies.get(a, ())]
-        if not wanted:
-            return {}
-        metas = self.store.article_metas(wanted)
-        out: dict[str, tuple[str, ...]] = {}
-        for a in shown:
-            names = [(metas.get(c) or {}).get("source") or (metas.get(c) or {}).get("title") or c
-                     for c in copies.get(a, ())]  # fmt: skip
-            if names:
-                out[a] = tuple(dict.fromkeys(names))
-        return out
-
-    def _by_best_sentence(
-        self, index: SearchIndex, chunk_ids: list[str], vector: np.ndarray
-    ) -> list[Hit]:
+    def _by_best_sentence(self, chunks: Sequence[Chunk], vector: np.ndarray) -> list[Hit]:
         """The candidates ranked by their best sentence's similarity to the question.
 
         A chunk's vector averages all its sentences, so the one sentence that answers can be
         outvoted by a look-alike story's chunk that shares the topic throughout; ranked by its
         best sentence, the chunk that states the answer comes up. Uses the sentence vectors
         stored at ingest (chunks of an index made before them are left out of this list)."""
-        chunks = self.store.get_chunks(chunk_ids)
         stored = self.store.sentence_vectors(
             [(c.article_id, s) for c in chunks for s in c.sentences]
         )

@@ -102,9 +102,6 @@ class TestSentenceChannel:
         vectors = {("art-a", 0): far, ("art-a", 10): far, ("art-b", 0): far, ("art-b", 10): near}
 
         class Store:
-            def get_chunks(self, ids):
-                return [c for c in (a, b, old) if c.id in ids]
-
             def sentence_vectors(self, keys):
                 return {
                     (x, s.start): vectors[(x, s.start)] for x, s in keys if (x, s.start) in vectors
@@ -112,6 +109,6 @@ class TestSentenceChannel:
 
         r = HybridRetriever.__new__(HybridRetriever)
         r.store = Store()  # type: ignore[assignment]
-        hits = r._by_best_sentence(None, ["a", "b", "c"], q)  # type: ignore[arg-type]
+        hits = r._by_best_sentence([a, b, old], q)
         assert [h.chunk_id for h in hits] == ["b", "a"]
         assert hits[0].score == float(near @ q)
