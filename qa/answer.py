@@ -230,7 +230,7 @@ class AnswerChain:
             sentences = tuple(dataclasses.replace(s, supported=False) for s in sentences)
         elif self.settings.report_conflicts:
             cited = [c for s in supported for c in s.citations]
-            shown, known = self._compared(turn, cited, articles)
+            shown, known = self.compared(turn, cited, articles)
             differ = [
                 AnswerSentence(conflict_sentence(cf, known), (cf.first, cf.second), True, 1.0)
                 for cf in find_conflicts(cited, shown, known)
@@ -268,7 +268,7 @@ class AnswerChain:
             signals=signals.as_dict(),
         )
 
-    def _compared(
+    def compared(
         self, turn: Turn, cited: Sequence[Citation], articles: Mapping[str, Article]
     ) -> tuple[list[tuple[str, int, int, str]], Mapping[str, Article]]:
         """What a cited figure is compared with for conflicting reports: the shown sentences,

@@ -29,6 +29,11 @@ class TestCounted:
         assert counted("It destroyed 1,200 homes and 3 schools.")["home"] == ("1200", "homes")
         assert counted("Since 2019 the town has grown.") == {}  # a year is no count
         assert counted("It lasted 9 days.") == {}  # durations are not what reports dispute
+        assert counted("About 17 million people live there.") == {
+            "people": ("17 million", "people")
+        }
+        # a sum with no noun after it: not matched to whatever word comes next
+        assert counted("It posted a net loss of $140 million, compared with a profit.") == {}
 
 
 class TestFindConflicts:
@@ -82,6 +87,24 @@ class TestInAnAnswer:
             art = a.get_article(c.article_id)
             assert art.text[c.start : c.end] == c.quote
 
+    def test_a_name_told_two_ways_is_said_in_the_answer(self, make_assistant):
+        a = make_assistant(backend="extractive")
+        other = "Police identified the gunman as Daniel Reese, a 24-year-old from Hollis."
+        a.add(
+            [
+                _art("wire", "Citeqa Wire", SUSPECT, "Two people were hurt at the Hollis mall.",
+                     title="Hollis mall shooting"),
+                _art("paper", "Prairie Ledger", other, "The mall in Hollis reopened on Friday.",
+                     title="Gunman named after Hollis mall shooting"),
+            ]
+        )  # fmt: skip
+        answer = a.ask("Who did police identify as the gunman in the Hollis mall shooting?")
+        assert not answer.abstained
+        assert "Reports differ:" in answer.text and "Daniel Re" in answer.text
+        assert {c.article_id for c in answer.citations} == {"wire", "paper"}
+        for c in answer.citations:
+            assert a.get_article(c.article_id).text[c.start : c.end] == c.quote
+
 
 class TestNotConflicts:
     def test_dates_names_and_one_outlets_update_are_not_conflicts(self):
@@ -92,3 +115,64 @@ class TestNotConflicts:
         a2 = _art("wire2", "Citeqa Wire", PAPER)  # the same outlet, a later toll
         assert _detect(a, a2, WIRE, PAPER) == []
         assert counted(later) == {}
+
+
+SUSPECT = "Police identified the gunman as Daniel Reyes, a 24-year-old from Hollis."
+STRUCK = "The tornado struck Hollis, Kansas, on Tuesday evening, officials said."
+
+
+class TestNamesAndDates:
+    """One name or one date told two ways by two outlets about the same story."""
+
+    def test_a_name_reported_two_ways_conflicts(self):
+        a = _art("wire", "Citeqa Wire", SUSPECT)
+        other = "Police identified the gunman as Daniel Reese, a 24-year-old from Hollis."
+        b = _art("paper", "Prairie Ledger", "Crews searched all night.", other)
+        (cf,) = _detect(a, b, SUSPECT, other)
+        assert cf.kind == "name" and cf.figures == ("Daniel Reyes", "Daniel Reese")
+        assert b.text[cf.second.start : cf.second.end] == other
+        assert conflict_sentence(cf, {"wire": a, "paper": b}) == (
+            "Reports differ: Citeqa Wire says Daniel Reyes, Prairie Ledger Daniel Reese."
+        )
+
+    def test_a_weekday_or_a_day_of_the_month_reported_two_ways_conflicts(self):
+        a = _art("wire", "Citeqa Wire", STRUCK)
+        other = "The tornado struck Hollis, Kansas, on Monday evening, police said."
+        (cf,) = _detect(a, _art("paper", "Prairie Ledger", other), STRUCK, other)
+        assert cf.kind == "date" and cf.figures == ("Tuesday", "Monday")
+        june = "The tornado struck Hollis, Kansas, on June 3, officials said."
+        june4 = "The tornado struck Hollis, Kansas, on June 4, officials said."
+        (cf,) = _detect(
+            _art("wire", "Citeqa Wire", june), _art("p", "Prairie Ledger", june4), june, june4
+        )
+        assert cf.kind == "date" and cf.figures == ("June 3", "June 4")
+
+    def test_identical_facts_and_reworded_sentences_are_not_conflicts(self):
+        a = _art("wire", "Citeqa Wire", SUSPECT)
+        same = "Police identified the gunman as Daniel Reyes, a 24-year-old from Hollis."
+        assert _detect(a, _art("p", "Prairie Ledger", same), SUSPECT, same) == []
+        reworded = "Officers identified the gunman as Daniel Reyes, a man from Hollis."
+        assert _detect(a, _art("p", "Prairie Ledger", reworded), SUSPECT, reworded) == []
+
+    def test_two_people_in_one_article_are_not_a_disagreement(self):
+        a = _art("wire", "Citeqa Wire", SUSPECT)
+        other = "Police identified the gunman as Daniel Reese, a 24-year-old from Hollis."
+        both = _art("p", "Prairie Ledger", other, "His cousin Daniel Reyes was also held.")
+        assert _detect(a, both, SUSPECT, other) == []
+
+    def test_a_look_alike_story_elsewhere_is_not_a_disagreement(self):
+        a = _art("wire", "Citeqa Wire", SUSPECT)
+        other = "Police identified the gunman as Mark Ortiz, a 24-year-old from Calder Springs."
+        b = _art("tx", "Mesa Daily Star", other, title="Shooting in Calder Springs")
+        assert _detect(a, b, SUSPECT, other) == []
+
+    def test_when_another_fact_differs_too_nothing_is_said(self):
+        a = _art("wire", "Citeqa Wire", STRUCK)
+        other = "The tornado struck Hollis, Kansas, on Monday evening, Mayor Ann Cole said."
+        assert _detect(a, _art("p", "Prairie Ledger", other), STRUCK, other) == []
+
+    def test_a_sentence_opening_with_another_word_is_not_a_name(self):
+        a = _art("wire", "Citeqa Wire", "Rescuers said the tornado struck Hollis on Tuesday.")
+        other = "Witnesses said the tornado struck Hollis on Tuesday."
+        b = _art("p", "Prairie Ledger", other)
+        assert _detect(a, b, a.text, other) == []
