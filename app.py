@@ -17,11 +17,12 @@ os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
 import gradio as gr  # noqa: E402
 
+from index.fetch import check_url, is_url  # noqa: E402
 from qa.assistant import Assistant, check_question  # noqa: E402
 from qa.errors import CiteqaError, InputError  # noqa: E402
 from qa.render import answer_html, article_html, citations_list_html, live_text  # noqa: E402
 from qa.settings import Settings  # noqa: E402
-from qa.types import Answer, Retrieved, Source, TextDelta  # noqa: E402
+from qa.types import Answer, IngestReport, Retrieved, Source, TextDelta  # noqa: E402
 
 log = logging.getLogger("citeqa.app")
 SAMPLE_DIR = Path(__file__).resolve().parent / "examples" / "articles"
@@ -218,20 +219,28 @@ class ChatPage:
             )
         paths = [Path(f if isinstance(f, str) else f.name) for f in files]
         report = self.assistant.add(paths, progress=True)  # tqdm, mirrored in the page
-        rows = [
-            [
-                Path(i.origin.split(":")[0]).name,
-                i.status,
-                i.article_id or "",
-                i.chunks,
-                i.reason or "",
-            ]
-            for i in report.items
-        ]
         if report.rejected:
             gr.Warning(f"{len(report.rejected)} file(s) rejected; see the table for why.")
         table = self.article_table()
-        return rows, table, self.article_choices(), gr.update(visible=not table)
+        return report_rows(report), table, self.article_choices(), gr.update(visible=not table)
+
+    def fetch_url(
+        self,
+        url: str,
+        fetch_links: bool,
+        progress: Any = gr.Progress(track_tqdm=True),  # noqa: B008 - gradio injects it
+    ) -> tuple[list[list[Any]], Any, Any, Any]:
+        """The Library's web address (only offered with `allow_fetch`): a page, or a feed whose
+        items (with `fetch_links`, their pages) become articles. A bad address is a row of the
+        report, like a bad file, so nothing covers the page."""
+        url = (url or "").strip()
+        problem = "type a web address (https://…) first" if not url else check_url(url)
+        if problem or not self.assistant.settings.allow_fetch:
+            reason = problem or "fetching web addresses is off on this server"
+            return [[url, "rejected", "", 0, reason]], gr.skip(), gr.skip(), gr.skip()
+        report = self.assistant.add([url], progress=True, fetch_links=fetch_links)
+        table = self.article_table()
+        return report_rows(report), table, self.article_choices(), gr.update(visible=not table)
 
     def add_sample(self) -> tuple[Any, Any, Any]:
         self.assistant.add([SAMPLE_DIR])
@@ -267,6 +276,21 @@ class ChatPage:
             return article_html(self.assistant.get_article(article_id)), gr.Tabs(selected="article")
         except CiteqaError as e:
             raise gr.Error(str(e)) from None
+
+
+def report_rows(report: IngestReport) -> list[list[Any]]:
+    """The ingest report as the page's table: a file by its name, a web address (or a feed's
+    item, `URL#n`) as it is."""
+    return [
+        [
+            i.origin if is_url(i.origin) else Path(i.origin.split(":")[0]).name,
+            i.status,
+            i.article_id or "",
+            i.chunks,
+            i.reason or "",
+        ]
+        for i in report.items
+    ]
 
 
 def backends_offered(settings: Settings) -> list[str]:
@@ -345,6 +369,20 @@ def build_app(assistant: Assistant) -> gr.Blocks:
                             elem_id="upload",
                         )
                         ingest = gr.Button("Add to index", elem_id="ingest")
+                        fetch_row = None
+                        if assistant.settings.allow_fetch:  # the operator's choice
+                            with gr.Row() as fetch_row:
+                                url = gr.Textbox(
+                                    label="Or a web address: an article's page, or an RSS/Atom "
+                                    "feed",
+                                    placeholder="https://…",
+                                    elem_id="fetch-url",
+                                    scale=4,
+                                )
+                                fetch_links = gr.Checkbox(
+                                    label="Fetch items' pages", elem_id="fetch-links", scale=1
+                                )
+                                fetch_btn = gr.Button("Fetch", elem_id="fetch", scale=1)
                         ingest_report = gr.Dataframe(
                             headers=["file", "result", "article id", "chunks", "reason"],
                             interactive=False, elem_id="ingest-report",
@@ -388,6 +426,10 @@ def build_app(assistant: Assistant) -> gr.Blocks:
             None, js=SCROLL_JS
         )
         ingest.click(page.upload, [files], [ingest_report, library, pick, sample_btn])
+        if fetch_row is not None:
+            fetch_btn.click(
+                page.fetch_url, [url, fetch_links], [ingest_report, library, pick, sample_btn]
+            )
         sample_btn.click(page.add_sample, None, [library, pick, sample_btn])
         remove_btn.click(page.remove, [pick], [library, pick])
         view_btn.click(page.show_article, [pick], [article, tabs])

@@ -37,6 +37,8 @@ def is_url(text: str) -> bool:
 def check_url(url: str) -> str | None:
     """Why `url` may not be fetched, or None."""
     parts = urlparse(url)
+    if not parts.scheme or (parts.scheme not in ("http", "https") and "//" not in url):
+        return f"a web address starts with https:// or http://, e.g. https://{url.lstrip('/')}"
     if parts.scheme not in ("http", "https"):
         return f"only http:// and https:// URLs are fetched, not {parts.scheme or 'this'}://"
     if not parts.hostname:

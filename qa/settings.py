@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     chroma_url: str | None = None  # e.g. http://127.0.0.1:8000 — use a Chroma server
     collection: str = "citeqa"
     ingest_lock_timeout: float = 600.0  # seconds to wait while another process ingests
+    # Let the page's Library fetch a web address (a page or a feed). Off by default: the server
+    # would fetch whatever a user types, addresses on its own network included.
+    allow_fetch: bool = False
 
     # Chunking and retrieval
     chunk_tokens: int = 160  # target embedding-model tokens per chunk (hard cap: model max)
