@@ -35,20 +35,29 @@ BRIDGE = page(
 )
 
 
-def rss(base: str) -> bytes:
-    items = "".join(
+QUAY = page(
+    "Old quay becomes a park",
+    "The city turned the disused Harlan quay into a two-hectare park that opened on Sunday, "
+    "with 300 new trees along the water.",
+)
+ITEMS = [
+    ("Storm floods Caddo Bend", "storm.html", "Tue, 28 May 2024 10:00:00 GMT",
+     "Flooding in Caddo Bend."),
+    ("Cordell Bridge opens", "bridge.html", "Sat, 08 Jun 2024 16:00:00 GMT", "A new bridge."),
+]  # fmt: skip
+NEW_ITEM = ("Old quay becomes a park", "quay.html", "Sun, 09 Jun 2024 09:00:00 GMT", "A park.")
+
+
+def rss(base: str, items: list[tuple[str, str, str, str]] = ITEMS) -> bytes:  # noqa: B006
+    """The Harbour Herald's feed: (title, page path, pubDate, summary) per item."""
+    entries = "".join(
         f"<item><title>{t}</title><link>{base}/{path}</link><guid>{base}/{path}</guid>"
         f"<pubDate>{d}</pubDate><description>{s}</description></item>"
-        for t, path, d, s in [
-            ("Storm floods Caddo Bend", "storm.html", "Tue, 28 May 2024 10:00:00 GMT",
-             "Flooding in Caddo Bend."),
-            ("Cordell Bridge opens", "bridge.html", "Sat, 08 Jun 2024 16:00:00 GMT",
-             "A new bridge."),
-        ]
-    )  # fmt: skip
+        for t, path, d, s in items
+    )
     return (
         f'<?xml version="1.0"?><rss version="2.0"><channel><title>Harbour Herald</title>'
-        f"<link>{base}/</link><description>News</description>{items}</channel></rss>"
+        f"<link>{base}/</link><description>News</description>{entries}</channel></rss>"
     ).encode()
 
 
@@ -93,6 +102,7 @@ def news_site() -> Iterator[tuple[str, dict[str, Route]]]:
             "/atom": (200, {"Content-Type": "application/atom+xml"}, ATOM),
             "/storm.html": (200, HTML, STORM),
             "/bridge.html": (200, HTML, BRIDGE),
+            "/quay.html": (200, HTML, QUAY),
             "/slow": (200, HTML, STORM),
         }
     )

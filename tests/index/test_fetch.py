@@ -16,7 +16,7 @@ import pytest
 from index.fetch import FetchError, fetch
 from index.load import LoadProblem, load_paths
 from qa.types import Article
-from tests.news_site import news_site
+from tests.news_site import ITEMS, NEW_ITEM, news_site, rss
 
 CITEQA = str(Path(sys.executable).with_name("citeqa"))
 
@@ -76,7 +76,8 @@ class TestFetch:
 
 
 class TestIngestFeedUrl:
-    def test_ingest_feed_with_fetch_then_answer_from_a_fetched_page(self, server, tmp_path):
+    def test_ingest_feed_with_fetch_then_answer_from_a_fetched_page(self, site, tmp_path):
+        server, routes = site
         d = str(tmp_path / "idx")
 
         def run(*args: str) -> subprocess.CompletedProcess:
@@ -102,3 +103,18 @@ class TestIngestFeedUrl:
         assert not out["abstained"] and out["citations"]
         (c,) = [c for c in out["citations"] if "$212 million" in c["quote"]] or [out]
         assert c["article_id"] == by_title["Cordell Bridge opens"]["id"]
+
+        r = run("ingest", f"{server}/feed.xml", "--fetch")  # the same feed later: nothing new
+        assert r.returncode == 0 and "0 added" in r.stdout and "2 unchanged" in r.stdout, r.stdout
+        feed = rss(server, [NEW_ITEM, *ITEMS])  # a new item on top
+        routes["/feed.xml"] = (200, {"Content-Type": "application/rss+xml"}, feed)
+        try:
+            r = run("ingest", f"{server}/feed.xml", "--fetch")
+        finally:
+            routes["/feed.xml"] = (200, {"Content-Type": "application/rss+xml"}, rss(server))
+        assert r.returncode == 0 and "1 added" in r.stdout and "2 unchanged" in r.stdout, r.stdout
+        listed = json.loads(run("articles", "--json").stdout)
+        rows = listed["articles"] if isinstance(listed, dict) else listed
+        assert {row["title"] for row in rows} == {
+            "Storm floods Caddo Bend", "Cordell Bridge opens", "Old quay becomes a park"
+        }  # fmt: skip
