@@ -82,9 +82,14 @@ def _upload(page, path: Path, expect: str) -> None:
     page.click("button[role=tab]:has-text('Library')")
     page.set_input_files("#upload input[type=file]", [str(path)])
     page.click("#ingest")
+    wait_report(page, expect)
+
+
+def wait_report(page, text: str) -> None:
+    """Wait until the Library's ingest report mentions `text`."""
     page.wait_for_function(
         "t => document.querySelector('#ingest-report')?.innerText.includes(t)",
-        arg=expect,
+        arg=text,
         timeout=120_000,
     )
 

@@ -11,7 +11,7 @@ import json
 import pytest
 
 from tests.news_site import news_site, rss
-from tests.ui.conftest import CHROMIUM, SHOTS, _open, citeqa_server
+from tests.ui.conftest import CHROMIUM, SHOTS, _open, citeqa_server, wait_report
 
 pytestmark = [
     pytest.mark.slow,
@@ -23,14 +23,6 @@ pytestmark = [
 
 def _report(page) -> str:
     return page.locator("#ingest-report").inner_text()
-
-
-def _wait_report(page, text: str) -> None:
-    page.wait_for_function(
-        "t => document.querySelector('#ingest-report')?.innerText.includes(t)",
-        arg=text,
-        timeout=120_000,
-    )
 
 
 def _library(page) -> str:
@@ -68,7 +60,7 @@ class TestUploadFormats:
         assert page.locator("#fetch-url").count() == 0  # fetching is off unless allowed
         page.set_input_files("#upload input[type=file]", [str(export), str(wire), str(feed)])
         page.click("#ingest")
-        _wait_report(page, "herald.rss")
+        wait_report(page, "herald.rss")
         report = _report(page)
         assert "read 'body' as text" in report and "'headline' as title" in report
         assert report.count("added") == 5, report  # 1 + 2 + the feed's 2 items
@@ -93,15 +85,15 @@ class TestFetchInThePage:
             page.click("button[role=tab]:has-text('Library')")
 
             page.click("#fetch")  # nothing typed: said in the report, nothing covers the page
-            _wait_report(page, "type a web address")
+            wait_report(page, "type a web address")
             page.fill("#fetch-url textarea, #fetch-url input", "file:///etc/passwd")
             page.click("#fetch")
-            _wait_report(page, "only http:// and https://")
+            wait_report(page, "only http:// and https://")
 
             page.fill("#fetch-url textarea, #fetch-url input", f"{base}/feed.xml")
             page.check("#fetch-links input")
             page.click("#fetch")
-            _wait_report(page, f"{base}/feed.xml#2")
+            wait_report(page, f"{base}/feed.xml#2")
             report = _report(page)
             assert report.count("added") == 2, report
             library = _library(page)
