@@ -59,10 +59,20 @@ _NUMBER_WORDS = {
 }
 
 
+# News style abbreviates months ("Aug. 9"); an answer may write them out ("August 9").
+_MONTHS = {
+    "jan": "january", "feb": "february", "mar": "march", "apr": "april", "jun": "june",
+    "jul": "july", "aug": "august", "sep": "september", "sept": "september", "oct": "october",
+    "nov": "november", "dec": "december",
+}  # fmt: skip
+
+
 def _stem(token: str) -> str:
-    """Number words as digits, then a crude plural/tense strip, so "five cities" and "5 city"
-    agree; deterministic and language-agnostic enough for short references."""
+    """Number words as digits, month abbreviations written out, then a crude plural/tense
+    strip, so "five cities" and "5 city" agree; deterministic and language-agnostic enough for
+    short references."""
     token = _NUMBER_WORDS.get(token, token)
+    token = _MONTHS.get(token, token)
     if len(token) > 4 and token.endswith("ies"):
         return token[:-3] + "y"
     for suffix in ("es", "s", "ed", "ing"):

@@ -34,14 +34,15 @@ from qa.settings import Settings
 # Settings that change what the model was shown: a replay with other values would pair a reply
 # with a prompt it was not written for.
 PROMPT_SETTINGS = (
-    "k", "candidates", "rrf_k", "context_tokens", "lead_sentences", "chunk_tokens",
-    "chunk_overlap_sentences", "embed_backend", "model", "backend", "collection",
-    "sentence_fusion", "anchor_focus", "copy_threshold",
+    "k", "candidates", "rrf_k", "context_tokens", "long_context_tokens", "long_article_chunks",
+    "lead_sentences", "chunk_tokens", "chunk_overlap_sentences", "embed_backend", "model",
+    "backend", "collection", "sentence_fusion", "anchor_focus", "copy_threshold",
 )  # fmt: skip
 
 
-# How a run logged before one of these settings existed was made (copies were not folded).
-BEFORE: dict[str, Any] = {"copy_threshold": 1.01}
+# How a run logged before one of these settings existed was made (copies were not folded, no
+# wider budget for a long article).
+BEFORE: dict[str, Any] = {"copy_threshold": 1.01, "long_article_chunks": 10**6}
 
 
 def _value(text: str) -> Any:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -100,7 +101,7 @@ class AnswerChain:
             embed=self.retriever.embedder.embed,
             stored=self.retriever.sentence_vectors,
             count_tokens=self.count_tokens,
-            budget_tokens=self.settings.context_tokens,
+            budget_tokens=self.budget(chunks),
             leads=leads,
             lead_sentences=self.settings.lead_sentences,
         )
@@ -109,6 +110,14 @@ class AnswerChain:
         turn.timings["retrieve"] = t1 - t0
         turn.timings["context"] = time.perf_counter() - t1
         return turn
+
+    def budget(self, chunks: Sequence[RetrievedChunk]) -> int:
+        """The context budget: wider when one long article holds most of the retrieved chunks
+        (`long_article_chunks`), so more of that article reaches the model."""
+        per_article = Counter(rc.chunk.article_id for rc in chunks)
+        if per_article and max(per_article.values()) >= self.settings.long_article_chunks:
+            return max(self.settings.long_context_tokens, self.settings.context_tokens)
+        return self.settings.context_tokens
 
     def focus(self, question: str, chunks: Sequence[RetrievedChunk]) -> Sequence[RetrievedChunk]:
         """The retrieved chunks the context is drawn from: those of the articles that hold all

@@ -91,3 +91,4 @@ class TestTokenRecall:
         assert token_recall("the 4,100-seat Meridian Theatre", ["4,100"]) == 1.0
         assert token_recall("", ["anything"]) == 0.0
         assert token_recall("Japarov met him", ["Sadyr Japarov", "Japarov"]) == 1.0
+        assert token_recall("between August 9 and August 24", ["Aug. 9 and Aug. 24"]) == 1.0

@@ -85,6 +85,32 @@ class TestAnchors:
     def test_a_nationality_finds_its_country(self, question, text, found):
         assert coverage(anchors(question), [text]) == found
 
+    @pytest.mark.parametrize(
+        ("question", "text", "found"),
+        [
+            ("What are NTSB investigators examining?",
+             "The National Transportation Safety Board team examined a wheel bearing.", 1.0),
+            ("What did the FDA approve?", "The Food and Drug Administration approved it.", 1.0),
+            ("What did the FDA approve?", "The European Medicines Agency approved it.", 0.0),
+            ("What did the NTSB find?", "The National Guard and Safety Board met.", 0.0),
+        ],
+    )  # fmt: skip
+    def test_an_acronym_finds_the_name_it_abbreviates(self, question, text, found):
+        assert coverage(anchors(question), [text]) == found
+
+    @pytest.mark.parametrize(
+        ("text", "found"),
+        [
+            ("ST. PAUL, Minnesota, July 18 — Health officials reported 40 cases.", 1.0),
+            ("Officials in New Mexico reported 40 cases.", 1.0),
+            ("Officials in Ontario reported 40 cases.", 0.0),
+            ("Officials in Mexico reported 40 cases.", 0.0),
+        ],
+    )
+    def test_us_is_found_in_a_story_from_any_us_state(self, text, found):
+        question = "Which US state's health officials reported an outbreak this week?"
+        assert coverage(anchors(question), [text]) == found
+
 
 class TestClaimCheck:
     def test_entity_from_another_story_is_refused(self):

@@ -112,3 +112,38 @@ class TestSentenceChannel:
         hits = r._by_best_sentence([a, b, old], q)
         assert [h.chunk_id for h in hits] == ["b", "a"]
         assert hits[0].score == float(near @ q)
+
+
+class TestBudget:
+    """The context budget widens only when one long article holds most of the retrieved chunks."""
+
+    @staticmethod
+    def _chain(**overrides):
+        from qa.answer import AnswerChain
+        from qa.settings import Settings
+
+        settings = Settings(**{"context_tokens": 350, "long_context_tokens": 600, **overrides})
+        return AnswerChain(settings, None, dict, len, None)  # type: ignore[arg-type]
+
+    @staticmethod
+    def _retrieved(*article_ids: str) -> list[RetrievedChunk]:
+        from qa.types import Chunk
+
+        return [
+            RetrievedChunk(
+                Chunk(id=f"{a}{i}", article_id=a, index=i, start=0, end=1, text="x"), 1.0
+            )
+            for i, a in enumerate(article_ids)
+        ]
+
+    def test_one_long_article_gets_the_wide_budget(self):
+        assert self._chain().budget(self._retrieved("a", "a", "a", "a", "b")) == 600
+
+    def test_look_alike_stories_keep_the_narrow_one(self):
+        # Three chunks of one short article and two of another: a 280-word story has no more.
+        assert self._chain().budget(self._retrieved("a", "a", "a", "b", "b")) == 350
+        assert self._chain().budget([]) == 350
+
+    def test_the_wide_budget_is_never_narrower(self):
+        chain = self._chain(long_article_chunks=2, context_tokens=700)
+        assert chain.budget(self._retrieved("a", "a")) == 700
