@@ -220,6 +220,10 @@ class TestAnswerKind:
             ("What is the name of Kazakhstan's leader?", "name"),
             ("Why did Pashinyan skip the summit?", None),
             ("What was found in the riverbed?", None),
+            ("How fast was the freight train traveling?", "speed"),
+            ("At what speed was the train going?", "speed"),
+            # an adjective that is also a kind noun ("state inspectors") asks for no name
+            ("What damage did state inspectors find on the tank?", None),
         ],
     )
     def test_what_the_question_asks_for(self, question, kind):
@@ -240,12 +244,6 @@ class TestAnswerKind:
                 "The Hawthorne Bridge was designed by engineers.",
                 ["Engineers designed the Hawthorne Bridge."],
                 0.0,
-            ),
-            (
-                "Which engineering firm designed the Hawthorne Bridge?",
-                "Calder & Finch designed it.",
-                ["The Hawthorne Bridge was designed by Calder & Finch."],
-                1.0,
             ),
             (  # a name its quotes do not hold is the model's own
                 "What was the name of the woman buried there?",
@@ -313,6 +311,42 @@ class TestAnswerKind:
                 ["Norstar reported revenue of 8.1 billion."],
                 1.0,
             ),
+            (  # the question's kind of company is not what the quote says it is
+                "Which software company announced job cuts this week?",
+                "Greystone Goods announced job cuts this week.",
+                ["Greystone Goods, the home-goods chain, said it would cut 2,300 jobs."],
+                0.0,
+            ),
+            (
+                "Which software company announced job cuts this week?",
+                "Corvant Systems announced job cuts this week.",
+                ["Corvant Systems, a software maker, said it would cut about 640 jobs."],
+                1.0,
+            ),
+            (  # a name in the qualifier is the anchor checks' business, not this one's
+                "Which US state reported a measles outbreak?",
+                "Minnesota reported it.",
+                ["ST. PAUL, Minnesota — Health officials reported 40 cases."],
+                1.0,
+            ),
+            (  # the clock time of the crash is not the train's speed
+                "How fast was the freight train traveling when it derailed?",
+                "The freight train was traveling at approximately 10:40 p.m.",
+                ["The train derailed at about 10:40 p.m. on Monday."],
+                0.0,
+            ),
+            (
+                "How fast was the commuter train going?",
+                "It was going 41 mph.",
+                ["The train was traveling at 41 mph, investigators said."],
+                1.0,
+            ),
+            (
+                "How fast has the outbreak grown?",
+                "Cases have risen 12 percent a week.",
+                ["Cases have risen about 12 percent a week since June."],
+                1.0,
+            ),
             (
                 "How much did the Willow Crossing cost to build?",
                 "The bridge was built with 18 months of work.",
@@ -323,6 +357,16 @@ class TestAnswerKind:
     )
     def test_the_answer_gives_the_kind_asked(self, question, answer, quotes, ok):
         assert answer_kind(question, answer, quotes) == ok
+
+    def test_the_kind_of_firm_may_be_written_elsewhere_in_its_article(self):
+        q = "Which engineering firm designed the Hawthorne Bridge?"
+        quotes = ["The Hawthorne Bridge was designed by Calder & Finch."]
+        article = "Calder & Finch, an engineering firm based in Boise, also designed two dams."
+        assert answer_kind(q, "Calder & Finch designed it.", quotes, [article]) == 1.0
+        # Nothing the answer cites says Calder & Finch is an engineering firm.
+        other = "Calder & Finch, a Boise law firm, handled the land purchase."
+        assert answer_kind(q, "Calder & Finch designed it.", quotes, [other]) == 0.0
+        assert answer_kind(q, "Calder & Finch designed it.", quotes) == 0.0
 
     @pytest.mark.parametrize(
         ("question", "noun"),
