@@ -81,12 +81,12 @@ class Settings(BaseSettings):
     date_order: Literal["MDY", "DMY"] = "MDY"
     context_tokens: int = 350  # tiktoken (cl100k_base) budget for the numbered sentences
     # A wider budget when retrieval settles on one long article: at least `long_article_chunks`
-    # of the k chunks come from it. Its answer can then sit in any of its ~18 paragraphs, while
-    # look-alike stories (which more sentences would feed the model) are not in the way. On the
-    # long-news dev set (80 questions, 800-1,100-word articles) 600 tokens against 350: answer
-    # contains 0.654 -> 0.727, p50 4.3 -> 7.5 s; on the 280-word news set 450 tokens had not
-    # helped (eval/RESULTS.md). Short articles have at most 3 chunks, so they keep 350.
-    long_context_tokens: int = 600
+    # of the k chunks come from it (a 280-word story has at most 3). Off by default (no wider
+    # than `context_tokens`): 600 tokens helped on the long-news dev set (answer contains 0.654
+    # -> 0.727) but cost the sample set more (contains 0.711 -> 0.658, unanswerables abstained
+    # 0.750 -> 0.500: the 1.5B model answers from the extra sentences, or declines), and p50
+    # latency went 4.3 -> 7.5 s and 3.8 -> 8.1 s (eval/RESULTS.md). For a larger model.
+    long_context_tokens: int = 350
     long_article_chunks: int = 4
     max_answer_tokens: int = 200
     max_answer_sentences: int = 4
