@@ -302,7 +302,8 @@ _MODIFIERS = (
     r"[a-z-]+ ){0,2})"
 )
 _ASKS_NAME = re.compile(
-    rf"^(?:who|whom|whose)\b|^(?:which|what) {_MODIFIERS}{_KIND_NOUNS}\b|"
+    rf"^(?:who|whom|whose)\b|^(?:(?:in|at|from|to|on|for|by|with) )?(?:which|what) "
+    rf"{_MODIFIERS}{_KIND_NOUNS}\b|"
     r"^what (?:is|was) (?:the )?name\b|^name\b",
     re.IGNORECASE,
 )

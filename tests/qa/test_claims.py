@@ -221,6 +221,7 @@ class TestAnswerKind:
             ("Why did Pashinyan skip the summit?", None),
             ("What was found in the riverbed?", None),
             ("How fast was the freight train traveling?", "speed"),
+            ("In which Kyrgyz city was the summit held?", "name"),
             ("At what speed was the train going?", "speed"),
             # an adjective that is also a kind noun ("state inspectors") asks for no name
             ("What damage did state inspectors find on the tank?", None),
@@ -328,6 +329,15 @@ class TestAnswerKind:
                 "Minnesota reported it.",
                 ["ST. PAUL, Minnesota — Health officials reported 40 cases."],
                 1.0,
+            ),
+            (  # the country the question names is not the city it asks for
+                "In which Kyrgyz city was the CIS summit held?",
+                "Kyrgyzstan",
+                [
+                    "Putin arrived in Kyrgyzstan for a summit of the Commonwealth of "
+                    "Independent States."
+                ],
+                0.0,
             ),
             (  # the clock time of the crash is not the train's speed
                 "How fast was the freight train traveling when it derailed?",
