@@ -121,6 +121,11 @@ def _aliases() -> dict[str, frozenset[str]]:
 _ALIASES = _aliases()
 
 
+def _aliased(words: set[str]) -> set[str]:
+    """The words with the other name of each nationality or country among them."""
+    return words | {alias for w in words for alias in _ALIASES.get(w, ())}
+
+
 def _whole(article: Article) -> str:
     """An article as the anchor checks read it: headline, text and the year it was published
     ("first quarter of 2024" asked of a story dated May 2024 that never writes "2024")."""
@@ -168,7 +173,7 @@ def coverage(terms: set[str], texts: Iterable[str]) -> float:
     texts = list(texts)
     for t in texts:
         found |= content_words(t)
-    found |= {alias for w in list(found) for alias in _ALIASES.get(w, ())}
+    found = _aliased(found)
     missing = terms - found
     if missing & _US and any(_US_STATES.search(t) for t in texts):
         found |= _US
@@ -205,8 +210,9 @@ def measure(
     ]
     scores = [sentence_scores.get((c.article_id, c.start), 0.0) for c in cited]
     given = frozenset(content_words(question))
+    wholes = [_whole(a) for a in cited_articles]  # read by the anchor and the kind checks
     return Signals(
-        anchor_coverage=coverage(anchors(question), [_whole(a) for a in cited_articles]),
+        anchor_coverage=coverage(anchors(question), wholes),
         question_coverage=coverage(
             question_terms(question), [c.quote for c in cited] + [a.title for a in cited_articles]
         ),
@@ -224,7 +230,7 @@ def measure(
             question,
             " ".join(s.text for s in kept),
             [c.quote for c in cited],
-            [_whole(a) for a in cited_articles],
+            wholes,
         ),
         answer_source=answer_source(question, kept, articles),
     )
@@ -464,8 +470,7 @@ def answer_kind(
         # "Which software company ...?" answered with a retail chain: what kind of company it
         # is must be written in the quotes or the articles they come from (on the dev sets,
         # every answerable question's evidence sentences say it themselves).
-        where = held | set().union(*(content_words(t) for t in texts))
-        if not wanted <= where | {a for w in where for a in _ALIASES.get(w, ())}:
+        if not wanted <= _aliased(held.union(*(content_words(t) for t in texts))):
             return 0.0
     for word in _CAPITALISED.findall(answer):
         w = word.strip("'’.-")
