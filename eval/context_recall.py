@@ -80,8 +80,10 @@ def main(argv: list[str] | None = None) -> None:
     settings = Settings(**overrides)  # type: ignore[arg-type]  # pydantic parses the strings
     results = [context_recall(p, settings) for p in args.sets]
     for r in results:
-        print(f"{r['set']:<12} n={r['n']:<4} any {r['any']:.3f}  all {r['all']:.3f}  "
-              f"tokens {r['tokens']:.0f}")
+        print(
+            f"{r['set']:<12} n={r['n']:<4} any {r['any']:.3f}  all {r['all']:.3f}  "
+            f"tokens {r['tokens']:.0f}"
+        )
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
 
