@@ -22,17 +22,33 @@ from qa.assistant import Assistant, check_question  # noqa: E402
 from qa.errors import CiteqaError, InputError  # noqa: E402
 from qa.render import answer_html, article_html, citations_list_html, live_text  # noqa: E402
 from qa.settings import Settings  # noqa: E402
-from qa.types import Answer, IngestReport, Retrieved, Source, TextDelta  # noqa: E402
+from qa.types import Answer, Article, IngestReport, Retrieved, Source, TextDelta  # noqa: E402
 
 log = logging.getLogger("citeqa.app")
 SAMPLE_DIR = Path(__file__).resolve().parent / "examples" / "articles"
 
 CSS = """
 .hidden-control { display: none !important; }
-.cite-chip { display: inline-block; min-width: 1.5em; padding: 0 .45em; margin: 0 .1em;
-  border-radius: .8em; border: 1px solid #2f6db5; background: #e8f0fb; color: #1d4f8c;
-  font-size: .8em; font-weight: 600; line-height: 1.5; cursor: pointer; vertical-align: .1em; }
-.cite-chip:hover { background: #2f6db5; color: #fff; }
+.cite-chip { position: relative; display: inline-block; min-width: 1.7em; padding: .1em .5em;
+  margin: 0 .15em; border-radius: .9em; border: 1px solid #2f6db5; background: #e8f0fb;
+  color: #1d4f8c; font-size: .85em; font-weight: 600; line-height: 1.5; cursor: pointer;
+  vertical-align: .1em; }
+.cite-chip::after { content: ""; position: absolute; inset: -10px -6px; } /* a finger's reach */
+.cite-chip:hover, .cite-chip:focus-visible { background: #2f6db5; color: #fff; }
+.confidence { margin: .5em 0 0; font-size: .9em; }
+.partly { text-decoration: underline dotted #b07a00; text-underline-offset: 3px; }
+.source-cards { display: grid; gap: .5em; margin-top: .6em; }
+.source-card { border: 1px solid #d5dce8; border-radius: 10px; padding: .5em .75em;
+  background: #f8fafd; color: #222; }
+.card-title { font-weight: 600; } .card-meta { color: #5b6472; font-size: .85em; }
+.card-quote { display: flex; gap: .6em; align-items: center; margin-top: .45em; }
+.card-quote q { font-size: .95em; }
+.cite-chip.card-chip { flex: none; min-width: 44px; min-height: 44px; margin: 0;
+  border-radius: 22px; font-size: 1rem; vertical-align: middle; }
+.cite-chip.card-chip::after { content: none; }
+.answer-details, .source-details { margin-top: .5em; font-size: .85em; color: #555; }
+.answer-details pre, .source-details pre { white-space: pre-wrap; word-break: break-word;
+  max-height: 16em; overflow: auto; font-size: .85em; }
 .abstain { font-style: italic; color: #7a4b00; }
 .closest ul { margin: .3em 0 0 1.2em; } .muted { color: #777; font-size: .9em; }
 .citeqa-article { max-height: 70vh; overflow-y: auto; padding: .5em 1em; line-height: 1.6;
@@ -145,7 +161,8 @@ class ChatPage:
                 else:
                     answers.append(event)
                     turn = len(answers) - 1
-                    chat[-1] = {"role": "assistant", "content": answer_html(event, turn)}
+                    cards = answer_html(event, turn, self._cited_articles(event))
+                    chat[-1] = {"role": "assistant", "content": cards}
                     yield (
                         chat, answers, citations_list_html(event, turn), self._sources(event),
                         gr.skip(), gr.skip(),
@@ -163,6 +180,17 @@ class ChatPage:
     def clear() -> tuple[list[Answer], str, str, str]:
         """The trash icon: the answers kept for follow-ups go too, and their panels."""
         return [], "", RETRIEVED_PLACEHOLDER, ""
+
+    def _cited_articles(self, answer: Answer) -> dict[str, Article]:
+        """The cited articles by id, for the cards' outlet and date. One that cannot be read
+        (removed meanwhile) is left out: its card shows the title the citation carries."""
+        found: dict[str, Article] = {}
+        for article_id in dict.fromkeys(c.article_id for c in answer.citations):
+            try:
+                found[article_id] = self.assistant.get_article(article_id)
+            except CiteqaError:
+                log.warning("cited article %r is gone", article_id)
+        return found
 
     def _sources(self, answer: Answer) -> str:
         return self._sources_html(answer.sources, answer.question, answer.standalone_question)
@@ -182,12 +210,10 @@ class ChatPage:
             return f" <span class=also>also published by {names}</span>" if names else ""
 
         rows = "".join(
-            f"<li><b>{html.escape(s.title)}</b>{also(s)} <span class=muted>"
-            f"({html.escape(s.article_id)}, chars {s.start}-{s.end})</span><br>"
-            f"{html.escape(s.text[:240])}…</li>"
+            f"<li><b>{html.escape(s.title)}</b>{also(s)}<br>{html.escape(s.text[:240])}…</li>"
             for s in sources
         )
-        return f"{searched}<ol>{rows}</ol>"
+        return f"{searched}<ol>{rows}</ol>{sources_details_html(sources)}"
 
     def open_citation(self, target: str, answers: list[Answer]) -> tuple[str, Any]:
         try:
@@ -278,6 +304,22 @@ class ChatPage:
             raise gr.Error(str(e)) from None
 
 
+def sources_details_html(sources: tuple[Source, ...]) -> str:
+    """The passages' ids, offsets and scores, collapsed: for checking, not for reading."""
+    import html
+    import json
+
+    if not sources:
+        return ""
+    data = [
+        {"article_id": s.article_id, "chunk_id": s.chunk_id, "start": s.start, "end": s.end,
+         "score": round(s.score, 4)}
+        for s in sources
+    ]  # fmt: skip
+    body = html.escape(json.dumps(data, indent=1))
+    return f"<details class=source-details><summary>Details</summary><pre>{body}</pre></details>"
+
+
 def report_rows(report: IngestReport) -> list[list[Any]]:
     """The ingest report as the page's table: a file by its name, a web address (or a feed's
     item, `URL#n`) as it is."""
@@ -339,7 +381,9 @@ def build_app(assistant: Assistant) -> gr.Blocks:
                     visible=False,  # shown by on_load while the index is empty
                     elem_id="load-sample",
                 )
-                citations = gr.HTML(elem_id="citations")
+                # The quotes with ids and offsets, for API clients (tests/ui/test_concurrency.py
+                # reads them): the page shows the cards in each answer instead.
+                citations = gr.HTML(elem_id="citations", elem_classes="hidden-control")
             with gr.Column(scale=2, min_width=320):
                 with gr.Tabs(selected="sources") as tabs:
                     with gr.Tab("Sources", id="sources"):

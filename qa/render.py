@@ -7,12 +7,14 @@ Article text, titles and URLs are untrusted: everything from an article goes thr
 from __future__ import annotations
 
 import html
+import json
 import re
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlparse
 
-from qa.types import Answer, Article, Citation
+from qa.types import Answer, AnswerSentence, Article, Citation
 
 _LIVE_MARKER = re.compile(r"\s*\[S\d*\]?|\s*\[$")
 
@@ -27,29 +29,130 @@ def live_text(partial_reply: str) -> str:
     return html.escape(_LIVE_MARKER.sub("", partial_reply))
 
 
-def answer_html(answer: Answer, turn: int) -> str:
-    """Sentences with numbered chips; chip n of turn t has class `cq-t-n` for the page JS (the
-    chat sanitizer strips data-* attributes but keeps classes)."""
+def answer_html(answer: Answer, turn: int, articles: Mapping[str, Article] | None = None) -> str:
+    """The answer as the reader sees it: sentences with numbered chips, a plain confidence line,
+    source cards, and a collapsed details view with the ids and offsets.
+
+    Chip n of turn t has class `cq-t-n` for the page JS (the chat sanitizer strips data-*
+    attributes but keeps classes). `articles` (by id) give the cards their outlet and date;
+    without them a card shows the title the citation carries. No blank lines: the chat renders
+    Markdown, and a blank line would end the HTML block."""
     e = html.escape
     if answer.abstained:
-        near = "".join(
-            f"<li>{e(s.title)} <span class=muted>({e(s.article_id)})</span></li>"
-            for s in _unique_sources(answer)[:3]
-        )
+        near = "".join(f"<li>{e(s.title)}</li>" for s in _unique_sources(answer)[:3])
         closest = f"<div class=closest>Closest sources:<ul>{near}</ul></div>" if near else ""
         return f"<div class=abstain>{e(answer.text)}</div>{closest}"
-    numbers = {(c.article_id, c.start, c.end): n for n, c in enumerate(answer.citations, 1)}
+    numbers = citation_numbers(answer)
     parts = []
     for s in answer.sentences:
         if not s.supported:
             continue
         chips = "".join(
-            f'<button class="cite-chip cq-{turn}-{numbers[(c.article_id, c.start, c.end)]}"'
-            f' title="{e(c.quote[:200])}">{numbers[(c.article_id, c.start, c.end)]}</button>'
+            f'<button class="cite-chip cq-{turn}-{numbers[_key(c)]}"'
+            f' title="{e(c.quote[:200])}">{numbers[_key(c)]}</button>'
             for c in s.citations
         )
-        parts.append(f"{e(s.text)} {chips}")
-    return "<div class=answer>" + " ".join(parts) + "</div>"
+        parts.append(f"{_sentence_html(s)} {chips}")
+    return (
+        "<div class=answer>" + " ".join(parts) + "</div>"
+        + confidence_html(answer.confidence)
+        + source_cards_html(answer, turn, articles or {})
+        + details_html(answer)
+    )  # fmt: skip
+
+
+def _key(c: Citation) -> tuple[str, int, int]:
+    return (c.article_id, c.start, c.end)
+
+
+def citation_numbers(answer: Answer) -> dict[tuple[str, int, int], int]:
+    """Each citation's chip number: its place in `Answer.citations` (first appearance)."""
+    return {_key(c): n for n, c in enumerate(answer.citations, 1)}
+
+
+def _sentence_html(s: AnswerSentence) -> str:
+    """A sentence; one whose quotes hold only part of its key words is marked, with the share in
+    words (support is measured per sentence, and the reader should know which one is weaker)."""
+    text = html.escape(s.text)
+    if s.support >= 1.0:
+        return text
+    share = f"{s.support:.0%}"
+    note = f"Partly supported: {share} of this sentence's key words are in its quotes."
+    return f'<span class=partly title="{note}">{text}</span>'
+
+
+def confidence_html(confidence: float | None) -> str:
+    """The calibrated chance the answer is right, said as a percentage (None: not measured)."""
+    if confidence is None:
+        return ""
+    return (
+        f"<p class=confidence>Confidence: {confidence:.0%} "
+        "<span class=muted>(how likely this answer is right)</span></p>"
+    )
+
+
+def human_date(published_at: float | None) -> str:
+    """A date as a reader writes it ("June 3, 2024"); the details view keeps the raw value."""
+    if published_at is None:
+        return ""
+    d = datetime.fromtimestamp(published_at, UTC)
+    return f"{d:%B} {d.day}, {d.year}"
+
+
+def source_cards_html(answer: Answer, turn: int, articles: Mapping[str, Article]) -> str:
+    """One card per cited article, in the order first cited: title, outlet, date, and each
+    quote with its numbered chip (a 44 px touch target that opens the span in the viewer)."""
+    e = html.escape
+    numbers = citation_numbers(answer)
+    also = {s.article_id: s.also_published_by for s in answer.sources if s.also_published_by}
+    by_article: dict[str, list[Citation]] = {}
+    for c in answer.citations:
+        by_article.setdefault(c.article_id, []).append(c)
+    cards = []
+    for article_id, cites in by_article.items():
+        article = articles.get(article_id)
+        title = article.title if article else cites[0].title
+        meta = [article.source or "", human_date(article.published_at)] if article else []
+        meta = [m for m in meta if m]
+        if article_id in also:
+            meta.append("also published by " + ", ".join(also[article_id]))
+        rows = "".join(
+            f'<div class=card-quote><button class="cite-chip cq-{turn}-{numbers[_key(c)]} '
+            f'card-chip" title="Open quote {numbers[_key(c)]} in the article">'
+            f"{numbers[_key(c)]}</button><q>{e(c.quote)}</q></div>"
+            for c in cites
+        )
+        meta_html = f"<div class=card-meta>{e(' · '.join(meta))}</div>" if meta else ""
+        cards.append(
+            f"<div class=source-card><div class=card-title>{e(title)}</div>{meta_html}{rows}</div>"
+        )
+    return f"<div class=source-cards>{''.join(cards)}</div>" if cards else ""
+
+
+def details_html(answer: Answer) -> str:
+    """What the cards leave out for people, for whoever checks: article ids, character
+    offsets, each sentence's support and the confidence, as JSON in a collapsed block."""
+    numbers = citation_numbers(answer)
+    data = {
+        "confidence": None if answer.confidence is None else round(answer.confidence, 4),
+        "citations": [
+            {"n": n, "article_id": c.article_id, "start": c.start, "end": c.end, "quote": c.quote}
+            for n, c in enumerate(answer.citations, 1)
+        ],  # fmt: skip
+        "sentences": [
+            {
+                "text": s.text,
+                "support": round(s.support, 4),
+                "citations": [numbers[_key(c)] for c in s.citations],
+            }
+            for s in answer.sentences
+            if s.supported
+        ],  # fmt: skip
+        "backend": answer.backend,
+        "model": answer.model,
+    }
+    body = html.escape(json.dumps(data, ensure_ascii=False, indent=1))
+    return f"<details class=answer-details><summary>Details</summary><pre>{body}</pre></details>"
 
 
 def _unique_sources(answer: Answer) -> list[Any]:

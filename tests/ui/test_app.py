@@ -22,14 +22,14 @@ class TestChatPage:
         _ask(page, "Why did Pashinyan skip the summit?", 1)
         chip = page.locator("#chat .cite-chip").first
         assert chip.is_visible()
-        quote = page.locator("#citations ol.citations q").first.inner_text()
+        quote = page.locator("#chat .card-quote:has(.cq-0-1) q").inner_text()
         page.screenshot(path=str(SHOTS / "answered-1280.png"), full_page=True)
         chip.click()
         focus = page.locator("#article-view mark.focus")
         focus.wait_for(timeout=30_000)
         assert focus.inner_text() == quote
         # The answer rests on the Pashinyan passage (not necessarily as its first citation).
-        quotes = page.locator("#citations ol.citations q").all_inner_texts()
+        quotes = page.locator("#chat .source-card q").all_inner_texts()
         assert any("Pashinyan" in q or "Armenian" in q for q in quotes), quotes
         page.wait_for_timeout(500)
         page.screenshot(path=str(SHOTS / "citation-opened-1280.png"), full_page=True)

@@ -102,3 +102,26 @@ class TestRespond:
         answers, citations, sources, notice = _page(StandIn()).clear()
         assert answers == [] and citations == "" and notice == ""
         assert "appear here" in sources
+
+
+class TestAnswerHtml:
+    """What the cards' browser tests cannot reach deterministically: the extractive backend
+    copies sentences whole, so their support is always 1."""
+
+    def test_a_partly_supported_sentence_is_marked_with_its_share(self):
+        from qa.render import answer_html
+        from qa.types import AnswerSentence, Citation
+
+        c = Citation("a", "T", 0, 37, SOURCE.text)
+        answer = Answer(
+            question="Where?",
+            text="Putin visited Kyrgyzstan with Lavrov.",
+            sentences=(AnswerSentence("Putin visited Kyrgyzstan with Lavrov.", (c,), True, 0.6),),
+            abstained=False,
+            confidence=0.42,
+        )
+        page = answer_html(answer, 0)
+        assert "<span class=partly" in page and "60% of this sentence" in page
+        assert "Confidence: 42%" in page
+        # No article metadata given: the card still shows the citation's title and quote.
+        assert "<div class=card-title>T</div>" in page and f"<q>{SOURCE.text}</q>" in page

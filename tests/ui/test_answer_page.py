@@ -1,0 +1,136 @@
+"""Issue 17, the page side, in Debian's Chromium against a real `citeqa serve`: answer cards.
+
+The server answers with the extractive backend: its answers come from the embedder's scores
+alone, so which sentences a question cites is the same on every run, and no LLM is loaded.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.ui.conftest import SHOTS, _ask, _open, citeqa_server, needs_chromium
+
+pytestmark = [pytest.mark.slow, needs_chromium]
+
+BRIDGE = {
+    "id": "norrvik-bridge",
+    "title": "Harbour Bridge Reopens",
+    "source": "Norrvik Post",
+    "published_at": "2024-03-11",
+    "url": "https://example.com/norrvik-bridge",
+    "text": "The city of Norrvik reopened its harbour bridge on Monday after a two-year repair "
+    "that cost 48 million euros. Mayor Elin Strand said the bridge would carry trams again from "
+    "June.\n\nThe repair replaced the bridge's steel deck and its two lifting spans. Engineers "
+    "found corrosion in the deck in 2021, when the bridge was closed to traffic.\n\nThe bridge "
+    "carried about 30,000 vehicles a day before it closed. The city says the tram line over the "
+    "bridge will run every eight minutes.\n\nStrand said the repair cost 48 million euros, four "
+    "million more than planned, because steel prices rose in 2022.\n\nLocal shops near the "
+    "bridge said trade fell by a third while it was closed.",
+}
+FERRY = {
+    "id": "norrvik-ferry",
+    "title": "Ferry Line Ends Service",
+    "source": "Citeqa Wire",
+    "published_at": "2024-03-12",
+    "text": "NORRVIK, March 12, 2024 (Citeqa Wire) - The temporary ferry that replaced the "
+    "Norrvik harbour bridge during its repair made its last crossing on Tuesday. The ferry "
+    "carried 1.2 million passengers in two years, the operator said.\n\nThe operator said its "
+    "two boats would move to a route on the east coast.",
+}
+# Cites both articles (two cards); cites two sentences of the bridge story (two highlights).
+BOTH = "What happened to the Norrvik bridge and the ferry?"
+TWO_SPANS = "What did Strand say the repair cost and when would trams run?"
+
+
+@pytest.fixture(scope="module")
+def loaded(tmp_path_factory):
+    """A server on an index of BRIDGE and FERRY (ingested with the CLI), answering with the
+    extractive backend."""
+    data = tmp_path_factory.mktemp("answer-page")
+    articles = data / "norrvik.jsonl"
+    articles.write_text("\n".join(json.dumps(a) for a in (BRIDGE, FERRY)), encoding="utf-8")
+    citeqa = str(Path(sys.executable).with_name("citeqa"))
+    index = data / "index"
+    subprocess.run([citeqa, "ingest", "--data-dir", str(index), str(articles)], check=True,
+                   capture_output=True, timeout=300)  # fmt: skip
+    with citeqa_server(index, env={"CITEQA_BACKEND": "extractive"}) as url:
+        yield url
+
+
+def _last_answer(page):
+    return page.locator("#chat .bot, #chat [data-testid='bot']").last
+
+
+def _people_text(answer) -> str:
+    """What a reader sees of an answer: its text without the collapsed details block."""
+    return answer.evaluate(
+        """el => { const c = el.cloneNode(true);
+                   c.querySelectorAll('details').forEach(d => d.remove());
+                   return c.textContent; }"""
+    )
+
+
+class TestAnswerCards:
+    def test_cards_name_title_outlet_date_and_quote(self, loaded, browser):
+        context, page, dialogs, errors = _open(browser, loaded)
+        _ask(page, BOTH, 1)
+        answer = _last_answer(page)
+        cards = answer.locator(".source-card")
+        assert cards.count() == 2
+        bridge, ferry = cards.nth(0), cards.nth(1)
+        assert bridge.locator(".card-title").inner_text() == "Harbour Bridge Reopens"
+        assert bridge.locator(".card-meta").inner_text() == "Norrvik Post · March 11, 2024"
+        assert ferry.locator(".card-meta").inner_text() == "Citeqa Wire · March 12, 2024"
+        quote = bridge.locator("q").first.inner_text()
+        assert quote in BRIDGE["text"] and "48 million euros" in quote
+        # The extractive backend's answers carry a calibrated confidence: said as a percentage.
+        assert answer.locator(".confidence").inner_text().startswith("Confidence: ")
+        assert "%" in answer.locator(".confidence").inner_text()
+        page.screenshot(path=str(SHOTS / "answer-cards-1280.png"), full_page=True)
+        assert not dialogs and not errors
+        context.close()
+
+    def test_card_chips_are_44px_and_open_the_quoted_span(self, loaded, browser):
+        context, page, _, errors = _open(browser, loaded, width=390, height=844)
+        _ask(page, BOTH, 1)
+        chips = _last_answer(page).locator(".source-card .cite-chip")
+        assert chips.count() == 2
+        for i in range(2):
+            box = chips.nth(i).bounding_box()
+            assert box["width"] >= 44 and box["height"] >= 44, box
+        ferry_quote = _last_answer(page).locator(".source-card").nth(1).locator("q").inner_text()
+        chips.nth(1).click()
+        focus = page.locator("#article-view mark.focus")
+        focus.wait_for(timeout=30_000)
+        assert focus.inner_text() == ferry_quote
+        assert not errors
+        context.close()
+
+    def test_no_ids_or_offsets_for_people_but_in_details(self, loaded, browser):
+        context, page, _, errors = _open(browser, loaded)
+        _ask(page, BOTH, 1)
+        answer = _last_answer(page)
+        shown = _people_text(answer)
+        for technical in ("norrvik-bridge", "norrvik-ferry", "chars ", '"start"'):
+            assert technical not in shown, technical
+        # The detached quote list (with ids and offsets) is no longer on the page.
+        assert not page.locator("#citations").is_visible()
+        # The Sources panel names passages by title; ids and offsets are in its details too.
+        page.click("button[role=tab]:has-text('Sources')")
+        sources = page.locator("#sources")
+        assert "Harbour Bridge Reopens" in sources.inner_text()
+        assert "norrvik-bridge" not in _people_text(sources)
+        # The details block, opened, holds each quote's article id and character offsets.
+        answer.locator("details.answer-details summary").click()
+        details = json.loads(answer.locator("details.answer-details pre").inner_text())
+        first = details["citations"][0]
+        article = {a["id"]: a for a in (BRIDGE, FERRY)}[first["article_id"]]
+        assert article["text"][first["start"] : first["end"]] == first["quote"]
+        assert 0 < details["confidence"] <= 1
+        assert [s["support"] for s in details["sentences"]] and not errors
+        context.close()
