@@ -429,6 +429,30 @@ def _counted_near(question: str, answer: str, quotes: Sequence[str]) -> bool:
     return False
 
 
+def _figure_placed(question: str, answer: str, quotes: Sequence[str]) -> bool:
+    """For a figure asked of something else than a count ("what was its revenue", "how much
+    did it cost"): where a quote writes one of the answer's figures, some occurrence has one
+    of the question's words within six words of it. "$300 million" from "talks to extend a
+    $300 million credit line" is no restructuring charge. A figure no quote writes is left to
+    the support check."""
+    if counted_noun(question) is not None:
+        return True  # `_counted_near` places it
+    figures = {w for w in content_words(answer) if w.isdigit()}
+    terms = {singular(w) for w in question_terms(question)}
+    if not figures or not terms:
+        return True
+    seen = False
+    for q in quotes:
+        words = [content_words(w) for w in re.findall(r"[\w'’.,$%]+", q.replace("-", " "))]
+        for i, here in enumerate(words):
+            if here & figures:
+                seen = True
+                near = set().union(set(), *words[max(0, i - 6) : i], *words[i + 1 : i + 7])
+                if {singular(w) for w in near} & terms:
+                    return True
+    return not seen
+
+
 def qualifier(question: str) -> set[str]:
     """The words that narrow a "which X" question's kind, as stems: "software" in "Which
     software company cut jobs?", "country" in "Which country singer died?"; names are left to
@@ -456,7 +480,10 @@ def answer_kind(
             return 0.0
         if not _money_given(question, answer):
             return 0.0
-        return 1.0 if _counted_near(question, answer, quotes) else 0.0
+        placed = _counted_near(question, answer, quotes) and _figure_placed(
+            question, answer, quotes
+        )
+        return 1.0 if placed else 0.0
     if kind == "speed":
         return 1.0 if _SPEED.search(answer) else 0.0
     if kind == "measure":

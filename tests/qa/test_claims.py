@@ -406,6 +406,24 @@ class TestAnswerKind:
         assert not ans.abstained and ans.signals["answer_kind"] == 1.0
 
 
+class TestFigurePlaced:
+    Q = "How much did Greystone set aside for severance pay?"
+
+    def test_a_figure_stated_of_another_thing_is_withheld(self):
+        quotes = [
+            "Greystone said it was in talks with lenders to extend a $300 million credit line."
+        ]
+        assert answer_kind(self.Q, "Greystone set aside $300 million.", quotes) == 0.0
+
+    def test_a_figure_stated_of_the_thing_asked_passes(self):
+        quotes = ["Greystone said it had set aside $40 million for severance and benefits."]
+        assert answer_kind(self.Q, "It set aside $40 million.", quotes) == 1.0
+
+    def test_a_figure_no_quote_writes_is_left_to_the_support_check(self):
+        quotes = ["Greystone said severance would be paid over two years."]
+        assert answer_kind(self.Q, "It set aside $40 million.", quotes) == 1.0
+
+
 class TestAnswerSource:
     def test_the_figure_must_come_from_the_asked_story(self):
         # The question's "Texas" is in the tracks story, the coin count in the Spanish one:
