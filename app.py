@@ -51,9 +51,18 @@ CSS = """
   max-height: 16em; overflow: auto; font-size: .85em; }
 .abstain { font-style: italic; color: #7a4b00; }
 .closest ul { margin: .3em 0 0 1.2em; } .muted { color: #777; font-size: .9em; }
-.citeqa-article { max-height: 70vh; overflow-y: auto; padding: .5em 1em; line-height: 1.6;
-  font-size: 15px; }
-.citeqa-article h2 { margin-top: 0; } .citeqa-article .meta { color: #666; margin-bottom: .8em; }
+.citeqa-article { position: relative; max-height: 70vh; overflow-y: auto; padding: 0 1em .5em;
+  line-height: 1.6; font-size: 15px; overscroll-behavior: contain; }
+.article-head { position: sticky; top: 0; z-index: 2; padding: .6em 0 .5em;
+  background: var(--body-background-fill, #fff); border-bottom: 1px solid #e3e6ec; }
+.article-head h2 { margin: 0 0 .15em; font-size: 1.25em; line-height: 1.3; }
+.article-head .meta { color: #5b6472; font-size: .9em; }
+.hl-nav { display: flex; align-items: center; gap: .5em; margin-top: .4em; font-size: .9em; }
+.hl-nav button { width: 44px; height: 36px; padding: 0; border: 1px solid #c9d3e3;
+  border-radius: 8px; background: #f4f7fc; color: #1d4f8c; font-size: 1.5em; line-height: 1;
+  cursor: pointer; }
+.hl-nav button:disabled { opacity: .4; cursor: default; }
+.article-body { padding-top: .5em; }
 .citeqa-article mark.focus { background: #ffd54a; color: #111; padding: 0 .1em;
   border-radius: 3px; box-shadow: 0 0 0 2px #f0b400; }
 .citeqa-article mark.cited { background: #fff3c4; color: #111; }
@@ -64,7 +73,42 @@ ol.citations q { background: #fffbe6; } .searched { color: #555; font-size: .9em
 
 JS = """
 () => {
+  // Scroll the article viewer (not the page) so `mark` sits in the middle of what shows below
+  // the sticky header. The page itself moves only when the viewer is off screen (a phone,
+  // where it sits under the chat), and then just far enough to show the viewer's top.
+  window.citeqaReveal = (mark) => {
+    const box = mark && mark.closest('.citeqa-article');
+    if (!box) return;
+    const head = box.querySelector('.article-head');
+    const headH = head ? head.offsetHeight : 0;
+    const top = mark.getBoundingClientRect().top - box.getBoundingClientRect().top
+      + box.scrollTop;
+    const room = box.clientHeight - headH;
+    box.scrollTo({ top: top - headH - Math.max(0, (room - mark.offsetHeight) / 2),
+                   behavior: 'smooth' });
+    const r = box.getBoundingClientRect();
+    if (r.top < 0 || r.top > window.innerHeight - 160) {
+      window.scrollBy({ top: r.top - 8, behavior: 'smooth' });
+    }
+  };
+  // "Highlight n of m ‹ ›": move the focus to the previous or next highlighted span.
+  const step = (button, by) => {
+    const box = button.closest('.citeqa-article');
+    const marks = [...box.querySelectorAll('mark.cited, mark.focus')];
+    const at = marks.findIndex((m) => m.classList.contains('focus'));
+    const to = Math.min(marks.length - 1, Math.max(0, at + by));
+    if (to === at) return;
+    if (at >= 0) { marks[at].classList.replace('focus', 'cited'); marks[at].removeAttribute('id'); }
+    marks[to].classList.replace('cited', 'focus');
+    marks[to].id = 'citeqa-focus';
+    box.querySelector('.hl-n').textContent = String(to + 1);
+    box.querySelector('.hl-prev').disabled = to === 0;
+    box.querySelector('.hl-next').disabled = to === marks.length - 1;
+    window.citeqaReveal(marks[to]);
+  };
   document.addEventListener('click', (ev) => {
+    const nav = ev.target.closest('.hl-prev, .hl-next');
+    if (nav) { step(nav, nav.classList.contains('hl-next') ? 1 : -1); return; }
     const chip = ev.target.closest('.cite-chip');
     if (!chip) return;
     ev.preventDefault();
@@ -79,8 +123,7 @@ JS = """
 """
 
 SCROLL_JS = """
-() => { setTimeout(() => { const m = document.getElementById('citeqa-focus');
-  if (m) m.scrollIntoView({ block: 'center', behavior: 'smooth' }); }, 150); }
+() => { setTimeout(() => window.citeqaReveal(document.getElementById('citeqa-focus')), 150); }
 """
 
 

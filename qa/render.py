@@ -185,39 +185,65 @@ def _safe_url(url: str | None) -> str | None:
 def article_html(
     article: Article, focus: Citation | None = None, others: list[Citation] | None = None
 ) -> str:
-    """The whole article, the focused span in a strong highlight, other cited spans lighter."""
+    """The whole article, the focused span in a strong highlight, other cited spans lighter,
+    under a header that stays in view as the article scrolls (title, outlet, date, link) and,
+    when spans are highlighted, "Highlight n of m" with buttons to step between them (the
+    page's JS moves the focus; see app.py)."""
     e = html.escape
-    marks: list[tuple[int, int, str]] = []
-    for c in others or []:
-        if c.article_id == article.id and (
-            focus is None or (c.start, c.end) != (focus.start, focus.end)
-        ):
-            marks.append((c.start, c.end, "cited"))
-    if focus is not None and focus.article_id == article.id:
-        marks.append((focus.start, focus.end, "focus"))
-    marks.sort()
+    marks = _marks(article, focus, others or [])
     out, pos = [], 0
     for start, end, kind in marks:
-        if start < pos:  # overlapping spans: show the earlier one only
-            continue
         out.append(e(article.text[pos:start]))
         mark_id = ' id="citeqa-focus"' if kind == "focus" else ""
         out.append(f'<mark class="{kind}"{mark_id}>{e(article.text[start:end])}</mark>')
         pos = end
     out.append(e(article.text[pos:]))
     body = "".join(out).replace("\n\n", "</p><p>").replace("\n", "<br>")
-    meta = []
-    if article.source:
-        meta.append(e(article.source))
-    if article.published_at is not None:
-        meta.append(datetime.fromtimestamp(article.published_at, UTC).strftime("%Y-%m-%d"))
+    meta = [e(m) for m in (article.source or "", human_date(article.published_at)) if m]
     url = _safe_url(article.url)
     if url:
-        meta.append(f'<a href="{e(url)}" target="_blank" rel="noopener noreferrer">{e(url)}</a>')
+        link = urlparse(url).netloc
+        meta.append(
+            f'<a href="{e(url)}" target="_blank" rel="noopener noreferrer" title="{e(url)}">'
+            f"{e(link)} ↗</a>"
+        )
     elif article.url:
-        meta.append(e(article.url))
+        meta.append(e(article.url))  # not a web address: shown as text, never a link
+    meta_html = f"<div class=meta>{' · '.join(meta)}</div>" if meta else ""
     return (
-        f"<article class=citeqa-article><h2>{e(article.title)}</h2>"
-        f"<div class=meta>{' · '.join(meta)} <span class=muted>{e(article.id)}</span></div>"
-        f"<p>{body}</p></article>"
+        f"<article class=citeqa-article><header class=article-head><h2>{e(article.title)}</h2>"
+        f"{meta_html}{highlight_nav_html(marks)}</header>"
+        f"<div class=article-body><p>{body}</p></div></article>"
+    )
+
+
+def _marks(
+    article: Article, focus: Citation | None, others: list[Citation]
+) -> list[tuple[int, int, str]]:
+    """The spans to highlight, in text order, none overlapping: the focus always, and the other
+    cited spans of this article that do not overlap an earlier kept one (or the focus)."""
+    kept: list[tuple[int, int, str]] = []
+    if focus is not None and focus.article_id == article.id:
+        kept.append((focus.start, focus.end, "focus"))
+    spans = sorted({(c.start, c.end) for c in others if c.article_id == article.id})
+    for start, end in spans:
+        if all(end <= s or start >= t for s, t, _ in kept):
+            kept.append((start, end, "cited"))
+    return sorted(kept)
+
+
+def highlight_nav_html(marks: list[tuple[int, int, str]]) -> str:
+    """The bar "Highlight n of m ‹ ›" over the article's highlighted spans (none: no bar): n is
+    the focused span's place in the text; the buttons are disabled at either end."""
+    if not marks:
+        return ""
+    kinds = [kind for _, _, kind in marks]
+    n = kinds.index("focus") + 1 if "focus" in kinds else 0
+    prev_off = " disabled" if n <= 1 else ""
+    next_off = " disabled" if n >= len(marks) else ""
+    return (
+        f'<div class=hl-nav><button class=hl-prev aria-label="Previous highlight"{prev_off}>‹'
+        f"</button><span class=hl-pos>Highlight <span class=hl-n>{n}</span> of "
+        f"<span class=hl-m>{len(marks)}</span></span><button class=hl-next "
+        f'aria-label="Next highlight"{next_off}>›</button></div>'
     )

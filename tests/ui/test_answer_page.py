@@ -1,4 +1,5 @@
-"""Issue 17, the page side, in Debian's Chromium against a real `citeqa serve`: answer cards.
+"""Issue 17, the page side, in Debian's Chromium against a real `citeqa serve`: answer cards
+and the source viewer.
 
 The server answers with the extractive backend: its answers come from the embedder's scores
 alone, so which sentences a question cites is the same on every run, and no LLM is loaded.
@@ -42,18 +43,52 @@ FERRY = {
     "carried 1.2 million passengers in two years, the operator said.\n\nThe operator said its "
     "two boats would move to a route on the east coast.",
 }
-# Cites both articles (two cards); cites two sentences of the bridge story (two highlights).
+_ISLAND = [
+    ("the island school", "added a second classroom for its eleven pupils"),
+    ("the fishing cooperative", "bought a refrigerated van for the morning catch"),
+    ("the weather station", "recorded its windiest night since records began"),
+    ("the chapel choir", "sang at the mainland festival for the first time"),
+    ("the bird survey", "counted more puffins than in any year before"),
+    ("the post boat", "moved its crossing from Tuesdays to Wednesdays"),
+    ("the knitting circle", "sold shawls to visitors from three countries"),
+    ("the council", "voted to repaint the harbour office in blue"),
+    ("the library van", "brought two hundred new books in the spring"),
+    ("the football team", "lost every away match but won all its home games"),
+    ("the bakery", "started selling rye bread on Saturdays"),
+    ("the sheep farmers", "sheared their flocks a week later than usual"),
+]
+# A long article whose one cited sentence is its last: opening it must scroll the viewer.
+ISLAND = {
+    "id": "skarv-island",
+    "title": "Forty Years on Skarv Island",
+    "source": "Skarv Gazette",
+    "published_at": "2024-02-02",
+    "text": "\n\n".join(
+        [
+            f"In {1990 + i}, {who} on Skarv Island {what}. Islanders still talk about it at the "
+            "harbour cafe, where the photographs of that year hang by the door."
+            for i, (who, what) in enumerate(_ISLAND * 2)
+        ]
+        + [
+            "The lighthouse keeper, Ansgar Holm, retired in 2023 after forty-one years of "
+            "keeping the Skarv Island light."
+        ]
+    ),
+}
+# Cites both Norrvik articles (two cards); cites two sentences of the bridge story (two
+# highlights); cites the island story's last sentence.
 BOTH = "What happened to the Norrvik bridge and the ferry?"
 TWO_SPANS = "What did Strand say the repair cost and when would trams run?"
+DEEP = "How long was Ansgar Holm the Skarv Island lighthouse keeper?"
 
 
 @pytest.fixture(scope="module")
 def loaded(tmp_path_factory):
-    """A server on an index of BRIDGE and FERRY (ingested with the CLI), answering with the
-    extractive backend."""
+    """A server on an index of BRIDGE, FERRY and ISLAND (ingested with the CLI), answering with
+    the extractive backend."""
     data = tmp_path_factory.mktemp("answer-page")
     articles = data / "norrvik.jsonl"
-    articles.write_text("\n".join(json.dumps(a) for a in (BRIDGE, FERRY)), encoding="utf-8")
+    articles.write_text("\n".join(json.dumps(a) for a in (BRIDGE, FERRY, ISLAND)), encoding="utf-8")
     citeqa = str(Path(sys.executable).with_name("citeqa"))
     index = data / "index"
     subprocess.run([citeqa, "ingest", "--data-dir", str(index), str(articles)], check=True,
@@ -133,4 +168,80 @@ class TestAnswerCards:
         assert article["text"][first["start"] : first["end"]] == first["quote"]
         assert 0 < details["confidence"] <= 1
         assert [s["support"] for s in details["sentences"]] and not errors
+        context.close()
+
+
+# True once the smooth scroll has settled with `#citeqa-focus` wholly inside the viewer, below
+# its header, and the header's title inside the viewer too (not scrolled off).
+SETTLED = """() => {
+  const box = document.querySelector('#article-view .citeqa-article');
+  const mark = document.getElementById('citeqa-focus');
+  if (!box || !mark) return false;
+  const b = box.getBoundingClientRect(), m = mark.getBoundingClientRect();
+  const head = (box.querySelector('.article-head') || box.querySelector('h2'))
+    .getBoundingClientRect();
+  const title = box.querySelector('h2').getBoundingClientRect();
+  const inView = (r) => r.top >= 0 && r.bottom <= window.innerHeight;
+  return title.top >= b.top - 1 && m.top >= head.bottom - 1 && m.bottom <= b.bottom + 1
+    && inView(m) && inView(title);
+}"""
+
+
+class TestSourceViewer:
+    def test_header_stays_and_only_the_viewer_scrolls(self, loaded, browser):
+        context, page, _, errors = _open(browser, loaded)
+        _ask(page, DEEP, 1)
+        page_y = page.evaluate("window.scrollY")
+        _last_answer(page).locator(".card-chip").first.click()
+        page.wait_for_function(SETTLED, timeout=30_000)
+        view = page.locator("#article-view")
+        assert view.locator("mark.focus").inner_text() == ISLAND["text"].split("\n\n")[-1]
+        assert view.locator(".citeqa-article").evaluate("b => b.scrollTop") > 0
+        assert page.evaluate("window.scrollY") == page_y  # the page did not move
+        head = view.locator(".article-head")
+        assert head.locator("h2").inner_text() == "Forty Years on Skarv Island"
+        assert head.locator(".meta").inner_text() == "Skarv Gazette · February 2, 2024"
+        assert "skarv-island" not in head.inner_text()
+        page.screenshot(path=str(SHOTS / "viewer-deep-1280.png"))
+        assert not errors
+        context.close()
+
+    def test_on_a_phone_the_viewer_comes_into_view_with_its_header(self, loaded, browser):
+        context, page, _, errors = _open(browser, loaded, width=390, height=844)
+        _ask(page, DEEP, 1)
+        _last_answer(page).locator(".card-chip").first.click()
+        page.wait_for_function(SETTLED, timeout=30_000)
+        page.screenshot(path=str(SHOTS / "viewer-deep-390.png"))
+        assert not errors
+        context.close()
+
+    def test_highlight_n_of_m_steps_between_the_cited_spans(self, loaded, browser):
+        context, page, _, errors = _open(browser, loaded)
+        _ask(page, TWO_SPANS, 1)
+        card = _last_answer(page).locator(".source-card")
+        assert card.count() == 1  # both quotes are from the bridge story
+        quotes = card.locator("q").all_inner_texts()
+        assert len(quotes) == 2
+        # Open the second quote: it is the second highlight of the two, in the text's order.
+        order = sorted(quotes, key=BRIDGE["text"].index)
+        card.locator(".card-chip").nth(1).click()
+        view = page.locator("#article-view")
+        nav = view.locator(".hl-nav")
+        nav.wait_for(timeout=30_000)
+        n = order.index(quotes[1]) + 1
+        assert nav.locator(".hl-pos").inner_text() == f"Highlight {n} of 2"
+        assert view.locator("mark.focus").inner_text() == quotes[1]
+        # Step to the other one and back; the highlighted text is the quote each time.
+        other = "hl-prev" if n == 2 else "hl-next"
+        back = "hl-next" if n == 2 else "hl-prev"
+        assert nav.locator(f".{back}").is_disabled()
+        nav.locator(f".{other}").click()
+        assert nav.locator(".hl-pos").inner_text() == f"Highlight {3 - n} of 2"
+        assert view.locator("mark.focus").inner_text() == quotes[0]
+        assert view.locator("mark.focus").count() == 1 and view.locator("mark.cited").count() == 1
+        assert nav.locator(f".{other}").is_disabled()
+        page.screenshot(path=str(SHOTS / "viewer-n-of-m-1280.png"))
+        nav.locator(f".{back}").click()
+        assert view.locator("mark.focus").inner_text() == quotes[1]
+        assert not errors
         context.close()
