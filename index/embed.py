@@ -21,7 +21,8 @@ from typing import Any, Literal, get_args
 
 import numpy as np
 
-from qa.errors import ModelError
+from index.errors import ModelError
+from index.paths import default_cache_dir
 
 EmbedBackend = Literal["torch", "onnx", "onnx-int8"]
 BACKENDS: tuple[str, ...] = get_args(EmbedBackend)
@@ -97,9 +98,7 @@ class Embedder:
             self._max_seq = self._onnx_max_seq()
             self.max_tokens = self._max_seq - 2
             if cache_dir is None:
-                from qa.settings import _default_cache_dir
-
-                cache_dir = _default_cache_dir()
+                cache_dir = default_cache_dir()
             self.onnx_path = export_onnx(self.model_path, Path(cache_dir), quantize=backend)
             self._session = _session(self.onnx_path)
             self.dim = int(self._session.get_outputs()[0].shape[1] or 384)

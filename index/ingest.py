@@ -24,12 +24,12 @@ from typing import Any
 from tqdm import tqdm
 
 from index.embed import Embedder
+from index.errors import StoreError
 from index.load import GZIP_SUFFIXES, RECORD_SUFFIXES, LoadProblem, file_kind, slug
 from index.lock import IngestLock
 from index.split import chunk_article
 from index.store import ChromaStore, SentenceVectors
-from qa.errors import StoreError
-from qa.types import Article, Chunk, IngestItem, IngestReport, Span
+from index.types import Article, Chunk, IngestItem, IngestReport, Span
 
 _EMBED_GROUP = 64  # chunks embedded per call across articles (two batches of the embedder)
 # What an index's vectors are computed from; part of eval index names so an old index is not

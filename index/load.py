@@ -24,7 +24,7 @@ from index.dateline import read_dateline
 from index.dates import DateOrder, ReadDate, read_date
 from index.feeds import FEED_SUFFIXES, FeedItem, read_feed
 from index.fetch import Fetched, FetchError, fetch, is_url
-from qa.types import Article, content_hash
+from index.types import Article, content_hash
 
 TEXT_SUFFIXES = {".txt", ".md", ".markdown"}
 HTML_SUFFIXES = {".html", ".htm"}

@@ -25,7 +25,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO
 
-from qa.errors import StoreError
+from index.errors import StoreError
 
 LOCK_NAME = "ingest.lock"
 _POLL_SECONDS = 0.2

@@ -22,7 +22,7 @@ from scipy import sparse
 
 from index.keywords import KeywordIndex
 from index.store import ChromaStore, Filters
-from qa.types import Chunk
+from index.types import Chunk
 
 FORMAT = 2  # 2: float32 vectors
 EXACT_ROWS = 20_000  # up to this many allowed rows, exact numpy search beats Chroma's HNSW

@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable, Sequence
 from functools import lru_cache
 
-from qa.types import Article, Chunk, Span, content_hash
+from index.types import Article, Chunk, Span, content_hash
 
 # pysbd's time grows with the square of its input (20,000 characters took ~2 s, 5,000 ~0.3 s
 # on 2 cores): windows of a few thousand characters, cut at sentence ends, keep it linear.

@@ -24,8 +24,8 @@ from urllib.parse import urlparse
 import numpy as np
 
 from index.copies import signature
-from qa.errors import NoIndexError, StoreError
-from qa.types import Article, Chunk, Span
+from index.errors import NoIndexError, StoreError
+from index.types import Article, Chunk, Span
 
 MAX_BATCH = 1000  # Chroma rejects more than ~5,400 records a call
 # Free space a write batch needs on top of its own size: SQLite's journal and Chroma's

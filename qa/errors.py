@@ -1,13 +1,26 @@
 """One error family, so callers (CLI, UI, eval) can catch `CiteqaError` and show `str(err)`.
 
-Messages say what was wrong, where, and how to fix it; tracebacks are for our bugs only.
+The base class and the errors the index raises are defined in `index.errors` (the bottom layer
+must not import qa/) and re-exported here as the same classes: import any citeqa error from this
+module. Messages say what was wrong, where, and how to fix it; tracebacks are for our bugs only.
 """
 
 from __future__ import annotations
 
+from index.errors import CiteqaError, ModelError, NoIndexError, StoreError
 
-class CiteqaError(Exception):
-    """Base class of every error citeqa raises on purpose."""
+__all__ = [
+    "BackendError",
+    "CitationError",
+    "CiteqaError",
+    "ConfigError",
+    "InputError",
+    "ModelError",
+    "NoIndexError",
+    "NoMatchError",
+    "NotFoundError",
+    "StoreError",
+]
 
 
 class ConfigError(CiteqaError):
@@ -20,18 +33,6 @@ class InputError(CiteqaError):
 
 class NoMatchError(InputError):
     """The question's filters leave no article to answer from."""
-
-
-class StoreError(CiteqaError):
-    """The data directory or the Chroma server cannot be used."""
-
-
-class NoIndexError(StoreError):
-    """A read command was pointed at a data directory that holds no index (often a typo)."""
-
-
-class ModelError(CiteqaError):
-    """A model file is missing, corrupt, or cannot be loaded."""
 
 
 class BackendError(CiteqaError):

@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from index.paths import default_cache_dir
 from qa.errors import ConfigError
 
 Backend = Literal["local", "openai", "extractive"]
@@ -29,18 +30,13 @@ def _default_data_dir() -> Path:
     return Path(base) / "citeqa"
 
 
-def _default_cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "citeqa"
-
-
 class Settings(BaseSettings):
     """Every knob citeqa has. Env var names are the field names upper-cased, prefixed CITEQA_."""
 
     model_config = SettingsConfigDict(env_prefix="CITEQA_", extra="forbid", frozen=True)
 
     data_dir: Path = Field(default_factory=_default_data_dir)
-    cache_dir: Path = Field(default_factory=_default_cache_dir)
+    cache_dir: Path = Field(default_factory=default_cache_dir)
     chroma_url: str | None = None  # e.g. http://127.0.0.1:8000 — use a Chroma server
     collection: str = "citeqa"
     ingest_lock_timeout: float = 600.0  # seconds to wait while another process ingests
