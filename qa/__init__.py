@@ -15,7 +15,9 @@ __all__ = ["Assistant", "Settings"]
 
 
 def __getattr__(name: str) -> Any:
-    # Lazy so `import qa.types` from index/ does not pull in torch and chromadb.
+    # Lazy for import cost, not for a cycle (index/ no longer imports qa/): every `import qa.x`
+    # runs this file, and loading qa.assistant here would cost `citeqa --help` ~2 s and pull
+    # in langchain_core and scipy (test_building_the_parser_imports_nothing_heavy).
     if name == "Assistant":
         from qa.assistant import Assistant
 
