@@ -148,7 +148,7 @@ def run(
     """Ask every case (or those in `only`, in that order) through the real pipeline
     (`Assistant`, default settings from the environment) and write `out_dir/results.jsonl`
     and `summary.json`."""
-    from eval.run import _machine, _Runner
+    from eval.run import Runner, machine
     from qa.settings import Settings
 
     settings = Settings.load()
@@ -165,7 +165,7 @@ def run(
     texts = {a.id: a.text for a in eval_set.articles}
     out_dir.mkdir(parents=True, exist_ok=True)
     index_dir = out_dir / "index"  # per run, so two runs never share one Chroma folder
-    runner = _Runner(eval_set, settings, index_dir, "citeqa", progress=False)
+    runner = Runner(eval_set, settings, index_dir, "citeqa", progress=False)
     rows: list[dict[str, Any]] = []
     try:
         with (out_dir / "results.jsonl").open("w", encoding="utf-8") as f:
@@ -203,7 +203,7 @@ def run(
         "payload_in_reply": sum(r["payload_in_reply"] for r in rows),
         "backend": runner.backend,
         "model": runner.model,
-        "machine": _machine(),
+        "machine": machine(),
     }
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
     return rows

@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from eval.rows import EvalRow
 from eval.sets import EvalSet
 
 HEADLINE = [
@@ -214,7 +215,6 @@ def compare(run_a: Path, run_b: Path) -> str:
             better = (delta < 0) if k in LOWER_IS_BETTER else (delta > 0)
             mark = "" if abs(delta) < 1e-9 else (" ▲" if better else " ▼")
             lines.append(f"| {k} | {_fmt(a)} | {_fmt(b)} | {delta:+.3f}{mark} |")
-    from eval.run import EvalRow
 
     def rows(p: Path) -> dict[str, EvalRow]:
         out = {}

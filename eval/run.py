@@ -16,6 +16,8 @@ from pydantic import BaseModel
 from tqdm import tqdm
 
 from eval import metrics as m
+from eval.report import write_reports
+from eval.rows import EvalRow
 from eval.sets import EvalQuestion, EvalSet, load_set
 from index.embed import Embedder
 from index.ingest import EMBED_TEXT_VERSION
@@ -24,41 +26,6 @@ from qa.settings import Settings
 from qa.types import Answer
 
 Pipeline = Literal["citeqa", "langchain-baseline"]
-
-
-class EvalRow(BaseModel):
-    """One question's outcome, as written to results.jsonl."""
-
-    id: str
-    question: str
-    answerable: bool
-    references: list[str]
-    answer: str = ""
-    raw_reply: str = ""  # what the model wrote, before verification
-    abstained: bool = False
-    citations: list[dict[str, Any]] = []
-    retrieved: list[dict[str, Any]] = []
-    gold: list[dict[str, Any]] = []
-    scores: dict[str, float | None] = {}
-    timings: dict[str, float] = {}
-    tokens: dict[str, int] = {}
-    confidence: float | None = None  # citeqa's own P(right), None on abstention
-    signals: dict[str, float] = {}
-    error: str | None = None
-
-    @property
-    def right(self) -> bool | None:
-        """Whether a given answer is right (for calibration): an answerable question whose
-        reference the answer contains, or covers (token recall >= 0.5, fair to paraphrase);
-        any answer to an unanswerable question is wrong. None when it abstained."""
-        if self.abstained or self.error:
-            return None
-        if not self.answerable:
-            return False
-        return bool(
-            (self.scores.get("answer_contains") or 0) >= 1
-            or (self.scores.get("answer_recall") or 0) >= 0.5
-        )
 
 
 class EvalReport(BaseModel):
@@ -115,7 +82,7 @@ def run_eval(
     }
     done = _resume(out_dir, config)
     index_dir = default_index_dir(eval_set, pipeline, settings)
-    runner = _Runner(eval_set, settings, index_dir, pipeline, progress=progress)
+    runner = Runner(eval_set, settings, index_dir, pipeline, progress=progress)
     results = out_dir / "results.jsonl"
     rows = [done[q.id] for q in questions if q.id in done]
     todo = [q for q in questions if q.id not in done]
@@ -140,16 +107,14 @@ def run_eval(
         pipeline=pipeline,
         set=eval_set.name,
         date=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        machine=_machine(),
+        machine=machine(),
     )
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
-    from eval.report import write_reports
-
     write_reports(out_dir, summary, rows, eval_set)
     return EvalReport(out_dir=str(out_dir), summary=summary, rows=rows)
 
 
-def _machine() -> str:
+def machine() -> str:
     """CPU model and core count, so numbers from different machines are not confused."""
     import os
 
@@ -203,8 +168,9 @@ def _running(rows: list[EvalRow]) -> dict[str, str]:
     }
 
 
-class _Runner:
-    """Asks one question through the chosen pipeline and scores the answer."""
+class Runner:
+    """Asks one question through the chosen pipeline and scores the answer. Public because
+    the injection check and replays ask their questions through it too."""
 
     def __init__(
         self,
@@ -291,6 +257,10 @@ class _Runner:
             similarity = float(max(vecs[1:] @ vecs[0]))
         row.scores = score(row, answer, self.texts, self.k, similarity)
         return row
+
+
+# The old name, kept for eval/replay.py until it imports `Runner` (tests/test_layers.py lists it).
+_Runner = Runner
 
 
 def score(
