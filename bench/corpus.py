@@ -24,8 +24,9 @@ SOURCES = ("AFP", "Reuters", "AP", "BBC", "Al Jazeera", "DW", "The Guardian", "L
 CITIES = ("PARIS", "LONDON", "BISHKEK", "MOSCOW", "WASHINGTON", "BERLIN", "NAIROBI", "TOKYO")
 
 
-def _paragraphs() -> tuple[list[str], list[str]]:
-    """Paragraphs and titles of the shipped sets (whitespace-normalised, short ones dropped)."""
+def paragraphs() -> tuple[list[str], list[str]]:
+    """Paragraphs and titles of the shipped sets (whitespace-normalised, short ones dropped).
+    The retrieval benchmark draws its sentences from the same text."""
     paras: list[str] = []
     titles: list[str] = []
     for path in sorted((SETS / "sample" / "articles").glob("*.txt")):
@@ -44,7 +45,7 @@ def _paragraphs() -> tuple[list[str], list[str]]:
 
 def articles(n: int, *, seed: int = 0) -> Iterator[dict[str, object]]:
     """`n` article records (the .jsonl fields citeqa reads), the same for the same seed."""
-    paras, titles = _paragraphs()
+    paras, titles = paragraphs()
     rng = random.Random(seed)
     start = dt.date(2023, 1, 1)
     for i in range(n):

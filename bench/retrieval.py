@@ -23,11 +23,11 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.corpus import SOURCES, _paragraphs
+from bench.corpus import SOURCES, paragraphs
 from bench.ingest import machine
 from index.embed import Embedder
 from index.search import SearchIndex
-from index.store import MAX_BATCH, ChromaStore, Filters, _chunk_meta
+from index.store import MAX_BATCH, ChromaStore, Filters, chunk_meta
 from qa.retrieve import HybridRetriever
 from qa.types import Chunk, Span
 
@@ -38,7 +38,7 @@ START = dt.datetime(2023, 1, 1, tzinfo=dt.UTC).timestamp()
 
 
 def _sentences() -> list[str]:
-    paras, _ = _paragraphs()
+    paras, _ = paragraphs()
     out = [s for p in paras for s in re.split(r"(?<=[.!?])\s+", p) if len(s) > 40]
     return sorted(set(out))
 
@@ -82,7 +82,7 @@ def build(store: ChromaStore, n_chunks: int, sentences: list[str], vecs: np.ndar
             vectors.append(v / np.linalg.norm(v))
         ids += [c.id for c in chunks]
         docs += [c.text for c in chunks]
-        metas += [_chunk_meta(c, f"h{a}") for c in chunks]
+        metas += [chunk_meta(c, f"h{a}") for c in chunks]
         articles.append((f"b{a}", text, source, date))
     for i in range(0, len(ids), MAX_BATCH):
         store._chunks.upsert(

@@ -326,7 +326,7 @@ class ChromaStore:
                 ids=[c.id for c in batch],
                 embeddings=vectors[i : i + MAX_BATCH],
                 documents=[c.text for c in batch],
-                metadatas=[_chunk_meta(c, h) for c, h in zip(batch, hashes[i:], strict=False)],
+                metadatas=[chunk_meta(c, h) for c, h in zip(batch, hashes[i:], strict=False)],
             )
         rows = [
             (sentence_id(a.id, span), v, {"article_id": a.id, "text_hash": a.text_hash})
@@ -606,7 +606,9 @@ def _article_meta(article: Article, n_chunks: int, *, sentences: bool) -> dict[s
     return meta
 
 
-def _chunk_meta(c: Chunk, text_hash: str) -> dict[str, Any]:
+def chunk_meta(c: Chunk, text_hash: str) -> dict[str, Any]:
+    """A chunk's Chroma metadata, as `ChromaStore` writes it and reads it back. Public because
+    the retrieval benchmark writes its synthetic chunks to the store in bulk in this format."""
     meta: dict[str, Any] = {
         "article_id": c.article_id,
         "index": c.index,
