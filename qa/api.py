@@ -61,7 +61,7 @@ from qa.api_models import (
     Ready,
     Removed,
 )
-from qa.cite import _IDS, _MARKER, _QUOTE_MARKER, ABSTAIN_TOKEN
+from qa.cite import ABSTAIN_TOKEN, ID_MARKER, MARKER_IDS, QUOTE_MARKER
 from qa.errors import (
     BackendError,
     CitationError,
@@ -325,7 +325,7 @@ def _limited(receive: Receive, limit: int, what: str) -> Receive:
 
 # --- streamed text ---------------------------------------------------------------------------
 
-_CITE_PART = rf"(?:{_MARKER.pattern}|{_QUOTE_MARKER.pattern})"
+_CITE_PART = rf"(?:{ID_MARKER.pattern}|{QUOTE_MARKER.pattern})"
 _CITE_RUN = re.compile(rf"\s*{_CITE_PART}(?:\s*{_CITE_PART})*", re.IGNORECASE | re.DOTALL)
 # The start of an id or quote mark cut off at the end of a reply (max_tokens), dropped.
 _PARTIAL_MARKER = re.compile(
@@ -415,11 +415,11 @@ class LiveText:
 def _marker_keys(run: str) -> list[str]:
     keys: list[str] = []
     for m in re.finditer(_CITE_PART, run, re.IGNORECASE | re.DOTALL):
-        quote = _QUOTE_MARKER.fullmatch(m.group(0))
+        quote = QUOTE_MARKER.fullmatch(m.group(0))
         if quote:
             keys.append("quote:" + quote.group(1))
         else:
-            keys += [f"S{int(n)}" for n in _IDS.findall(m.group(0))]
+            keys += [f"S{int(n)}" for n in MARKER_IDS.findall(m.group(0))]
     return keys
 
 

@@ -23,12 +23,14 @@ from qa.wording import in_source_form
 ABSTAIN_TOKEN = "NOT_IN_SOURCES"
 ABSTAIN_TEXT = "The articles don't say."
 
+# The citation marks a reply may carry, public because the API's live text (qa/api.py) strips
+# and numbers the same marks while the reply streams, before it is parsed here.
 # [S4] / [S4][S6] / [S4, S6] / (S4): the id forms models actually produce.
-_MARKER = re.compile(r"[\[(]\s*S\d+(?:\s*[,;]\s*S?\d+)*\s*[\])]", re.IGNORECASE)
+ID_MARKER = re.compile(r"[\[(]\s*S\d+(?:\s*[,;]\s*S?\d+)*\s*[\])]", re.IGNORECASE)
 # A free quote as a citation: ["…"] or [“…”] — what large remote models like to emit.
-_QUOTE_MARKER = re.compile(r"\[\s*(?:quote:\s*)?[\"“](.+?)[\"”]\s*\]", re.IGNORECASE | re.DOTALL)
-_CITES = re.compile(rf"(?:\s*(?:{_MARKER.pattern}|{_QUOTE_MARKER.pattern}))+\s*[.!?]?")
-_IDS = re.compile(r"S?(\d+)", re.IGNORECASE)
+QUOTE_MARKER = re.compile(r"\[\s*(?:quote:\s*)?[\"“](.+?)[\"”]\s*\]", re.IGNORECASE | re.DOTALL)
+_CITES = re.compile(rf"(?:\s*(?:{ID_MARKER.pattern}|{QUOTE_MARKER.pattern}))+\s*[.!?]?")
+MARKER_IDS = re.compile(r"S?(\d+)", re.IGNORECASE)  # the ids inside one ID_MARKER
 
 _STOPWORDS = frozenset(
     """a about above after again against all also am an and any are as at be because been before
@@ -81,9 +83,11 @@ def parse_reply(reply: str) -> ParsedReply:
         body = text[pos : m.start()].strip()
         marks = m.group(0)
         refs = tuple(
-            f"S{int(n)}" for mk in _MARKER.finditer(marks) for n in _IDS.findall(mk.group(0))
+            f"S{int(n)}"
+            for mk in ID_MARKER.finditer(marks)
+            for n in MARKER_IDS.findall(mk.group(0))
         )
-        quotes = tuple(q.group(1) for q in _QUOTE_MARKER.finditer(marks))
+        quotes = tuple(q.group(1) for q in QUOTE_MARKER.finditer(marks))
         pos = m.end()
         if _LEAD_IN.match(body) and text[pos:].strip():
             carried = (carried[0] + refs, carried[1] + quotes)
