@@ -20,9 +20,15 @@ import gradio as gr  # noqa: E402
 from index.fetch import check_url, is_url  # noqa: E402
 from qa.assistant import Assistant, check_question  # noqa: E402
 from qa.errors import CiteqaError, InputError  # noqa: E402
-from qa.render import answer_html, article_html, citations_list_html, live_text  # noqa: E402
+from qa.render import (  # noqa: E402
+    answer_html,
+    article_html,
+    citations_list_html,
+    live_text,
+    no_match_html,
+)
 from qa.settings import Settings  # noqa: E402
-from qa.types import Answer, Article, IngestReport, Retrieved, Source, TextDelta  # noqa: E402
+from qa.types import Answer, Article, Chunk, IngestReport, Retrieved, Source, TextDelta  # noqa: E402
 
 log = logging.getLogger("citeqa.app")
 SAMPLE_DIR = Path(__file__).resolve().parent / "examples" / "articles"
@@ -68,6 +74,7 @@ CSS = """
 .citeqa-article mark.cited { background: #fff3c4; color: #111; }
 ol.citations { padding-left: 1.2em; } ol.citations li { margin: .4em 0; }
 ol.citations q { background: #fffbe6; } .searched { color: #555; font-size: .9em; }
+.no-match p { margin: .2em 0; }
 .notice { color: #8a1c1c; margin: .2em 0; } .answer-error { color: #8a1c1c; }
 """
 
@@ -182,6 +189,18 @@ class ChatPage:
         except InputError as e:
             yield chat, answers, gr.skip(), gr.skip(), gr.skip(), notice_html(str(e))
             return
+        if filters:
+            held = self.assistant.articles()
+            if not any(filters.matches(_as_chunk(a)) for a in held):
+                # Nothing to search: say so, and what there is, rather than "The articles
+                # don't say." (the model is not asked; the question goes back to the box).
+                said = no_match_html(filters_text(sources, after, before), held)
+                chat += [
+                    {"role": "user", "content": message},
+                    {"role": "assistant", "content": said},
+                ]
+                yield chat, answers, "", said, message, ""
+                return
         chat += [{"role": "user", "content": message}, {"role": "assistant", "content": "…"}]
         yield chat, answers, "", SEARCHING, "", ""
         try:
@@ -347,6 +366,28 @@ class ChatPage:
             raise gr.Error(str(e)) from None
 
 
+def _as_chunk(record: dict[str, Any]) -> Chunk:
+    """An article record as the `Chunk` that `Filters.matches` reads (its source and date), so
+    the page tests the filters exactly as the search applies them."""
+    return Chunk(
+        id="", article_id=record["id"], index=0, start=0, end=0, text="",
+        source=record.get("source"), published_at=record.get("published_at"),
+    )  # fmt: skip
+
+
+def filters_text(sources: str, after: str, before: str) -> str:
+    """The filters as the reader typed them: 'source "X" or "Y", published on or after D'."""
+    names = [s.strip() for s in (sources or "").split(",") if s.strip()]
+    parts = []
+    if names:
+        parts.append("source " + " or ".join(f'"{n}"' for n in names))
+    if (after or "").strip():
+        parts.append(f"published on or after {after.strip()}")
+    if (before or "").strip():
+        parts.append(f"published on or before {before.strip()}")
+    return "the filters (" + ", ".join(parts) + ")"
+
+
 def sources_details_html(sources: tuple[Source, ...]) -> str:
     """The passages' ids, offsets and scores, collapsed: for checking, not for reading."""
     import html
@@ -495,7 +536,9 @@ def build_app(assistant: Assistant) -> gr.Blocks:
                         k = gr.Slider(
                             1, 10, value=assistant.settings.k, step=1, label="Sources to retrieve"
                         )
-                        source_filter = gr.Textbox(label="Only these sources (comma-separated)")
+                        source_filter = gr.Textbox(
+                            label="Only these sources (comma-separated)", elem_id="source-filter"
+                        )
                         after = gr.Textbox(label="Published on/after (YYYY-MM-DD)", elem_id="after")
                         before = gr.Textbox(
                             label="Published on/before (YYYY-MM-DD)", elem_id="before"

@@ -247,3 +247,46 @@ def highlight_nav_html(marks: list[tuple[int, int, str]]) -> str:
         f"<span class=hl-m>{len(marks)}</span></span><button class=hl-next "
         f'aria-label="Next highlight"{next_off}>›</button></div>'
     )
+
+
+def no_match_html(wanted: str, articles: list[dict[str, Any]]) -> str:
+    """Filters that exclude every article: say so, and what the index holds to choose from
+    (its sources with their article counts, and the range of its dates). `wanted` describes
+    the filters as the reader set them; `articles` are the index's article records."""
+    e = html.escape
+    if not articles:
+        held = "The index has no articles yet: add some in the Library."
+    else:
+        held = f"{inventory_text(articles)} Change or clear the filters in Settings."
+    return (
+        f"<div class=no-match role=status><p><b>No article matches {e(wanted)}</b>, so nothing "
+        f"was searched.</p><p>{e(held)}</p></div>"
+    )
+
+
+def inventory_text(articles: list[dict[str, Any]]) -> str:
+    """The index's sources (how many articles each) and date range, in a sentence or two."""
+    counts: dict[str, int] = {}
+    for a in articles:
+        if a.get("source"):
+            counts[a["source"]] = counts.get(a["source"], 0) + 1
+    no_source = sum(1 for a in articles if not a.get("source"))
+    dates = sorted(a["published_at"] for a in articles if a.get("published_at") is not None)
+    undated = len(articles) - len(dates)
+    names = ", ".join(
+        f"{name} ({n})" for name, n in sorted(counts.items(), key=lambda kv: kv[0].casefold())
+    )
+    parts = [f"Sources in the index: {names}." if names else "No article names its source."]
+    if no_source and names:
+        parts.append(f"{_articles(no_source)} without a source.")
+    if dates:
+        first, last = human_date(dates[0]), human_date(dates[-1])
+        span = first if first == last else f"{first} to {last}"
+        parts.append(f"Published {span}" + (f"; {_articles(undated)} undated." if undated else "."))
+    else:
+        parts.append("No article has a date.")
+    return " ".join(parts)
+
+
+def _articles(n: int) -> str:
+    return f"{n} article" if n == 1 else f"{n} articles"

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.ui.conftest import SHOTS, _ask, _open, citeqa_server, needs_chromium
+from tests.ui.conftest import ANSWER_TIMEOUT, SHOTS, _ask, _open, citeqa_server, needs_chromium
 
 pytestmark = [pytest.mark.slow, needs_chromium]
 
@@ -243,5 +243,63 @@ class TestSourceViewer:
         page.screenshot(path=str(SHOTS / "viewer-n-of-m-1280.png"))
         nav.locator(f".{back}").click()
         assert view.locator("mark.focus").inner_text() == quotes[1]
+        assert not errors
+        context.close()
+
+
+def _ask_filtered(page, question: str, n_replies: int) -> None:
+    """Ask, and wait until the n-th reply is final: cards, an abstention, a no-match note or an
+    error.
+    (Counted by data-testid alone: `.bot` is a second element for the same message.)"""
+    page.fill("#question textarea", question)
+    page.click("#ask")
+    page.wait_for_function(
+        """n => { const bots = document.querySelectorAll('#chat [data-testid="bot"]');
+                  if (bots.length < n) return false;
+                  const last = bots[bots.length - 1];
+                  return !!last.querySelector('.cite-chip, .abstain, .no-match, .answer-error');
+                }""",
+        arg=n_replies,
+        timeout=ANSWER_TIMEOUT,
+    )
+
+
+HELD = (
+    "Sources in the index: Citeqa Wire (1), Norrvik Post (1), Skarv Gazette (1). "
+    "Published February 2, 2024 to March 12, 2024."
+)
+
+
+class TestFiltersMatchingNothing:
+    def test_a_source_no_article_has_is_named_with_what_there_is(self, loaded, browser):
+        context, page, _, errors = _open(browser, loaded)
+        page.click("button[role=tab]:has-text('Settings')")
+        page.get_by_label("Only these sources (comma-separated)").fill("Harbour Times")
+        _ask_filtered(page, BOTH, 1)
+        said = _last_answer(page).locator(".no-match")
+        assert said.count() == 1, _last_answer(page).inner_text()
+        text = said.inner_text()
+        assert 'No article matches the filters (source "Harbour Times")' in text
+        assert HELD in text
+        # The Sources panel says the same (it is not left empty), and the question is back in
+        # the box to ask again once the filter is changed.
+        page.click("button[role=tab]:has-text('Sources')")
+        assert HELD in page.locator("#sources").inner_text()
+        assert page.input_value("#question textarea") == BOTH
+        assert not errors
+        context.close()
+
+    def test_a_date_range_with_no_articles_then_cleared_answers(self, loaded, browser):
+        context, page, _, errors = _open(browser, loaded)
+        page.click("button[role=tab]:has-text('Settings')")
+        page.locator("#after textarea").fill("2030-01-01")
+        _ask_filtered(page, BOTH, 1)
+        text = _last_answer(page).locator(".no-match").inner_text()
+        assert "No article matches the filters (published on or after 2030-01-01)" in text
+        assert HELD in text
+        page.screenshot(path=str(SHOTS / "filter-no-match-1280.png"), full_page=True)
+        page.locator("#after textarea").fill("")
+        _ask_filtered(page, BOTH, 2)
+        assert _last_answer(page).locator(".source-card").count() == 2
         assert not errors
         context.close()
