@@ -75,6 +75,10 @@ CSS = """
 ol.citations { padding-left: 1.2em; } ol.citations li { margin: .4em 0; }
 ol.citations q { background: #fffbe6; } .searched { color: #555; font-size: .9em; }
 .no-match p { margin: .2em 0; }
+#first-run { border: 1px solid #cfd8ea; border-radius: 12px; padding: 1em 1.2em;
+  background: #f5f8fe; }
+.first-run-text h2 { margin: 0 0 .4em; font-size: 1.3em; }
+.first-run-text p { margin: 0; line-height: 1.5; color: #333; }
 .notice { color: #8a1c1c; margin: .2em 0; } .answer-error { color: #8a1c1c; }
 """
 
@@ -133,6 +137,19 @@ SCROLL_JS = """
 () => { setTimeout(() => window.citeqaReveal(document.getElementById('citeqa-focus')), 150); }
 """
 
+
+FIRST_RUN = (
+    "<div class=first-run-text><h2>Ask questions about news articles, get answers you can "
+    "check</h2><p>citeqa answers from the articles you add, and only from them. Every sentence "
+    "of an answer comes with the exact quote it rests on: click its number to see the quote "
+    "highlighted in the article. When the articles don't say, citeqa says so.</p></div>"
+)
+# "Add your articles": the Library tab is selected; on a phone it sits under the chat.
+LIBRARY_JS = """
+() => { setTimeout(() => { const up = document.querySelector('#upload');
+  if (up && up.getBoundingClientRect().top > window.innerHeight)
+    up.scrollIntoView({ block: 'start', behavior: 'smooth' }); }, 150); }
+"""
 
 RETRIEVED_PLACEHOLDER = "<p class=muted>Retrieved passages appear here.</p>"
 SEARCHING = "<p class=muted>Searching the articles…</p>"
@@ -298,7 +315,7 @@ class ChatPage:
         files: list[Any] | None,
         progress: Any = gr.Progress(track_tqdm=True),  # noqa: B008 - gradio injects it
     ) -> tuple[list[list[Any]], Any, Any, Any]:
-        """Outputs: report, library, article picker, the sample offer (hidden once anything
+        """Outputs: report, library, article picker, the first-run panel (hidden once anything
         is indexed)."""
         if not files:
             raise gr.Error(
@@ -335,7 +352,8 @@ class ChatPage:
         return self.article_table(), self.article_choices(), gr.update(visible=False)
 
     def on_load(self) -> tuple[Any, Any, Any]:
-        """Each new page view: fresh library, and the sample offer only while the index is empty."""
+        """Each new page view: fresh library, and the first-run panel only while the index is
+        empty."""
         table = self.article_table()
         return gr.update(visible=not table), table, self.article_choices()
 
@@ -452,6 +470,14 @@ def build_app(assistant: Assistant) -> gr.Blocks:
         )
         with gr.Row(equal_height=False):
             with gr.Column(scale=3, min_width=320):
+                # Shown by on_load while the index is empty; hidden once anything is indexed.
+                with gr.Column(visible=False, elem_id="first-run") as first_run:
+                    gr.HTML(FIRST_RUN)
+                    with gr.Row():
+                        sample_btn = gr.Button(
+                            "Try the sample article", variant="primary", elem_id="load-sample"
+                        )
+                        add_btn = gr.Button("Add your articles", elem_id="add-articles")
                 chat = gr.Chatbot(label="Conversation", height=480, elem_id="chat")
                 with gr.Row():
                     question = gr.Textbox(
@@ -460,11 +486,6 @@ def build_app(assistant: Assistant) -> gr.Blocks:
                     )  # fmt: skip
                     send = gr.Button("Ask", variant="primary", scale=1, elem_id="ask")
                 notice = gr.HTML(elem_id="notice")
-                sample_btn = gr.Button(
-                    "The index is empty — load the sample article",
-                    visible=False,  # shown by on_load while the index is empty
-                    elem_id="load-sample",
-                )
                 # The quotes with ids and offsets, for API clients (tests/ui/test_concurrency.py
                 # reads them): the page shows the cards in each answer instead.
                 citations = gr.HTML(elem_id="citations", elem_classes="hidden-control")
@@ -555,15 +576,16 @@ def build_app(assistant: Assistant) -> gr.Blocks:
         cite_open.click(page.open_citation, [cite_target, answers], [article, tabs]).then(
             None, js=SCROLL_JS
         )
-        ingest.click(page.upload, [files], [ingest_report, library, pick, sample_btn])
+        ingest.click(page.upload, [files], [ingest_report, library, pick, first_run])
         if fetch_row is not None:
             fetch_btn.click(
-                page.fetch_url, [url, fetch_links], [ingest_report, library, pick, sample_btn]
+                page.fetch_url, [url, fetch_links], [ingest_report, library, pick, first_run]
             )
-        sample_btn.click(page.add_sample, None, [library, pick, sample_btn])
+        sample_btn.click(page.add_sample, None, [library, pick, first_run])
+        add_btn.click(lambda: gr.Tabs(selected="library"), None, tabs).then(None, js=LIBRARY_JS)
         remove_btn.click(page.remove, [pick], [library, pick])
         view_btn.click(page.show_article, [pick], [article, tabs])
-        demo.load(page.on_load, None, [sample_btn, library, pick])
+        demo.load(page.on_load, None, [first_run, library, pick])
     demo.queue(default_concurrency_limit=2)
     return demo
 
