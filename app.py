@@ -75,6 +75,7 @@ CSS = """
 ol.citations { padding-left: 1.2em; } ol.citations li { margin: .4em 0; }
 ol.citations q { background: #fffbe6; } .searched { color: #555; font-size: .9em; }
 .no-match p { margin: .2em 0; }
+.stage { color: #555; font-style: italic; margin: 0; } .stopped { color: #555; }
 #first-run { border: 1px solid #cfd8ea; border-radius: 12px; padding: 1em 1.2em;
   background: #f5f8fe; }
 .first-run-text h2 { margin: 0 0 .4em; font-size: 1.3em; }
@@ -151,6 +152,16 @@ LIBRARY_JS = """
     up.scrollIntoView({ block: 'start', behavior: 'smooth' }); }, 150); }
 """
 
+STOPPED = (
+    "<div class=stopped role=status>Stopped: no answer was written. Ask again when you're "
+    "ready.</div>"
+)
+# The Stop and Ask buttons: Stop takes Ask's place while an answer is under way.
+ANSWERING = (gr.update(visible=True), gr.update(visible=False))
+IDLE = (gr.update(visible=False), gr.update(visible=True))
+# What a finished reply holds (chips, an abstention, an error, a no-match note, Stopped).
+_FINAL_MARKS = ("cite-chip", "class=abstain", "answer-error", "no-match", "class=stopped")
+
 RETRIEVED_PLACEHOLDER = "<p class=muted>Retrieved passages appear here.</p>"
 SEARCHING = "<p class=muted>Searching the articles…</p>"
 
@@ -186,16 +197,19 @@ class ChatPage:
         after: str,
         before: str,
     ) -> Iterator[tuple[Any, ...]]:
-        """Outputs: chat, answers, quote list, sources panel, question box, notice.
+        """Outputs: chat, answers, quote list, sources panel, question box, notice, Stop, Ask.
 
-        The question and a placeholder appear at once and the previous answer's panels are
-        cleared; the sources follow as soon as retrieval is done. Input mistakes (an empty
-        question, a bad date) are shown under the box, which keeps the text to fix; a failure
-        while answering replaces the placeholder. Nothing covers the page."""
+        The question and a stage line ("Searching 3 articles…") appear at once and the previous
+        answer's panels are cleared; the sources follow as soon as retrieval is done, with
+        "Writing the answer…" until the first words. Input mistakes (an empty question, a bad
+        date) are shown under the box, which keeps the text to fix; a failure while answering
+        replaces the placeholder. Stop takes Ask's place while an answer is under way. Nothing
+        covers the page."""
         from qa.cli import parse_filters
 
         chat = list(chat or [])
         answers = list(answers or [])
+        skip = gr.skip
         try:
             check_question(message)
             filters = parse_filters(
@@ -204,22 +218,23 @@ class ChatPage:
                 (before or "").strip() or None,
             )
         except InputError as e:
-            yield chat, answers, gr.skip(), gr.skip(), gr.skip(), notice_html(str(e))
+            yield chat, answers, skip(), skip(), skip(), notice_html(str(e)), skip(), skip()
             return
-        if filters:
-            held = self.assistant.articles()
-            if not any(filters.matches(_as_chunk(a)) for a in held):
-                # Nothing to search: say so, and what there is, rather than "The articles
-                # don't say." (the model is not asked; the question goes back to the box).
-                said = no_match_html(filters_text(sources, after, before), held)
-                chat += [
-                    {"role": "user", "content": message},
-                    {"role": "assistant", "content": said},
-                ]
-                yield chat, answers, "", said, message, ""
-                return
-        chat += [{"role": "user", "content": message}, {"role": "assistant", "content": "…"}]
-        yield chat, answers, "", SEARCHING, "", ""
+        chat += [{"role": "user", "content": message}, _stage("Searching the articles…")]
+        yield chat, answers, "", SEARCHING, "", "", *ANSWERING
+        held = self.assistant.articles()
+        searched = [a for a in held if not filters or filters.matches(_as_chunk(a))]
+        if filters and not searched:
+            # Nothing to search: say so, and what there is, rather than "The articles don't
+            # say." (the model is not asked; the question goes back to the box).
+            said = no_match_html(filters_text(sources, after, before), held)
+            chat[-1] = {"role": "assistant", "content": said}
+            yield chat, answers, "", said, message, "", *IDLE
+            return
+        if searched:
+            chat[-1] = _stage(f"Searching {_count(len(searched), 'article')}…")
+            yield chat, answers, skip(), skip(), skip(), skip(), skip(), skip()
+        stream: Iterator[Retrieved | TextDelta | Answer] | None = None
         try:
             history = session_history(answers)
             stream = self.assistant.stream(
@@ -232,11 +247,16 @@ class ChatPage:
                     sources_html = self._sources_html(
                         event.sources, message, event.standalone_question
                     )
-                    yield chat, answers, gr.skip(), sources_html, gr.skip(), gr.skip()
+                    found = len({s.article_id for s in event.sources})
+                    writing = f"Writing the answer from {_count(found, 'article')}…"
+                    chat[-1] = _stage(writing if found else "Writing the answer…")
+                    yield chat, answers, skip(), sources_html, skip(), skip(), skip(), skip()
                 elif isinstance(event, TextDelta):
                     partial += event.text
-                    chat[-1] = {"role": "assistant", "content": live_text(partial) or "…"}
-                    yield chat, answers, gr.skip(), gr.skip(), gr.skip(), gr.skip()
+                    live = live_text(partial)
+                    if live and live != "…":  # else the stage line stays
+                        chat[-1] = {"role": "assistant", "content": live}
+                        yield chat, answers, skip(), skip(), skip(), skip(), skip(), skip()
                 else:
                     answers.append(event)
                     turn = len(answers) - 1
@@ -244,16 +264,31 @@ class ChatPage:
                     chat[-1] = {"role": "assistant", "content": cards}
                     yield (
                         chat, answers, citations_list_html(event, turn), self._sources(event),
-                        gr.skip(), gr.skip(),
+                        skip(), skip(), *IDLE,
                     )  # fmt: skip
         except CiteqaError as e:
             chat[-1] = {"role": "assistant", "content": error_html(str(e))}
-            yield chat, answers, "", "", message, gr.skip()
+            yield chat, answers, "", "", message, skip(), *IDLE
         except Exception as e:  # never a traceback in the page
             log.exception("answering failed")
             text = f"Something went wrong while answering: {type(e).__name__}: {e}"
             chat[-1] = {"role": "assistant", "content": error_html(text)}
-            yield chat, answers, "", "", message, gr.skip()
+            yield chat, answers, "", "", message, skip(), *IDLE
+        finally:
+            # Stop closes this generator (gradio's cancel): closing the stream closes the
+            # model's, which ends generation and frees the model for the next question.
+            if stream is not None:
+                stream.close()  # type: ignore[attr-defined]
+
+    @staticmethod
+    def stop(chat: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], Any, Any]:
+        """Stop (it also cancels the answer under way): the unfinished reply becomes "Stopped",
+        and nothing of it is kept (it was not checked against the articles, and follow-ups
+        are not rewritten with it). A reply already final stays as it is."""
+        chat = list(chat or [])
+        if chat and chat[-1].get("role") == "assistant" and not _is_final(chat[-1]):
+            chat[-1] = {"role": "assistant", "content": STOPPED}
+        return chat, *IDLE
 
     @staticmethod
     def clear() -> tuple[list[Answer], str, str, str]:
@@ -384,6 +419,26 @@ class ChatPage:
             raise gr.Error(str(e)) from None
 
 
+def _stage(text: str) -> dict[str, str]:
+    """The reply's placeholder while it is being made: what is happening now."""
+    import html
+
+    return {"role": "assistant", "content": f"<p class=stage role=status>{html.escape(text)}</p>"}
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def _is_final(message: dict[str, Any]) -> bool:
+    """Whether a chat message (as the browser sends it back: a string, or gradio 6's list of
+    parts) is a finished reply rather than a stage line or text still being written."""
+    content = message.get("content")
+    if isinstance(content, list):
+        content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
+    return any(mark in str(content or "") for mark in _FINAL_MARKS)
+
+
 def _as_chunk(record: dict[str, Any]) -> Chunk:
     """An article record as the `Chunk` that `Filters.matches` reads (its source and date), so
     the page tests the filters exactly as the search applies them."""
@@ -485,6 +540,7 @@ def build_app(assistant: Assistant) -> gr.Blocks:
                         show_label=False, scale=5, elem_id="question", autofocus=True,
                     )  # fmt: skip
                     send = gr.Button("Ask", variant="primary", scale=1, elem_id="ask")
+                    stop = gr.Button("Stop", variant="stop", scale=1, visible=False, elem_id="stop")
                 notice = gr.HTML(elem_id="notice")
                 # The quotes with ids and offsets, for API clients (tests/ui/test_concurrency.py
                 # reads them): the page shows the cards in each answer instead.
@@ -568,10 +624,15 @@ def build_app(assistant: Assistant) -> gr.Blocks:
         cite_open = gr.Button("open", elem_id="cite-open", elem_classes="hidden-control")
 
         ask_inputs = [question, chat, answers, backend, k, source_filter, after, before]
-        ask_outputs = [chat, answers, citations, sources, question, notice]
+        ask_outputs = [chat, answers, citations, sources, question, notice, stop, send]
         # No overlay timers on the panels: the placeholder and the stage text say what happens.
-        send.click(page.respond, ask_inputs, ask_outputs, show_progress="hidden")
-        question.submit(page.respond, ask_inputs, ask_outputs, show_progress="hidden")
+        asked = [
+            send.click(page.respond, ask_inputs, ask_outputs, show_progress="hidden"),
+            question.submit(page.respond, ask_inputs, ask_outputs, show_progress="hidden"),
+        ]
+        # Stop cancels the answer under way (gradio closes its generator) and runs at once,
+        # outside the queue's limit that the answer itself may be filling.
+        stop.click(page.stop, [chat], [chat, stop, send], cancels=asked, concurrency_limit=None)
         chat.clear(page.clear, None, [answers, citations, sources, notice])
         cite_open.click(page.open_citation, [cite_target, answers], [article, tabs]).then(
             None, js=SCROLL_JS

@@ -30,6 +30,9 @@ class StandIn:
         self.read: list[str] = []
         self.fail = fail
 
+    def articles(self) -> list[dict[str, Any]]:
+        return [{"id": SOURCE.article_id, "title": SOURCE.title}]
+
     def stream(self, question: str, **_: Any) -> Iterator[Retrieved | TextDelta | Answer]:
         self.read.append("retrieved")
         yield Retrieved((SOURCE,), question)
@@ -57,25 +60,33 @@ class TestRespond:
     def test_question_at_once_then_sources_before_the_model_writes(self):
         stand_in = StandIn()
         steps = _page(stand_in).respond("Where did Putin go?", [], [], "local", 5, "", "", "")
-        chat, _, citations, sources, box, notice = next(steps)
-        # Nothing has run yet: the question and a placeholder show, old panels are cleared.
+        chat, _, citations, sources, box, notice, stop, ask = next(steps)
+        # Nothing has run yet: the question and a stage line show, old panels are cleared,
+        # Stop is offered.
         assert stand_in.read == []
-        assert chat == [
-            {"role": "user", "content": "Where did Putin go?"},
-            {"role": "assistant", "content": "…"},
-        ]
+        assert chat[0] == {"role": "user", "content": "Where did Putin go?"}
+        assert "Searching the articles…" in chat[1]["content"]
         assert citations == "" and "Searching" in sources and box == "" and notice == ""
-        chat, _, _, sources, _, _ = next(steps)
+        assert stop == {"__type__": "update", "visible": True}
+        assert ask == {"__type__": "update", "visible": False}  # Stop takes its place
+        # The articles are counted (one here) before the search starts.
+        assert "Searching 1 article…" in next(steps)[0][-1]["content"]
+        assert stand_in.read == []
+        chat, _, _, sources, _, _, _, _ = next(steps)
         # Only retrieval has run: its passages are on the page, the answer is still pending.
         assert stand_in.read == ["retrieved"]
         assert "Putin kyrgyzstan visit" in sources and "putin-kyrgyzstan-visit" in sources
-        assert chat[-1] == {"role": "assistant", "content": "…"}
+        assert "Writing the answer from 1 article…" in chat[-1]["content"]
         # (gradio copies each yield; the list is reused, so read it step by step)
         written = next(steps)[0][-1]["content"]
         assert "Putin visited Kyrgyzstan" in written and "[S1]" not in written
-        final = next(steps)[0][-1]["content"]
+        final = next(steps)
         assert stand_in.read == ["retrieved", "delta", "answer"]
-        assert final.startswith("<div class=answer")
+        assert final[0][-1]["content"].startswith("<div class=answer")
+        assert final[-2:] == (
+            {"__type__": "update", "visible": False},
+            {"__type__": "update", "visible": True},
+        )  # Stop goes, Ask is back
 
     def test_an_input_mistake_is_a_notice_and_the_conversation_stays(self):
         for question, before, expected in [
@@ -85,7 +96,7 @@ class TestRespond:
             stand_in = StandIn()
             steps = list(_page(stand_in).respond(question, EARLIER, [], "local", 5, "", "", before))
             assert len(steps) == 1 and stand_in.read == []
-            chat, _, _, _, box, notice = steps[0]
+            chat, _, _, _, box, notice, _, _ = steps[0]
             assert chat == EARLIER  # nothing added, nothing lost
             assert box == {"__type__": "update"}  # gr.skip(): the box keeps the text to fix
             assert "role=alert" in notice and expected in notice, notice
@@ -93,10 +104,12 @@ class TestRespond:
     def test_a_failure_while_answering_replaces_only_the_placeholder(self):
         stand_in = StandIn(fail=BackendError("The LLM server at http://x is not answering."))
         steps = list(_page(stand_in).respond("Why?", EARLIER, [], "openai", 5, "", "", ""))
-        chat, answers, _, _, box, _ = steps[-1]
+        chat, answers, _, _, box, _, stop, ask = steps[-1]
         assert chat[:2] == EARLIER and chat[2] == {"role": "user", "content": "Why?"}
         assert "No answer" in chat[3]["content"] and "not answering" in chat[3]["content"]
         assert answers == [] and box == "Why?"  # the question is back in the box to retry
+        assert stop == {"__type__": "update", "visible": False}
+        assert ask == {"__type__": "update", "visible": True}
 
     def test_clear_forgets_the_answers_follow_ups_use(self):
         answers, citations, sources, notice = _page(StandIn()).clear()
@@ -125,3 +138,37 @@ class TestAnswerHtml:
         assert "Confidence: 42%" in page
         # No article metadata given: the card still shows the citation's title and quote.
         assert "<div class=card-title>T</div>" in page and f"<q>{SOURCE.text}</q>" in page
+
+
+class TestStop:
+    def test_closing_the_answer_closes_the_model_stream(self):
+        """gradio's cancel closes respond's generator; the stream it reads is closed with it
+        (for the local model that releases its lock and ends decoding)."""
+        closed: list[bool] = []
+
+        class Endless(StandIn):
+            def stream(self, question: str, **_: Any) -> Iterator[Retrieved | TextDelta]:
+                try:
+                    yield Retrieved((SOURCE,), question)
+                    while True:
+                        yield TextDelta("more ")
+                finally:
+                    closed.append(True)
+
+        steps = _page(Endless()).respond("Where?", [], [], "local", 5, "", "", "")
+        for _ in range(5):
+            next(steps)
+        steps.close()
+        assert closed == [True]
+
+    def test_stop_replaces_only_an_unfinished_reply(self):
+        from app import ChatPage
+
+        asked = {"role": "user", "content": "Where?"}
+        for unfinished in ("<p class=stage role=status>Writing the answer…</p>", "Putin vis"):
+            parts = [{"type": "text", "text": unfinished}]  # as gradio 6 sends it back
+            chat, stop, ask = ChatPage.stop([asked, {"role": "assistant", "content": parts}])
+            assert "Stopped" in chat[-1]["content"] and chat[0] == asked
+            assert stop == {"__type__": "update", "visible": False} and ask["visible"] is True
+        done = {"role": "assistant", "content": '<div class=answer>A <button class="cite-chip'}
+        assert ChatPage.stop([asked, done])[0] == [asked, done]

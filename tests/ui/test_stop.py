@@ -1,0 +1,86 @@
+"""Issue 17, the page side: stage text while an answer is made, and a Stop that ends
+generation. In Debian's Chromium against a real `citeqa serve` whose LLM is a stand-in
+OpenAI-compatible server (tests/ui/slow_llm.py): it holds its first answer until the test lets it
+start, so what the page shows while waiting is checked without racing the model."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.ui.conftest import SHOTS, _open, citeqa_server, needs_chromium
+from tests.ui.slow_llm import slow_llm
+from tests.ui.test_answer_page import BRIDGE
+
+pytestmark = [pytest.mark.slow, needs_chromium]
+
+LAST_REPLY = "() => [...document.querySelectorAll('#chat [data-testid=\"bot\"]')].pop()?.innerText"
+
+
+@pytest.fixture()
+def slow_server(tmp_path):
+    """A server on an index of BRIDGE whose openai backend is a SlowLLM; yields (url, llm)."""
+    articles = tmp_path / "bridge.jsonl"
+    articles.write_text(json.dumps(BRIDGE), encoding="utf-8")
+    citeqa = str(Path(sys.executable).with_name("citeqa"))
+    index = tmp_path / "index"
+    subprocess.run([citeqa, "ingest", "--data-dir", str(index), str(articles)], check=True,
+                   capture_output=True, timeout=300)  # fmt: skip
+    with slow_llm() as llm:
+        env = {"CITEQA_BACKEND": "openai", "CITEQA_OPENAI_BASE_URL": llm.url,
+               "CITEQA_RETRIES": "0"}  # fmt: skip
+        with citeqa_server(index, env=env) as url:
+            yield url, llm
+
+
+def _reply_says(page, text: str) -> None:
+    page.wait_for_function(f"t => ({LAST_REPLY})()?.includes(t)", arg=text, timeout=60_000)
+
+
+class TestStagesAndStop:
+    def test_stage_text_then_stop_ends_generation(self, slow_server, browser):
+        url, llm = slow_server
+        context, page, dialogs, errors = _open(browser, url)
+        page.fill("#question textarea", "How much did the Norrvik bridge repair cost?")
+        page.click("#ask")
+        # The model has the prompt but has not written a word: the reply says what is going on.
+        assert llm.asked.wait(timeout=60)
+        _reply_says(page, "Writing the answer from 1 article…")
+        assert page.locator("#stop").is_visible() and not page.locator("#ask").is_visible()
+        page.screenshot(path=str(SHOTS / "waiting-writing-1280.png"), full_page=True)
+        llm.start.set()
+        _reply_says(page, "Norrvik Norrvik")  # the answer is being written
+        sent_before_stop = llm.sent
+        page.click("#stop")
+        _reply_says(page, "Stopped")
+        # The page hung up on the model: generation ended long before its 2000 words.
+        assert llm.hung_up.wait(timeout=30), "the LLM request was not closed"
+        assert sent_before_stop <= llm.sent < llm.words
+        page.locator("#stop").wait_for(state="hidden")
+        page.locator("#ask").wait_for()  # Ask is back in its place
+        assert "Norrvik Norrvik" not in page.locator("#chat").inner_text()
+        # The page answers again, and the stopped reply is not history for it (no rewrite).
+        page.fill("#question textarea", "Who opened the bridge?")
+        page.click("#ask")
+        page.locator("#chat .abstain").wait_for(timeout=60_000)
+        assert page.locator("#sources .searched").count() == 0
+        assert not dialogs and not errors
+        context.close()
+
+    def test_on_a_phone_the_stage_line_and_stop_show(self, slow_server, browser):
+        url, llm = slow_server
+        context, page, _, errors = _open(browser, url, width=390, height=844)
+        page.fill("#question textarea", "How much did the Norrvik bridge repair cost?")
+        page.click("#ask")
+        assert llm.asked.wait(timeout=60)
+        _reply_says(page, "Writing the answer from 1 article…")
+        assert page.locator("#stop").is_visible()
+        page.screenshot(path=str(SHOTS / "waiting-writing-390.png"), full_page=True)
+        page.click("#stop")
+        _reply_says(page, "Stopped")
+        assert not errors
+        context.close()
