@@ -65,6 +65,18 @@ _LEAD_IN = re.compile(
 )
 
 
+# A parenthesis right after ids is where the model says it found them ("According to source
+# [S3] (page 4), Renner spent …", "[S5] (Prairie Ledger)"): a locator, not part of the claim,
+# whose "4" would otherwise fail the claim's number check.
+_LOCATOR = re.compile(r"^\([^()]{0,60}\)[\s,:]*")
+
+
+def _after_ids(body: str) -> str:
+    """`body` without a leading locator, when a claim follows it."""
+    rest = _LOCATOR.sub("", body)
+    return rest if re.search(r"\w", rest) else body
+
+
 def parse_reply(reply: str) -> ParsedReply:
     """Split a reply into sentences, each with the ids (or free quotes) it ends with.
 
@@ -81,6 +93,8 @@ def parse_reply(reply: str) -> ParsedReply:
     pos = 0
     for m in _CITES.finditer(text):
         body = text[pos : m.start()].strip()
+        if pos:
+            body = _after_ids(body)
         marks = m.group(0)
         refs = tuple(
             f"S{int(n)}"
@@ -103,6 +117,8 @@ def parse_reply(reply: str) -> ParsedReply:
             prev = sentences[-1]
             sentences[-1] = ReplySentence(prev.text, prev.refs + refs, prev.quotes + quotes)
     rest = text[pos:].strip()
+    if pos:
+        rest = _after_ids(rest)
     if rest and rest != ABSTAIN_TOKEN:
         rest = rest.replace(ABSTAIN_TOKEN, "").strip()
         sentences += [ReplySentence(part, *carried) for part in _split_sentences(rest)]

@@ -245,6 +245,17 @@ class TestRunOnReplies:
             ("Putin arrived in Kyrgyzstan on Thursday.", ("S1", "S2"))
         ]
 
+    def test_a_locator_after_the_ids_is_not_part_of_the_claim(self):
+        # The model's "(page 4)" would otherwise fail the number check of a true claim.
+        r = parse_reply("According to source [S1] (page 4), Putin arrived in Kyrgyzstan. [S1]")
+        assert [s.text for s in r.sentences] == ["Putin arrived in Kyrgyzstan."]
+        out = verify(r, _ctx(), {"a": ART}, min_support=0.5, max_sentences=3)
+        assert [s.supported for s in out] == [True]
+
+    def test_a_parenthesis_that_is_the_claim_is_kept(self):
+        r = parse_reply("Putin arrived [S1] (on Thursday).")
+        assert [s.text for s in r.sentences][-1] == "(on Thursday)."
+
     def test_each_sentence_of_a_run_on_body_is_checked_alone(self):
         reply = "Putin arrived in Kyrgyzstan on Thursday. He was paid 5 million dollars. [S1][S3]"
         out = verify(parse_reply(reply), _ctx(), {"a": ART}, min_support=0.5, max_sentences=3)
