@@ -643,7 +643,9 @@ def build_app(assistant: Assistant) -> gr.Blocks:
                 page.fetch_url, [url, fetch_links], [ingest_report, library, pick, first_run]
             )
         sample_btn.click(page.add_sample, None, [library, pick, first_run])
-        add_btn.click(lambda: gr.Tabs(selected="library"), None, tabs).then(None, js=LIBRARY_JS)
+        add_btn.click(
+            lambda: gr.Tabs(selected="library"), None, tabs, api_visibility="private"
+        ).then(None, js=LIBRARY_JS)
         remove_btn.click(page.remove, [pick], [library, pick])
         view_btn.click(page.show_article, [pick], [article, tabs])
         demo.load(page.on_load, None, [first_run, library, pick])
