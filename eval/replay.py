@@ -24,7 +24,7 @@ from typing import Any
 from tqdm import tqdm
 
 from eval.report import write_reports
-from eval.run import EvalRow, _Runner, summarize
+from eval.run import EvalRow, Runner, summarize
 from eval.sets import load_set
 from qa.answer import AnswerChain, answer_messages, new_turn, warm
 from qa.assistant import check_question
@@ -75,7 +75,7 @@ def replay(run: Path, out: Path, overrides: dict[str, Any], *, self_check: bool)
         raise InputError(f"the corpus of {config['set']} changed since {run} was made.")
     from eval.run import default_index_dir
 
-    runner = _Runner(eval_set, settings, default_index_dir(eval_set, "citeqa", settings), "citeqa",
+    runner = Runner(eval_set, settings, default_index_dir(eval_set, "citeqa", settings), "citeqa",
                      progress=False)  # fmt: skip
     assistant = runner.assistant
     llm = assistant.llm("local") if settings.self_check else None

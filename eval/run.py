@@ -259,10 +259,6 @@ class Runner:
         return row
 
 
-# The old name, kept for eval/replay.py until it imports `Runner` (tests/test_layers.py lists it).
-_Runner = Runner
-
-
 def score(
     row: EvalRow,
     answer: Answer | None,

@@ -49,9 +49,6 @@ KNOWN: dict[tuple[str, str], str] = {
     ("qa.api", "qa.cli.parse_filters"): "cli",
     ("eval.cli", "qa.cli.llm_wait_notices"): "cli",
     ("eval.cli", "qa.cli.settings_from"): "cli",
-    # Fix: `from eval.run import EvalRow, Runner, summarize` in eval/replay.py, then drop the
-    # `_Runner` alias from eval/run.py.
-    ("eval.replay", "eval.run._Runner"): "private",
 }
 
 
