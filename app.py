@@ -205,7 +205,7 @@ class ChatPage:
         date) are shown under the box, which keeps the text to fix; a failure while answering
         replaces the placeholder. Stop takes Ask's place while an answer is under way. Nothing
         covers the page."""
-        from qa.cli import parse_filters
+        from qa.filters import parse_filters
 
         chat = list(chat or [])
         answers = list(answers or [])
@@ -706,7 +706,7 @@ def register(sub, common, answer_opts) -> None:  # type: ignore[no-untyped-def]
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    from qa.cli import settings_from
+    from qa.settings import settings_from
 
     serve(settings_from(args), host=args.host, port=args.port, auth=args.auth)
     return 0

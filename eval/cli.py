@@ -65,7 +65,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def _cmd_eval(args: argparse.Namespace) -> int:
     from eval.report import LOWER_IS_BETTER, compare, summary_table
-    from qa.cli import llm_wait_notices, settings_from
+    from qa.llm.openai import stderr_wait_notices
+    from qa.settings import settings_from
 
     if args.target[0] == "compare":
         if len(args.target) != 3:
@@ -81,7 +82,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     thresholds = _thresholds(args.fail_under)
     from eval.run import run_eval
 
-    with llm_wait_notices():
+    with stderr_wait_notices():
         report = run_eval(
             args.target[0],
             settings_from(args),

@@ -589,7 +589,7 @@ def to_filters(filters: FiltersIn | None):  # type: ignore[no-untyped-def]
     API's field names."""
     if filters is None:
         return None
-    from qa.cli import parse_filters
+    from qa.filters import parse_filters
 
     sources = [s.strip() for s in filters.sources if s.strip()]
     try:

@@ -10,16 +10,16 @@ imports what it needs (chromadb, torch, llama.cpp, gradio, matplotlib) when it r
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
 import json
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from qa.errors import CiteqaError, ConfigError, InputError
+from qa.filters import parse_filters
 
 EXIT_OK, EXIT_PARTIAL, EXIT_USAGE = 0, 1, 2
 
@@ -177,6 +177,7 @@ def cmd_api(args: argparse.Namespace) -> int:
         import uvicorn  # noqa: F401 - used by api.run; missing, it is said here, before models load
 
         from qa import api
+        from qa.settings import settings_from
     except ModuleNotFoundError as e:
         if e.name not in ("fastapi", "starlette", "uvicorn", "multipart", "python_multipart"):
             raise
@@ -189,36 +190,11 @@ def cmd_api(args: argparse.Namespace) -> int:
     )
 
 
-# How each settings override is spelled on the command line, so a bad value is reported as
-# "--k 0: ..." rather than as a field name the user never typed.
-FLAG_NAMES = {
-    "data_dir": "--data-dir",
-    "chroma_url": "--chroma-url",
-    "backend": "--backend",
-    "model": "--model",
-    "k": "--k",
-}
-
-
-def settings_from(args: argparse.Namespace, **extra: Any):  # type: ignore[no-untyped-def]
-    from qa.settings import Settings
-
-    return Settings.load(
-        getattr(args, "config", None),
-        override_names=FLAG_NAMES,
-        data_dir=getattr(args, "data_dir", None),
-        chroma_url=getattr(args, "chroma_url", None),
-        backend=getattr(args, "backend", None),
-        model=getattr(args, "model", None),
-        k=getattr(args, "k", None),
-        **extra,
-    )
-
-
 def open_assistant(args: argparse.Namespace, *, create: bool = True):  # type: ignore[no-untyped-def]
     """The assistant for the command's flags. Read commands pass `create=False`: a mistyped
     --data-dir is then an error naming it, not a new empty index that "doesn't say"."""
     from qa.assistant import Assistant
+    from qa.settings import settings_from
 
     return Assistant(settings_from(args), create=create)
 
@@ -286,61 +262,6 @@ def _print_report(report: Any) -> None:
     print(report.summary())
 
 
-_DATE_FORMS = (
-    "use ISO 8601: a date like 2023-10-12 (the whole day) or a date and time like "
-    "2023-10-12T14:30 (UTC unless it ends with an offset such as +02:00)"
-)
-
-
-def _filter_time(flag: str, value: str, *, end_of_day: bool) -> float:
-    """Epoch seconds for --after/--before. A date alone is the whole day in UTC: --after from
-    its first microsecond, --before up to and including its last one."""
-    from datetime import UTC, date, datetime, time
-
-    text = value.strip()
-    try:
-        day = date.fromisoformat(text)
-    except ValueError:
-        day = None
-    if day is not None:
-        return datetime.combine(day, time.max if end_of_day else time.min, UTC).timestamp()
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise InputError(
-            f"Bad date filter: {flag} {value!r} is not a date; {_DATE_FORMS}."
-        ) from None
-    if moment.tzinfo is None:  # as at ingest (index/load.py): a time without offset is UTC
-        moment = moment.replace(tzinfo=UTC)
-    return moment.timestamp()
-
-
-def parse_filters(sources: Sequence[str], after: str | None, before: str | None):  # type: ignore[no-untyped-def]
-    from index.store import Filters
-
-    start = _filter_time("--after", after, end_of_day=False) if after else None
-    end = _filter_time("--before", before, end_of_day=True) if before else None
-    if start is not None and end is not None and start > end:
-        raise InputError(
-            f"Bad date filter: --after {after!r} is later than --before {before!r}, so no "
-            "article could match; swap the two dates."
-        )
-    return Filters(sources=tuple(sources), published_after=start, published_before=end)
-
-
-@contextlib.contextmanager
-def llm_wait_notices() -> Iterator[None]:
-    """While a command runs, a slow OpenAI-compatible server is reported on stderr every few
-    seconds, so a hang looks like one. Only the CLI asks for this; the API stays silent."""
-    from qa.llm import openai
-
-    def say(message: str) -> None:
-        print(message, file=sys.stderr, flush=True)
-
-    with openai.wait_notices(say, every=openai.NOTICE_EVERY):
-        yield
-
-
 def _as_of(value: str | None):  # type: ignore[no-untyped-def]
     from datetime import date
 
@@ -356,6 +277,7 @@ def _as_of(value: str | None):  # type: ignore[no-untyped-def]
 
 def cmd_ask(args: argparse.Namespace) -> int:
     from qa.assistant import check_question
+    from qa.llm.openai import stderr_wait_notices
 
     # The typed input first: an empty question or a bad date is the user's first mistake to
     # hear about, whatever the state of the index.
@@ -363,7 +285,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
     filters = parse_filters(args.source, args.after, args.before)
     as_of = _as_of(args.as_of)
     assistant = open_assistant(args, create=False)
-    with llm_wait_notices():
+    with stderr_wait_notices():
         answer = assistant.ask(args.question, filters=filters or None, as_of=as_of)
     if args.json:
         d = answer.to_dict()

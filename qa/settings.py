@@ -5,6 +5,7 @@ It is built once at the edge (CLI, app, test) and passed down; nothing reads the
 
 from __future__ import annotations
 
+import argparse
 import os
 import tomllib
 from collections.abc import Mapping
@@ -272,3 +273,28 @@ def _explain(
     if field in file_values:
         return f"{field}{rest} = {value!r} in config file {path}: {msg}"
     return f"{field or 'settings'}{rest}: {msg}"
+
+
+# How each settings override is spelled on the command line, so a bad value is reported as
+# "--k 0: ..." rather than as a field name the user never typed.
+FLAG_NAMES = {
+    "data_dir": "--data-dir",
+    "chroma_url": "--chroma-url",
+    "backend": "--backend",
+    "model": "--model",
+    "k": "--k",
+}
+
+
+def settings_from(args: argparse.Namespace, **extra: Any) -> Settings:
+    """Settings for a command: its flags over the environment, the config file and defaults."""
+    return Settings.load(
+        getattr(args, "config", None),
+        override_names=FLAG_NAMES,
+        data_dir=getattr(args, "data_dir", None),
+        chroma_url=getattr(args, "chroma_url", None),
+        backend=getattr(args, "backend", None),
+        model=getattr(args, "model", None),
+        k=getattr(args, "k", None),
+        **extra,
+    )

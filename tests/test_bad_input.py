@@ -592,7 +592,7 @@ def _api(case: Case, tmp: Path, d: Path) -> tuple[str, Any]:
             assert a.get_article(c.article_id).text[c.start : c.end] == c.quote
         return ("abstained: " if ans.abstained else "answered: ") + ans.text, None
     if case.kind == "filter":
-        from qa.cli import parse_filters
+        from qa.filters import parse_filters
 
         spec = case.build(tmp)
         filters = parse_filters(spec.get("sources", []), spec.get("after"), spec.get("before"))

@@ -24,8 +24,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from qa.cli import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, main, parse_filters
+from qa.cli import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, main
 from qa.errors import BackendError, ConfigError, InputError
+from qa.filters import parse_filters
 from tests.conftest import SAMPLE
 
 CITEQA = str(Path(sys.executable).with_name("citeqa"))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -184,3 +185,16 @@ class OpenAILLM(LLM):
 
 class _Malformed(Exception):
     """The server answered, but not with a chat completion we can use."""
+
+
+@contextlib.contextmanager
+def stderr_wait_notices() -> Iterator[None]:
+    """While a command runs, a slow OpenAI-compatible server is reported on stderr every few
+    seconds, so a hang looks like one. The command line asks for this (citeqa ask, citeqa
+    eval); the API stays silent."""
+
+    def say(message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    with wait_notices(say, every=NOTICE_EVERY):
+        yield
