@@ -117,6 +117,7 @@ class TestDateFilters:
 
 
 class TestReadCommandsOnAMissingIndex:
+    @pytest.mark.models  # runs a real `citeqa` process: the end-to-end tier
     @pytest.mark.parametrize("sub", ["nonexistent", "x/y/nonexistent"])
     def test_ask_in_a_real_process(self, tmp_path, sub):
         d = tmp_path / sub
@@ -264,6 +265,7 @@ def _article(folder: Path, name: str) -> Path:
 
 
 class TestIngestAfterDoubleDash:
+    @pytest.mark.models  # runs real `citeqa` processes: the end-to-end tier
     def test_dash_file_and_where_it_went(self, tmp_path):
         work = tmp_path / "work"
         _article(work, "-x.txt")

@@ -133,6 +133,7 @@ class TestUnreachable:
         msg = str(e.value)
         assert url in msg and "chroma run --path" in msg
 
+    @pytest.mark.models  # runs real `citeqa` processes: the end-to-end tier
     def test_cli_reports_it_in_one_line(self, tmp_path):
         url = f"http://127.0.0.1:{free_port()}"
         r = run("articles", "--chroma-url", url, data_dir=tmp_path)

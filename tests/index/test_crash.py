@@ -289,6 +289,7 @@ def test_busy_lock_times_out_with_a_clear_error(tmp_path, monkeypatch):
     assert not waiter.held
 
 
+@pytest.mark.models  # runs real `citeqa` processes: the end-to-end tier
 def test_cli_ingest_waits_then_gives_up_on_a_busy_index(tmp_path):
     holder = IngestLock(tmp_path / "idx", timeout=0)
     assert holder.try_acquire()

@@ -76,6 +76,7 @@ class TestFetch:
 
 
 class TestIngestFeedUrl:
+    @pytest.mark.models  # runs real `citeqa` processes: the end-to-end tier
     def test_ingest_feed_with_fetch_then_answer_from_a_fetched_page(self, site, tmp_path):
         server, routes = site
         d = str(tmp_path / "idx")
