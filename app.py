@@ -157,10 +157,8 @@ STOPPED = (
     "ready.</div>"
 )
 # The Stop and Ask buttons: Stop takes Ask's place while an answer is under way.
-ANSWERING = (gr.update(visible=True), gr.update(visible=False))
+ANSWERING = (gr.update(visible=True, interactive=True, value="Stop"), gr.update(visible=False))
 IDLE = (gr.update(visible=False), gr.update(visible=True))
-# What a finished reply holds (chips, an abstention, an error, a no-match note, Stopped).
-_FINAL_MARKS = ("cite-chip", "class=abstain", "answer-error", "no-match", "class=stopped")
 
 RETRIEVED_PLACEHOLDER = "<p class=muted>Retrieved passages appear here.</p>"
 SEARCHING = "<p class=muted>Searching the articles…</p>"
@@ -183,6 +181,8 @@ class ChatPage:
 
     def __init__(self, assistant: Assistant) -> None:
         self.assistant = assistant
+        # Sessions whose Stop was pressed: their answer under way stops at its next step.
+        self._stopping: set[str] = set()
 
     # --- asking ---------------------------------------------------------------------------
 
@@ -196,6 +196,7 @@ class ChatPage:
         sources: str,
         after: str,
         before: str,
+        request: gr.Request = None,  # type: ignore[assignment] - gradio passes it
     ) -> Iterator[tuple[Any, ...]]:
         """Outputs: chat, answers, quote list, sources panel, question box, notice, Stop, Ask.
 
@@ -220,6 +221,8 @@ class ChatPage:
         except InputError as e:
             yield chat, answers, skip(), skip(), skip(), notice_html(str(e)), skip(), skip()
             return
+        session = _session(request)
+        self._stopping.discard(session)  # a Stop pressed before this question is not for it
         chat += [{"role": "user", "content": message}, _stage("Searching the articles…")]
         yield chat, answers, "", SEARCHING, "", "", *ANSWERING
         held = self.assistant.articles()
@@ -242,6 +245,13 @@ class ChatPage:
             )
             partial = ""
             for event in stream:
+                if session in self._stopping:
+                    # Stop: the stream is closed below (which ends generation); nothing of the
+                    # unfinished reply is kept, and follow-ups are not rewritten with it.
+                    self._stopping.discard(session)
+                    chat[-1] = {"role": "assistant", "content": STOPPED}
+                    yield chat, answers, "", skip(), message, skip(), *IDLE
+                    return
                 if isinstance(event, Retrieved):
                     # What retrieval found, shown while the model is still reading the prompt.
                     sources_html = self._sources_html(
@@ -280,15 +290,13 @@ class ChatPage:
             if stream is not None:
                 stream.close()  # type: ignore[attr-defined]
 
-    @staticmethod
-    def stop(chat: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], Any, Any]:
-        """Stop (it also cancels the answer under way): the unfinished reply becomes "Stopped",
-        and nothing of it is kept (it was not checked against the articles, and follow-ups
-        are not rewritten with it). A reply already final stays as it is."""
-        chat = list(chat or [])
-        if chat and chat[-1].get("role") == "assistant" and not _is_final(chat[-1]):
-            chat[-1] = {"role": "assistant", "content": STOPPED}
-        return chat, *IDLE
+    def stop(self, request: gr.Request = None) -> Any:  # type: ignore[assignment]
+        """Stop: this session's answer under way stops at its next step (the model's next
+        word; a model still reading the prompt finishes reading it first) and says "Stopped".
+        A flag the answer reads rather than gradio's `cancels`: a question asked right after a
+        cancel could be cancelled too, and then never answered."""
+        self._stopping.add(_session(request))
+        return gr.update(interactive=False, value="Stopping…")
 
     @staticmethod
     def clear() -> tuple[list[Answer], str, str, str]:
@@ -430,13 +438,9 @@ def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
-def _is_final(message: dict[str, Any]) -> bool:
-    """Whether a chat message (as the browser sends it back: a string, or gradio 6's list of
-    parts) is a finished reply rather than a stage line or text still being written."""
-    content = message.get("content")
-    if isinstance(content, list):
-        content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
-    return any(mark in str(content or "") for mark in _FINAL_MARKS)
+def _session(request: gr.Request | None) -> str:
+    """The browser session a handler serves (one tab), for Stop to find its answer."""
+    return str(getattr(request, "session_hash", None) or "")
 
 
 def _as_chunk(record: dict[str, Any]) -> Chunk:
@@ -626,13 +630,10 @@ def build_app(assistant: Assistant) -> gr.Blocks:
         ask_inputs = [question, chat, answers, backend, k, source_filter, after, before]
         ask_outputs = [chat, answers, citations, sources, question, notice, stop, send]
         # No overlay timers on the panels: the placeholder and the stage text say what happens.
-        asked = [
-            send.click(page.respond, ask_inputs, ask_outputs, show_progress="hidden"),
-            question.submit(page.respond, ask_inputs, ask_outputs, show_progress="hidden"),
-        ]
-        # Stop cancels the answer under way (gradio closes its generator) and runs at once,
-        # outside the queue's limit that the answer itself may be filling.
-        stop.click(page.stop, [chat], [chat, stop, send], cancels=asked, concurrency_limit=None)
+        send.click(page.respond, ask_inputs, ask_outputs, show_progress="hidden")
+        question.submit(page.respond, ask_inputs, ask_outputs, show_progress="hidden")
+        # Stop runs at once, outside the queue's limit that the answer itself may be filling.
+        stop.click(page.stop, None, stop, concurrency_limit=None, api_visibility="private")
         chat.clear(page.clear, None, [answers, citations, sources, notice])
         cite_open.click(page.open_citation, [cite_target, answers], [article, tabs]).then(
             None, js=SCROLL_JS

@@ -67,7 +67,7 @@ class TestRespond:
         assert chat[0] == {"role": "user", "content": "Where did Putin go?"}
         assert "Searching the articles…" in chat[1]["content"]
         assert citations == "" and "Searching" in sources and box == "" and notice == ""
-        assert stop == {"__type__": "update", "visible": True}
+        assert stop["visible"] is True and stop["interactive"] is True
         assert ask == {"__type__": "update", "visible": False}  # Stop takes its place
         # The articles are counted (one here) before the search starts.
         assert "Searching 1 article…" in next(steps)[0][-1]["content"]
@@ -141,9 +141,12 @@ class TestAnswerHtml:
 
 
 class TestStop:
-    def test_closing_the_answer_closes_the_model_stream(self):
-        """gradio's cancel closes respond's generator; the stream it reads is closed with it
-        (for the local model that releases its lock and ends decoding)."""
+    def test_stop_ends_the_answer_at_its_next_step_and_closes_the_stream(self):
+        """Stop sets a flag for the session; the answer under way reads it at its next step,
+        says "Stopped", keeps nothing, and closes the stream (for the local model that ends
+        decoding and releases its lock)."""
+        from types import SimpleNamespace
+
         closed: list[bool] = []
 
         class Endless(StandIn):
@@ -155,20 +158,21 @@ class TestStop:
                 finally:
                     closed.append(True)
 
-        steps = _page(Endless()).respond("Where?", [], [], "local", 5, "", "", "")
+        page = _page(Endless())
+        tab, other = SimpleNamespace(session_hash="tab"), SimpleNamespace(session_hash="other")
+        steps = page.respond("Where?", [], [], "local", 5, "", "", "", tab)
         for _ in range(5):
             next(steps)
-        steps.close()
-        assert closed == [True]
-
-    def test_stop_replaces_only_an_unfinished_reply(self):
-        from app import ChatPage
-
-        asked = {"role": "user", "content": "Where?"}
-        for unfinished in ("<p class=stage role=status>Writing the answer…</p>", "Putin vis"):
-            parts = [{"type": "text", "text": unfinished}]  # as gradio 6 sends it back
-            chat, stop, ask = ChatPage.stop([asked, {"role": "assistant", "content": parts}])
-            assert "Stopped" in chat[-1]["content"] and chat[0] == asked
-            assert stop == {"__type__": "update", "visible": False} and ask["visible"] is True
-        done = {"role": "assistant", "content": '<div class=answer>A <button class="cite-chip'}
-        assert ChatPage.stop([asked, done])[0] == [asked, done]
+        page.stop(other)  # another tab's Stop is not this answer's
+        assert "more" in next(steps)[0][-1]["content"]
+        button = page.stop(tab)
+        assert button == {"__type__": "update", "interactive": False, "value": "Stopping…"}
+        chat, answers, _, _, box, _, stop, ask = next(steps)
+        assert "Stopped" in chat[-1]["content"] and answers == [] and box == "Where?"
+        assert stop["visible"] is False and ask["visible"] is True
+        assert list(steps) == [] and closed == [True]
+        # A Stop pressed when nothing was under way does not stop the next question.
+        page.stop(tab)
+        page.assistant = StandIn()
+        done = list(page.respond("Where?", [], [], "local", 5, "", "", "", tab))
+        assert done[-1][0][-1]["content"].startswith("<div class=answer")

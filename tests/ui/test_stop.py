@@ -57,17 +57,18 @@ class TestStagesAndStop:
         sent_before_stop = llm.sent
         page.click("#stop")
         _reply_says(page, "Stopped")
-        # The page hung up on the model: generation ended long before its 2000 words.
-        assert llm.hung_up.wait(timeout=30), "the LLM request was not closed"
-        assert sent_before_stop <= llm.sent < llm.words
-        page.locator("#stop").wait_for(state="hidden")
-        page.locator("#ask").wait_for()  # Ask is back in its place
+        page.locator("#ask").wait_for()  # Ask is back in its place, Stop gone
+        assert not page.locator("#stop").is_visible()
         assert "Norrvik Norrvik" not in page.locator("#chat").inner_text()
-        # The page answers again, and the stopped reply is not history for it (no rewrite).
+        # Asked again at once, the page answers, and the stopped reply is not history for it
+        # (no rewrite).
         page.fill("#question textarea", "Who opened the bridge?")
         page.click("#ask")
         page.locator("#chat .abstain").wait_for(timeout=60_000)
         assert page.locator("#sources .searched").count() == 0
+        # The page hung up on the model: generation ended long before its 2000 words.
+        assert llm.hung_up.wait(timeout=30), "the LLM request was not closed"
+        assert sent_before_stop <= llm.sent < llm.words
         assert not dialogs and not errors
         context.close()
 
@@ -80,7 +81,10 @@ class TestStagesAndStop:
         _reply_says(page, "Writing the answer from 1 article…")
         assert page.locator("#stop").is_visible()
         page.screenshot(path=str(SHOTS / "waiting-writing-390.png"), full_page=True)
-        page.click("#stop")
+        page.click("#stop")  # while the model has not written a word yet
+        llm.start.set()  # its first word is where the answer notices Stop
         _reply_says(page, "Stopped")
+        page.locator("#ask").wait_for()
+        assert llm.hung_up.wait(timeout=30), "the LLM request was not closed"
         assert not errors
         context.close()
