@@ -32,6 +32,9 @@ from qa.types import Answer, Article, Chunk, IngestReport, Retrieved, Source, Te
 
 log = logging.getLogger("citeqa.app")
 SAMPLE_DIR = Path(__file__).resolve().parent / "examples" / "articles"
+# The date filter fields, named so in their labels and in what a bad date's notice says.
+AFTER_LABEL = "Published on/after"
+BEFORE_LABEL = "Published on/before"
 
 CSS = """
 .hidden-control { display: none !important; }
@@ -217,6 +220,7 @@ class ChatPage:
                 [s.strip() for s in (sources or "").split(",") if s.strip()],
                 (after or "").strip() or None,
                 (before or "").strip() or None,
+                names=(AFTER_LABEL, BEFORE_LABEL),
             )
         except InputError as e:
             yield chat, answers, skip(), skip(), skip(), notice_html(str(e)), skip(), skip()
@@ -620,10 +624,8 @@ def build_app(assistant: Assistant) -> gr.Blocks:
                         source_filter = gr.Textbox(
                             label="Only these sources (comma-separated)", elem_id="source-filter"
                         )
-                        after = gr.Textbox(label="Published on/after (YYYY-MM-DD)", elem_id="after")
-                        before = gr.Textbox(
-                            label="Published on/before (YYYY-MM-DD)", elem_id="before"
-                        )
+                        after = gr.Textbox(label=f"{AFTER_LABEL} (YYYY-MM-DD)", elem_id="after")
+                        before = gr.Textbox(label=f"{BEFORE_LABEL} (YYYY-MM-DD)", elem_id="before")
         cite_target = gr.Textbox(elem_id="cite-target", elem_classes="hidden-control")
         cite_open = gr.Button("open", elem_id="cite-open", elem_classes="hidden-control")
 

@@ -592,11 +592,9 @@ def to_filters(filters: FiltersIn | None):  # type: ignore[no-untyped-def]
     from qa.filters import parse_filters
 
     sources = [s.strip() for s in filters.sources if s.strip()]
-    try:
-        parsed = parse_filters(sources, filters.after, filters.before)
-    except InputError as e:
-        message = str(e).replace("--after", "filters.after").replace("--before", "filters.before")
-        raise InputError(message) from None
+    parsed = parse_filters(
+        sources, filters.after, filters.before, names=("filters.after", "filters.before")
+    )
     return parsed or None
 
 

@@ -43,16 +43,25 @@ def _filter_time(flag: str, value: str, *, end_of_day: bool) -> float:
     return moment.timestamp()
 
 
-def parse_filters(sources: Sequence[str], after: str | None, before: str | None) -> Filters:
+def parse_filters(
+    sources: Sequence[str],
+    after: str | None,
+    before: str | None,
+    *,
+    names: tuple[str, str] = ("--after", "--before"),
+) -> Filters:
     """The filters the user typed (--source, --after, --before, or the page's and the API's
-    fields of the same meaning), checked: a bad or reversed date says how to write it."""
+    fields of the same meaning), checked: a bad or reversed date says how to write it, naming
+    the two dates as the user's side calls them (`names`: the page's field labels, the API's
+    JSON fields), so a person at the page is not told about command-line flags."""
     from index.store import Filters
 
-    start = _filter_time("--after", after, end_of_day=False) if after else None
-    end = _filter_time("--before", before, end_of_day=True) if before else None
+    after_name, before_name = names
+    start = _filter_time(after_name, after, end_of_day=False) if after else None
+    end = _filter_time(before_name, before, end_of_day=True) if before else None
     if start is not None and end is not None and start > end:
         raise InputError(
-            f"Bad date filter: --after {after!r} is later than --before {before!r}, so no "
-            "article could match; swap the two dates."
+            f"Bad date filter: {after_name} {after!r} is later than {before_name} {before!r}, "
+            "so no article could match; swap the two dates."
         )
     return Filters(sources=tuple(sources), published_after=start, published_before=end)

@@ -101,6 +101,17 @@ class TestDateFilters:
         assert "later than" in msg and "swap" in msg
         parse_filters([], "2023-10-01T10:00", "2023-10-01T10:00")  # an instant is a range
 
+    def test_the_dates_are_named_as_the_caller_names_them(self):
+        # The page names its fields, the API its JSON fields: never a CLI flag to them.
+        names = ("Published on/after", "Published on/before")
+        with pytest.raises(InputError) as err:
+            parse_filters([], "2023-12-31", "2023-10-01", names=names)
+        assert "Published on/after '2023-12-31' is later than Published on/before" in str(err.value)
+        with pytest.raises(InputError) as err:
+            parse_filters([], None, "14/03/2024", names=("filters.after", "filters.before"))
+        assert str(err.value).startswith("Bad date filter: filters.before '14/03/2024' is not a")
+        assert "--" not in str(err.value)
+
     @pytest.mark.parametrize("flag", ["--after", "--before"])
     def test_bad_date_names_the_flag_and_the_form(self, flag, tmp_path, capsys, clean_env):
         d = tmp_path / "idx"

@@ -91,7 +91,7 @@ class TestRespond:
     def test_an_input_mistake_is_a_notice_and_the_conversation_stays(self):
         for question, before, expected in [
             ("   ", "", "question is empty"),
-            ("Who went?", "14/03/2024", "14/03/2024"),
+            ("Who went?", "14/03/2024", "Published on/before &#x27;14/03/2024&#x27; is not a date"),
         ]:
             stand_in = StandIn()
             steps = list(_page(stand_in).respond(question, EARLIER, [], "local", 5, "", "", before))
@@ -100,6 +100,7 @@ class TestRespond:
             assert chat == EARLIER  # nothing added, nothing lost
             assert box == {"__type__": "update"}  # gr.skip(): the box keeps the text to fix
             assert "role=alert" in notice and expected in notice, notice
+            assert "--before" not in notice  # the field's own name, not the CLI flag
 
     def test_a_failure_while_answering_replaces_only_the_placeholder(self):
         stand_in = StandIn(fail=BackendError("The LLM server at http://x is not answering."))
