@@ -345,6 +345,33 @@ def test_sessions_in_parallel_keep_their_own_history(loaded_server, corpus, tmp_
 # --- security ------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
+def test_a_question_gets_the_same_answer_whatever_other_tabs_asked(loaded_server, corpus):
+    """Issue 17, bug 8: one question asked in fresh tabs of one server gave two different
+    answers. The local model reuses only its fixed instruction prefix, never the tokens another
+    tab's question left in its cache, so the answer is a function of the question alone."""
+    from gradio_client import Client
+
+    _, texts = corpus
+    question = "Why did Pashinyan skip the summit?"
+    replies = []
+    for before in (None, "Which Kyrgyz leader is Putin due to meet?", "Who is wanted by the ICC?"):
+        if before:  # another tab asks something else first, on the same model
+            other = Client(loaded_server, verbose=False)
+            ask(other, before, [], "local")
+            other.close()
+        client = Client(loaded_server, verbose=False)
+        reply, _ = ask(client, question, [], "local")
+        check_citations(client, reply, 0, texts)
+        client.close()
+        replies.append(reply)
+    first = replies[0]
+    assert not first.abstained and first.citations
+    for reply in replies[1:]:
+        assert reply.citations == first.citations
+        assert reply.bubble == first.bubble
+
+
 def test_binds_loopback_only(loaded_server):
     port = int(loaded_server.rstrip("/").rsplit(":", 1)[1])
     assert listening_addresses(port) == {"127.0.0.1"}
