@@ -28,7 +28,7 @@ from qa.render import (  # noqa: E402
     no_match_html,
 )
 from qa.settings import Settings  # noqa: E402
-from qa.types import Answer, Article, Chunk, IngestReport, Retrieved, Source, TextDelta  # noqa: E402
+from qa.types import Answer, Article, IngestReport, Retrieved, Source, TextDelta  # noqa: E402
 
 log = logging.getLogger("citeqa.app")
 SAMPLE_DIR = Path(__file__).resolve().parent / "examples" / "articles"
@@ -230,7 +230,9 @@ class ChatPage:
         chat += [{"role": "user", "content": message}, _stage("Searching the articles…")]
         yield chat, answers, "", SEARCHING, "", "", *ANSWERING
         held = self.assistant.articles()
-        searched = [a for a in held if not filters or filters.matches(_as_chunk(a))]
+        searched = [
+            a for a in held if not filters or filters.admits(a.get("source"), a.get("published_at"))
+        ]
         if filters and not searched:
             # Nothing to search: say so, and what there is, rather than "The articles don't
             # say." (the model is not asked; the question goes back to the box).
@@ -445,15 +447,6 @@ def _count(n: int, noun: str) -> str:
 def _session(request: gr.Request | None) -> str:
     """The browser session a handler serves (one tab), for Stop to find its answer."""
     return str(getattr(request, "session_hash", None) or "")
-
-
-def _as_chunk(record: dict[str, Any]) -> Chunk:
-    """An article record as the `Chunk` that `Filters.matches` reads (its source and date), so
-    the page tests the filters exactly as the search applies them."""
-    return Chunk(
-        id="", article_id=record["id"], index=0, start=0, end=0, text="",
-        source=record.get("source"), published_at=record.get("published_at"),
-    )  # fmt: skip
 
 
 def filters_text(sources: str, after: str, before: str) -> str:

@@ -56,14 +56,19 @@ class Filters:
         return source is not None and source.casefold() in {s.casefold() for s in self.sources}
 
     def matches(self, chunk: Chunk) -> bool:
-        if not self.wants_source(chunk.source):
+        return self.admits(chunk.source, chunk.published_at)
+
+    def admits(self, source: str | None, published_at: float | None) -> bool:
+        """Whether an article with this source and date passes (what `matches` asks of a
+        chunk; the page asks it of article records before searching)."""
+        if not self.wants_source(source):
             return False
         if self.published_after is not None or self.published_before is not None:
-            if chunk.published_at is None:
+            if published_at is None:
                 return False
-            if self.published_after is not None and chunk.published_at < self.published_after:
+            if self.published_after is not None and published_at < self.published_after:
                 return False
-            if self.published_before is not None and chunk.published_at > self.published_before:
+            if self.published_before is not None and published_at > self.published_before:
                 return False
         return True
 
