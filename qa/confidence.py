@@ -419,14 +419,27 @@ def _counted_near(question: str, answer: str, quotes: Sequence[str]) -> bool:
     figures = {w for w in content_words(answer) if w.isdigit()}
     if not counted or not figures:
         return True  # "none", "all": nothing to place
+    return _near_figure(quotes, figures, counted, reach=4) is True
+
+
+def _near_figure(
+    quotes: Sequence[str], figures: set[str], wanted: set[str], *, reach: int
+) -> bool | None:
+    """True when some quote writes one of `figures` with one of `wanted` (singular stems)
+    within `reach` words of it; False when the quotes write a figure but never so; None when
+    no quote writes any of them."""
+    seen = False
     for q in quotes:
         words = [content_words(w) for w in re.findall(r"[\w'’.,$%]+", q.replace("-", " "))]
         for i, here in enumerate(words):
             if here & figures:
-                near = set().union(set(), *words[max(0, i - 4) : i], *words[i + 1 : i + 5])
-                if {singular(w) for w in near} & counted:
+                seen = True
+                near = set().union(
+                    set(), *words[max(0, i - reach) : i], *words[i + 1 : i + reach + 1]
+                )
+                if {singular(w) for w in near} & wanted:
                     return True
-    return False
+    return False if seen else None
 
 
 def _figure_placed(question: str, answer: str, quotes: Sequence[str]) -> bool:
@@ -441,16 +454,7 @@ def _figure_placed(question: str, answer: str, quotes: Sequence[str]) -> bool:
     terms = {singular(w) for w in question_terms(question)}
     if not figures or not terms:
         return True
-    seen = False
-    for q in quotes:
-        words = [content_words(w) for w in re.findall(r"[\w'’.,$%]+", q.replace("-", " "))]
-        for i, here in enumerate(words):
-            if here & figures:
-                seen = True
-                near = set().union(set(), *words[max(0, i - 6) : i], *words[i + 1 : i + 7])
-                if {singular(w) for w in near} & terms:
-                    return True
-    return not seen
+    return _near_figure(quotes, figures, terms, reach=6) is not False
 
 
 def qualifier(question: str) -> set[str]:
