@@ -26,6 +26,7 @@ from qa.render import (  # noqa: E402
     citations_list_html,
     live_text,
     no_match_html,
+    sources_details_html,
 )
 from qa.settings import Settings  # noqa: E402
 from qa.types import Answer, Article, IngestReport, Retrieved, Source, TextDelta  # noqa: E402
@@ -291,8 +292,8 @@ class ChatPage:
             chat[-1] = {"role": "assistant", "content": error_html(text)}
             yield chat, answers, "", "", message, skip(), *IDLE
         finally:
-            # Stop closes this generator (gradio's cancel): closing the stream closes the
-            # model's, which ends generation and frees the model for the next question.
+            # Stopped, failed or closed by gradio: closing the stream closes the model's, which
+            # ends generation and frees the model for the next question.
             if stream is not None:
                 stream.close()  # type: ignore[attr-defined]
 
@@ -460,22 +461,6 @@ def filters_text(sources: str, after: str, before: str) -> str:
     if (before or "").strip():
         parts.append(f"published on or before {before.strip()}")
     return "the filters (" + ", ".join(parts) + ")"
-
-
-def sources_details_html(sources: tuple[Source, ...]) -> str:
-    """The passages' ids, offsets and scores, collapsed: for checking, not for reading."""
-    import html
-    import json
-
-    if not sources:
-        return ""
-    data = [
-        {"article_id": s.article_id, "chunk_id": s.chunk_id, "start": s.start, "end": s.end,
-         "score": round(s.score, 4)}
-        for s in sources
-    ]  # fmt: skip
-    body = html.escape(json.dumps(data, indent=1))
-    return f"<details class=source-details><summary>Details</summary><pre>{body}</pre></details>"
 
 
 def report_rows(report: IngestReport) -> list[list[Any]]:

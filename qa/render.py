@@ -9,12 +9,12 @@ from __future__ import annotations
 import html
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlparse
 
-from qa.types import Answer, AnswerSentence, Article, Citation
+from qa.types import Answer, AnswerSentence, Article, Citation, Source
 
 _LIVE_MARKER = re.compile(r"\s*\[S\d*\]?|\s*\[$")
 
@@ -151,8 +151,25 @@ def details_html(answer: Answer) -> str:
         "backend": answer.backend,
         "model": answer.model,
     }
-    body = html.escape(json.dumps(data, ensure_ascii=False, indent=1))
-    return f"<details class=answer-details><summary>Details</summary><pre>{body}</pre></details>"
+    return details_block("answer-details", data)
+
+
+def sources_details_html(sources: Sequence[Source]) -> str:
+    """The passages' ids, offsets and scores, collapsed: for checking, not for reading."""
+    if not sources:
+        return ""
+    data = [
+        {"article_id": s.article_id, "chunk_id": s.chunk_id, "start": s.start, "end": s.end,
+         "score": round(s.score, 4)}
+        for s in sources
+    ]  # fmt: skip
+    return details_block("source-details", data, ensure_ascii=True)
+
+
+def details_block(css_class: str, data: Any, *, ensure_ascii: bool = False) -> str:
+    """`data` as JSON in a collapsed "Details" block (escaped: it holds article text)."""
+    body = html.escape(json.dumps(data, ensure_ascii=ensure_ascii, indent=1))
+    return f"<details class={css_class}><summary>Details</summary><pre>{body}</pre></details>"
 
 
 def _unique_sources(answer: Answer) -> list[Any]:
