@@ -25,6 +25,7 @@ import numpy as np
 
 from bench.ingest import machine
 from eval.run import run_eval
+from qa.llm import registry
 from qa.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -106,11 +107,13 @@ def decode_speed(settings: Settings, question: str, runs: int) -> dict[str, floa
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--sample", type=int, default=20)
+    backends = registry.names()
     p.add_argument(
         "--runs",
         nargs="+",
-        default=["local", "openai", "extractive", "baseline"],
-        help="backends (local, openai, extractive) and/or baseline (LangChain, local model)",
+        choices=[*backends, "baseline"],
+        default=[*backends, "baseline"],
+        help=f"backends ({', '.join(backends)}) and/or baseline (LangChain, local model)",
     )
     p.add_argument("--decode-runs", type=int, default=3)
     p.add_argument("--out", type=Path, default=ROOT / "runs" / "bench-answer")

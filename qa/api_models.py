@@ -10,13 +10,29 @@ Only pydantic and the standard library are imported here: no model loads when th
 from __future__ import annotations
 
 from datetime import date
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema
+from pydantic_core import PydanticCustomError
 
+from qa.llm import registry
 from qa.settings import K_MAX
 
-Backend = Literal["local", "openai", "extractive"]
+
+def _registered(name: str) -> str:
+    problem = registry.problem(name)
+    if problem:  # a custom error: its message reaches the client without "Value error, "
+        raise PydanticCustomError("unknown_backend", "{problem}", {"problem": problem})
+    return name
+
+
+# A name in qa.llm.registry, checked when a request arrives (a plugin's too); /docs lists the
+# names offered when the server started (the hidden test double is accepted, not listed).
+Backend = Annotated[
+    str,
+    AfterValidator(_registered),
+    WithJsonSchema({"type": "string", "enum": list(registry.names())}),
+]
 MODEL_ID = "citeqa"  # the one model /v1/models lists
 
 # --- shared --------------------------------------------------------------------------------

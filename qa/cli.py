@@ -20,6 +20,7 @@ from typing import Any
 
 from qa.errors import CiteqaError, ConfigError, InputError
 from qa.filters import parse_filters
+from qa.llm import registry  # names and descriptions only: no model library loads
 
 EXIT_OK, EXIT_PARTIAL, EXIT_USAGE = 0, 1, 2
 
@@ -32,7 +33,12 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 
 def _answer_opts(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--backend", choices=["local", "openai", "extractive"])
+    parser.add_argument(
+        "--backend",
+        choices=registry.names(),
+        help="what writes the answer (default: setting backend, env CITEQA_BACKEND, else "
+        "local): " + "; ".join(f"{name}: {about}" for name, about in registry.describe()),
+    )
     parser.add_argument("--model", help="packaged model name (see `citeqa models`)")
     parser.add_argument("--k", type=int, help="number of chunks to retrieve")
 

@@ -17,8 +17,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from index.paths import default_cache_dir
 from qa.errors import ConfigError
-
-Backend = Literal["local", "openai", "extractive"]
+from qa.llm import registry
 
 # The most chunks one question may retrieve (`k`): past this the context budget
 # (`context_tokens`) drops most of them anyway. The one bound, checked here for every way k
@@ -57,7 +56,7 @@ class Settings(BaseSettings):
     embed_backend: Literal["torch", "onnx", "onnx-int8"] = "onnx"  # index and queries alike
 
     # Answering
-    backend: Backend = "local"
+    backend: str = "local"  # a name in qa.llm.registry: local, openai, extractive or a plugin's
     model: str = "qwen2.5-coder-1.5b"
     model_path: Path | None = None  # a GGUF file to use instead of a packaged model
     # The local inference engine: ik_llama.cpp (prebuilt wheel; ~2x llama.cpp's prompt speed on
@@ -143,6 +142,15 @@ class Settings(BaseSettings):
     def _positive(cls, v: int) -> int:
         if v <= 0:
             raise ValueError("must be a positive integer")
+        return v
+
+    @field_validator("backend")
+    @classmethod
+    def _registered_backend(cls, v: str) -> str:
+        # Checked against the registry, not a fixed list, so a plugin's backend is valid too.
+        problem = registry.problem(v)
+        if problem:
+            raise ValueError(problem)
         return v
 
     @field_validator("k")
