@@ -196,6 +196,30 @@ class Indexer:
                 worker.shutdown(wait=True)
         return IngestReport(tuple(report), seconds=time.perf_counter() - started)
 
+    def edit_details(
+        self, article_id: str, *, title: str, source: str | None, published_at: float | None
+    ) -> bool:
+        """Give an ingested article a new title, source and date (see
+        `ChromaStore.edit_details`); False if there is no such article.
+
+        A new title re-embeds the article's chunks: each is embedded as headline + text
+        (`embed_text`), and keeping the old headline's vectors would keep retrieval finding it
+        by the old title. That is one embedding per chunk (a news article has a handful: well
+        under a second). Sentence vectors are of the sentence alone and stay. A new source or
+        date alone embeds nothing. Re-ingesting the same file afterwards finds its text
+        unchanged and keeps the edit; a changed text replaces the article, edit and all."""
+        record = self.store.article_meta(article_id)
+        if record is None:
+            return False
+        vectors = None
+        if title != record.get("title"):
+            chunks = self.store.article_chunks(article_id)
+            texts = [embed_text(dataclasses.replace(c, title=title)) for c in chunks]
+            vectors = dict(zip([c.id for c in chunks], self.embedder.embed(texts), strict=True))
+        return self.store.edit_details(
+            article_id, title=title, source=source, published_at=published_at, vectors=vectors
+        )
+
     def _place(
         self,
         item: Article,

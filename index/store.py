@@ -381,6 +381,77 @@ class ChromaStore:
             "every article committed so far is kept, and a re-run adds only what is missing."
         )
 
+    def article_chunks(self, article_id: str) -> list[Chunk]:
+        """The chunks of the article's current text, in order (a crashed writer's leftovers of
+        another text version are left out)."""
+        meta = self.article_meta(article_id)
+        if meta is None:
+            return []
+        got = self._chunks.get(where=_current(article_id, meta), include=["metadatas", "documents"])
+        chunks = [
+            _chunk(i, d, m)
+            for i, d, m in zip(got["ids"], got["documents"], got["metadatas"], strict=True)
+        ]
+        return sorted(chunks, key=lambda c: c.index)
+
+    def edit_details(
+        self,
+        article_id: str,
+        *,
+        title: str,
+        source: str | None,
+        published_at: float | None,
+        vectors: Mapping[str, np.ndarray] | None = None,
+    ) -> bool:
+        """Set an article's title, source and date (None: it has none) after it was ingested;
+        False if there is no such article. The text, and so every offset, stays as it is.
+
+        Written where each value is read: on every chunk (the search index filters chunks by
+        source and date, and a passage shows its chunk's title) and in the article record (the
+        answer's source cards, the library). `vectors` (chunk id -> vector) replaces those
+        chunks' embeddings: a chunk is embedded with its article's title (see
+        `index.ingest.embed_text`), so a new title calls for new vectors; the caller makes them.
+
+        The record is written last, as in `write_articles`, with a new `details_rev` stamp: the
+        search index notices a changed article by `sync_key`, and an edit keeps the text hash.
+        A crash part-way leaves chunks and record disagreeing until the edit is made again."""
+        meta = self.article_meta(article_id)
+        if meta is None:
+            return False
+        chunk_ids = self._chunks.get(where=_current(article_id, meta), include=[])["ids"]
+        vectors = vectors or {}
+        if vectors and set(vectors) != set(chunk_ids):
+            raise ValueError(
+                f"New vectors for {article_id!r} must be one for each of its {len(chunk_ids)} "
+                "chunks, or none (when the title is unchanged)."
+            )
+        self.check_space(
+            MIN_FREE_BYTES + sum(4 * v.nbytes for v in vectors.values()) + 2048 * len(chunk_ids)
+        )
+        details: dict[str, Any] = {"title": title, "source": source, "published_at": None}
+        if published_at is not None:
+            details["published_at"] = float(published_at)
+        try:
+            # Chroma's update merges metadata into what is there; a None value deletes the key.
+            for i in range(0, len(chunk_ids), MAX_BATCH):
+                batch = chunk_ids[i : i + MAX_BATCH]
+                self._chunks.update(
+                    ids=batch,
+                    metadatas=[dict(details) for _ in batch],
+                    embeddings=np.stack([vectors[c] for c in batch]) if vectors else None,
+                )
+            self._articles.update(
+                ids=[article_id], metadatas=[{**details, "details_rev": uuid.uuid4().hex}]
+            )
+        except StoreError:
+            raise
+        except Exception as e:
+            if _disk_full(e) or self._free() < MIN_FREE_BYTES:
+                raise self._full(MIN_FREE_BYTES) from None
+            raise
+        self._bump()
+        return True
+
     def delete_article(self, article_id: str) -> bool:
         existed = bool(self._articles.get(ids=[article_id])["ids"])
         self._articles.delete(ids=[article_id])
@@ -439,14 +510,17 @@ class ChromaStore:
         ]
 
     def article_hashes(self) -> dict[str, str]:
+        """Each article's version as the search index compares it (id -> `sync_key`): its text
+        hash, with the stamp of its last details edit if it has one."""
         out: dict[str, str] = {}
         for ids, metas, _ in self._scan(self._articles, documents=False):
-            out |= {i: str(m.get("text_hash")) for i, m in zip(ids, metas, strict=True)}
+            out |= {i: sync_key(m) for i, m in zip(ids, metas, strict=True)}
         return out
 
     def chunks_with_vectors(self, hashes: dict[str, str]) -> tuple[list[Chunk], np.ndarray]:
-        """The chunks of these articles (id -> text hash) with their stored embeddings, for the
-        search index. Chunks of another text version are a crashed writer's leftovers: skipped."""
+        """The chunks of these articles (id -> `sync_key`, as `article_hashes` gives) with their
+        stored embeddings, for the search index. Chunks of another text version are a crashed
+        writer's leftovers: skipped."""
         article_ids = sorted(hashes)
         chunks: list[Chunk] = []
         vectors: list[np.ndarray] = []
@@ -465,7 +539,7 @@ class ChromaStore:
                 rows = [
                     r
                     for r, m in enumerate(got["metadatas"])
-                    if hashes.get(m["article_id"]) == m.get("text_hash")
+                    if text_hash_of(hashes.get(m["article_id"])) == m.get("text_hash")
                 ]
                 chunks += [
                     _chunk(got["ids"][r], got["documents"][r], got["metadatas"][r]) for r in rows
@@ -581,6 +655,27 @@ class SentenceVectors:
 
 def sentence_id(article_id: str, span: Span) -> str:
     return f"{article_id}#{span.start}-{span.end}"
+
+
+def _current(article_id: str, meta: Mapping[str, Any]) -> dict[str, Any]:
+    """Chroma's `where` for the chunks of the article's current text (not a crashed writer's
+    leftovers of another version)."""
+    return {"$and": [{"article_id": article_id}, {"text_hash": meta.get("text_hash")}]}
+
+
+def sync_key(meta: Mapping[str, Any]) -> str:
+    """An article record's version for the search index: its text hash, then `+` and the stamp
+    of its last details edit (`ChromaStore.edit_details`). An edit keeps the text, so the hash
+    alone would not show it, and the index would filter by the old source and date; records
+    never edited keep the bare hash, so indexes saved before edits existed stay in sync."""
+    text_hash = str(meta.get("text_hash"))
+    rev = meta.get("details_rev")
+    return f"{text_hash}+{rev}" if rev else text_hash
+
+
+def text_hash_of(key: str | None) -> str | None:
+    """The text hash in a `sync_key` (what the article's chunks carry)."""
+    return key.partition("+")[0] if key is not None else None
 
 
 def _disk_full(e: BaseException) -> bool:

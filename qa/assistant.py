@@ -10,10 +10,11 @@ import re
 import threading
 import time
 from collections.abc import Iterable, Iterator
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+from index.dates import ReadDate, read_date
 from index.embed import Embedder
 from index.ingest import Indexer, sweep_if_idle
 from index.load import LoadProblem, count_items, load_paths
@@ -29,6 +30,9 @@ from qa.tokens import TokenCounter
 from qa.types import Answer, Article, IngestReport, Retrieved, TextDelta
 
 MAX_QUESTION_CHARS = 2000
+MAX_TITLE_CHARS = 300
+MAX_SOURCE_CHARS = 120
+_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 _ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])")
 
 
@@ -49,6 +53,56 @@ def check_question(question: Any) -> str:
             "Ask a shorter question."
         )
     return q
+
+
+def check_details(title: Any, source: Any, published: Any) -> tuple[str, str | None, date | None]:
+    """An article's details as a person typed them, checked: (title, source or None, day or
+    None). Spaces are tidied; an empty source or date means the article has none. A date must
+    be written YYYY-MM-DD (or be a `date`): it is stored as that day, and the message for
+    another form says how to write it, with the reader's own date rewritten when it can be
+    read without guessing (14/03/2024 -> 2024-03-14)."""
+    if not isinstance(title, str) or not " ".join(title.split()):
+        raise InputError("The title is empty. Every article needs a title: type one.")
+    title = " ".join(title.split())
+    if len(title) > MAX_TITLE_CHARS:
+        raise InputError(
+            f"The title is {len(title):,} characters long; the limit is {MAX_TITLE_CHARS}. "
+            "Shorten it."
+        )
+    if source is not None and not isinstance(source, str):
+        raise InputError(f"The source must be text, got {type(source).__name__}.")
+    source = " ".join((source or "").split()) or None
+    if source is not None and len(source) > MAX_SOURCE_CHARS:
+        raise InputError(
+            f"The source is {len(source):,} characters long; the limit is {MAX_SOURCE_CHARS}. "
+            "Give the outlet's name only."
+        )
+    return title, source, _check_day(published)
+
+
+def _check_day(published: Any) -> date | None:
+    """The day `published` names (None: no date), or an InputError saying how to write it."""
+    if published is None or isinstance(published, date):
+        return published
+    text = str(published).strip()
+    if not text:
+        return None
+    if _ISO_DAY.fullmatch(text):
+        try:
+            return date.fromisoformat(text)
+        except ValueError:
+            raise InputError(
+                f"The date {text!r} does not exist (check the month and the day). Write it as "
+                "YYYY-MM-DD, like 2024-03-14."
+            ) from None
+    read = read_date(text)
+    example = "2024-03-14"
+    if isinstance(read, ReadDate) and read.note is None:  # a note: day and month could swap
+        example = datetime.fromtimestamp(read.epoch, UTC).date().isoformat()
+    raise InputError(
+        f"The date {text!r} is not in the form YYYY-MM-DD (year, month, day). Write it like "
+        f"{example}, or leave it empty if the article has no date."
+    )
 
 
 class Assistant:
@@ -90,6 +144,9 @@ class Assistant:
         self.count_tokens = TokenCounter(settings.cache_dir)
         self._llms: dict[str, LLM | None] = {}
         self._llm_lock = threading.Lock()
+        # (change marker, each article's (source, date)): what `article_count` counts from.
+        self._tally: tuple[str | None, tuple[tuple[str | None, float | None], ...]] | None = None
+        self._tally_lock = threading.Lock()
 
     @classmethod
     def open(
@@ -170,6 +227,45 @@ class Assistant:
         if not existed:
             raise NotFoundError(f"No article with id {article_id!r}. See `citeqa articles`.")
         self.retriever.invalidate()
+
+    def edit_article(
+        self, article_id: str, *, title: str, source: str | None, published: str | date | None
+    ) -> Article:
+        """Give an ingested article a new title, source and date, in the index (its record
+        and every chunk, so filters, passages and the answer's source cards use them; a new
+        title re-embeds its chunks, see `Indexer.edit_details`). All three are set: pass the
+        current value to keep one; an empty source or date removes it. `published` is a
+        `date` or YYYY-MM-DD (anything else is an `InputError` saying how to write it); a day
+        equal to the stored one keeps the stored time of day. Returns the article as stored."""
+        title, source, day = check_details(title, source, published)
+        with self._write_lock():
+            current = self.store.get_article(article_id)
+            if current is None:
+                raise NotFoundError(f"No article with id {article_id!r}. See `citeqa articles`.")
+            published_at = _day_start(day) if day is not None else None
+            if day is not None and current.published_at is not None:
+                if datetime.fromtimestamp(current.published_at, UTC).date() == day:
+                    published_at = current.published_at
+            self.indexer.edit_details(
+                article_id, title=title, source=source, published_at=published_at
+            )
+        self.retriever.invalidate()
+        return self.get_article(article_id)
+
+    def article_count(self, filters: Filters | None = None) -> int:
+        """How many articles a question with `filters` searches (the page's "Searching 3
+        articles…", said at every question). The article records are read again only when the
+        index changed since the last count, by any process (Chroma's change marker: one small
+        read); reading every record at every question was a hot path of the page."""
+        generation = self.store.generation()  # before the records, as SearchIndex.sync does
+        with self._tally_lock:
+            if self._tally is None or self._tally[0] != generation:
+                held = tuple((a.get("source"), a.get("published_at")) for a in self.articles())
+                self._tally = (generation, held)
+            held = self._tally[1]
+        if not filters:
+            return len(held)
+        return sum(1 for source, published_at in held if filters.admits(source, published_at))
 
     def as_retriever(self, *, k: int | None = None, filters: Filters | None = None):
         """A LangChain `BaseRetriever` over this index."""
@@ -264,4 +360,9 @@ class Assistant:
         self.close()
 
 
-__all__ = ["Assistant", "Filters", "check_question"]
+def _day_start(day: date) -> float:
+    """The first second of `day`, UTC, as the index stores dates."""
+    return datetime.combine(day, datetime.min.time(), UTC).timestamp()
+
+
+__all__ = ["Assistant", "Filters", "check_details", "check_question"]
