@@ -106,13 +106,17 @@ def _check_day(published: Any) -> date | None:
 
 
 class Assistant:
-    def __init__(self, settings: Settings, *, create: bool = True) -> None:
+    def __init__(
+        self, settings: Settings, *, create: bool = True, embedder: Embedder | None = None
+    ) -> None:
         """`create=False` is for read commands (ask, articles, remove): a data dir without an
-        index is then a `NoIndexError` naming the likely typo, and nothing is created."""
+        index is then a `NoIndexError` naming the likely typo, and nothing is created.
+        `embedder` replaces the packaged embedding model (the unit tests pass a stub with its
+        interface, so a whole question runs without loading a model)."""
         self.settings = settings
         if not create and settings.chroma_url is None and not index_exists(settings.data_dir):
             raise no_index_error(settings.data_dir)  # before loading any model: fails fast
-        self.embedder = Embedder(
+        self.embedder = embedder or Embedder(
             batch_size=settings.embed_batch_size,
             backend=settings.embed_backend,
             cache_dir=settings.cache_dir,

@@ -117,3 +117,102 @@ def pytest_collection_modifyitems(config, items):
             item.path.name in _HEAVY_MODULES
         ):
             item.add_marker(pytest.mark.models)
+
+
+# --- stand-ins for the unit tier: no model, no weights -----------------------------------------
+
+
+class StubEmbedder:
+    """`index.embed.Embedder`'s interface with hashed word counts for vectors, so the index, the
+    retriever and the context run for real in milliseconds. Texts sharing words get close
+    vectors (cosine of their word-count vectors), the same text always the same vector, in
+    every process (blake2b, not Python's salted hash)."""
+
+    name = "stub-hashed-words"
+    backend = "stub"
+
+    def __init__(self, dim: int = 256, max_tokens: int = 256) -> None:
+        self.dim = dim
+        self.max_tokens = max_tokens
+        self.batch_size = 32
+        self.variant = self.family = f"{self.name}/{dim}"  # what the store records and checks
+        self.calls: list[list[str]] = []  # the texts of each embed call, to check what was asked
+
+    @staticmethod
+    def words(text: str) -> list[str]:
+        import re
+
+        return re.findall(r"\w+", text.lower())
+
+    def count_tokens(self, texts):
+        return [len(self.words(t)) for t in texts]
+
+    def embed(self, texts, *, progress: bool = False, grouped: bool = False):
+        import hashlib
+
+        import numpy as np
+
+        self.calls.append(list(texts))
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for word in self.words(text):
+                digest = hashlib.blake2b(word.encode(), digest_size=4).digest()
+                out[row, int.from_bytes(digest, "little") % self.dim] += 1.0
+            norm = float(np.linalg.norm(out[row]))
+            out[row] = out[row] / norm if norm else out[row]
+        return out
+
+    def embed_query(self, text: str):
+        return self.embed([text])[0]
+
+
+@pytest.fixture()
+def stub_embedder() -> StubEmbedder:
+    """A fresh `StubEmbedder` (its `calls` start empty)."""
+    return StubEmbedder()
+
+
+def without_citeqa_env(mp: pytest.MonkeyPatch) -> None:
+    """Unset every CITEQA_* variable (and so CITEQA_CONFIG): the developer's own settings must
+    not change what a test sees."""
+    for name in list(os.environ):
+        if name.upper().startswith("CITEQA_"):
+            mp.delenv(name)
+
+
+def stub_settings(root: Path, **overrides):
+    """Settings for an index under `root` answered by the `mock` backend, from defaults only
+    (call with the CITEQA_* env cleared)."""
+    from qa.settings import Settings
+
+    return Settings.load(
+        data_dir=root / "data", cache_dir=root / "cache", backend="mock", **overrides
+    )
+
+
+@pytest.fixture(scope="module")
+def stub_root(tmp_path_factory) -> Path:
+    """A data dir (under `root / "data"`) holding the sample article indexed with the
+    `StubEmbedder`, built once per test module (~1 s: Chroma and tiktoken open)."""
+    from qa.assistant import Assistant
+
+    root = tmp_path_factory.mktemp("stub-index")
+    with pytest.MonkeyPatch.context() as mp:
+        without_citeqa_env(mp)
+        settings = stub_settings(root)
+    with Assistant(settings, embedder=StubEmbedder()) as a:
+        a.add([SAMPLE])
+    return root
+
+
+@pytest.fixture()
+def stub_assistant(stub_root, stub_embedder, monkeypatch):
+    """An `Assistant` on `stub_root`'s index with the stub embedder and the hidden `mock`
+    backend, chosen by name: script it with `stub_assistant.llm().enqueue(reply, ...)`. Opening
+    it again costs ~15 ms, so each test gets its own (its own MockLLM and embedder calls)."""
+    from qa.assistant import Assistant
+
+    without_citeqa_env(monkeypatch)
+    a = Assistant(stub_settings(stub_root), embedder=stub_embedder)
+    yield a
+    a.close()
