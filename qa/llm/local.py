@@ -133,6 +133,7 @@ class LocalLLM(LLM):
                     reuse=self._reuse,
                     temperature=self.temperature,
                     seed=self.seed,
+                    abstain=fmt.abstain_token if fmt else None,
                 )
             except ValueError as e:  # e.g. prompt longer than the context window
                 raise BackendError(f"The local model could not answer: {e}") from None

@@ -1,0 +1,79 @@
+"""Decoding logic on a scripted engine (no model): what `greedy_stream` yields and when it stops."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from qa.llm.greedy import greedy_stream
+
+EOS = 0
+PROMPT = [99]
+
+
+class ScriptedEngine:
+    """An `Engine` whose next-token scores always favour the next token of a fixed script.
+
+    Tokens are 1 + the index of a piece in `pieces`; `evals` counts decoded tokens fed back,
+    which is what costs time on a real engine."""
+
+    name = "scripted"
+    n_ctx = 4096
+
+    def __init__(self, pieces: list[str]) -> None:
+        self.pieces = pieces
+        self.n_vocab = len(pieces) + 1
+        self.tokens: list[int] = []
+        self.evals = 0
+        self._next = 0
+
+    def tokenize(self, text: str, *, add_bos: bool, special: bool) -> list[int]:
+        raise AssertionError("not used by decoding")
+
+    def piece(self, token: int) -> bytes:
+        return self.pieces[token - 1].encode()
+
+    def is_eog(self, token: int) -> bool:
+        return token == EOS
+
+    def truncate(self, n: int) -> None:
+        del self.tokens[n:]
+
+    def eval(self, tokens: list[int]) -> None:
+        if tokens == PROMPT:
+            self._next = 0
+        else:
+            self._next += 1
+            self.evals += 1
+        self.tokens += tokens
+
+    def logits(self) -> np.ndarray:
+        scores = np.zeros(self.n_vocab, dtype=np.float32)
+        scores[self._next + 1 if self._next < len(self.pieces) else EOS] = 1.0
+        return scores
+
+    def grammar(self, gbnf: str):  # pragma: no cover - these tests decode without one
+        raise AssertionError("no grammar in these tests")
+
+
+def _decode(pieces: list[str], **kwargs) -> tuple[str, ScriptedEngine]:
+    engine = ScriptedEngine(pieces)
+    out = "".join(greedy_stream(engine, PROMPT, max_tokens=50, grammar=None, **kwargs))
+    return out, engine
+
+
+class TestAbstainSpelledOtherwise:
+    def test_stops_once_the_abstain_letters_are_out(self):
+        pieces = ["Not", "_in", "_SOURCES", ".", " The", " article", " does", " not", " say"]
+        out, engine = _decode(pieces, abstain="NOT_IN_SOURCES")
+        assert out == "Not_in_SOURCES"
+        assert engine.evals == 2  # "Not" and "_in" fed back; nothing after the token
+
+    def test_an_answer_is_decoded_whole(self):
+        pieces = ["Not", "ably", ",", " Putin", " went", " [S1]", "."]
+        out, _ = _decode(pieces, abstain="NOT_IN_SOURCES")
+        assert out == "Notably, Putin went [S1]."
+
+    def test_without_abstain_nothing_stops_early(self):
+        pieces = ["Not", "_in", "_SOURCES", ".", " The", " end"]
+        out, _ = _decode(pieces)
+        assert out == "Not_in_SOURCES. The end"
