@@ -19,11 +19,12 @@ import gradio as gr  # noqa: E402
 
 from index.fetch import check_url, is_url  # noqa: E402
 from qa.assistant import Assistant, check_question  # noqa: E402
-from qa.errors import CiteqaError, InputError  # noqa: E402
+from qa.errors import CiteqaError, InputError, NotFoundError  # noqa: E402
 from qa.render import (  # noqa: E402
     answer_html,
     article_html,
     citations_list_html,
+    ingest_report_html,
     live_text,
     no_match_html,
     sources_details_html,
@@ -32,6 +33,8 @@ from qa.settings import Settings  # noqa: E402
 from qa.types import Answer, Article, IngestReport, Retrieved, Source, TextDelta  # noqa: E402
 
 log = logging.getLogger("citeqa.app")
+# An article another tab (or process) removed while this one still lists it.
+GONE = "That article is no longer in the index (it was removed meanwhile). Pick another."
 SAMPLE_DIR = Path(__file__).resolve().parent / "examples" / "articles"
 # The date filter fields, named so in their labels and in what a bad date's notice says.
 AFTER_LABEL = "Published on/after"
@@ -85,6 +88,38 @@ ol.citations q { background: #fffbe6; } .searched { color: #555; font-size: .9em
 .first-run-text h2 { margin: 0 0 .4em; font-size: 1.3em; }
 .first-run-text p { margin: 0; line-height: 1.5; color: #333; }
 .notice { color: #8a1c1c; margin: .2em 0; } .answer-error { color: #8a1c1c; }
+.done { color: #1f5f3a; margin: .2em 0; }
+.report-rows { list-style: none; margin: .2em 0; padding: 0; display: grid; gap: .4em; }
+.report-row { min-width: 0; border: 1px solid #dde3ec; border-left: 4px solid #9aa5b1;
+  border-radius: 8px; padding: .45em .7em; background: #fbfcfe; }
+.report-row.added, .report-row.replaced { border-left-color: #2e8b57; }
+.report-row.rejected { border-left-color: #b3261e; }
+.report-head { display: flex; flex-wrap: wrap; align-items: baseline; gap: .2em .6em; }
+.report-file { font-weight: 600; overflow-wrap: anywhere; min-width: 0; }
+.report-status { font-size: .85em; padding: 0 .55em; border-radius: 1em; background: #eef2f7; }
+.report-row.rejected .report-status { background: #fbe9e7; color: #8a1c1c; }
+.report-meta { color: #5b6472; font-size: .85em; overflow-wrap: anywhere; }
+.report-reason { margin-top: .2em; font-size: .9em; line-height: 1.45; white-space: normal;
+  overflow-wrap: anywhere; }
+.library-panel { border: 1px solid #cfd8ea; border-radius: 10px; padding: .6em .8em;
+  background: #f5f8fe; }
+.confirm-text { margin: 0; line-height: 1.5; } .panel-title { margin: 0; font-size: 1.05em; }
+/* On a phone (the viewer under the chat), a citation opens the viewer as a bottom sheet over
+   the answer; see window.citeqaSheet in JS. Its "Back to answer" shows only then. */
+.sheet-back { display: none; }
+body.cq-sheet { overflow: hidden; }
+body.cq-sheet::after { content: ""; position: fixed; inset: 0; z-index: 999;
+  background: rgba(20, 28, 40, .45); }
+body.cq-sheet #article-view { position: fixed !important; left: 0; right: 0; bottom: 0;
+  top: auto; z-index: 1000; height: 88vh; height: 88dvh; margin: 0; padding: 0;
+  border-radius: 16px 16px 0 0; box-shadow: 0 -8px 28px rgba(0, 0, 0, .28); overflow: hidden;
+  background: var(--body-background-fill, #fff); }
+body.cq-sheet #article-view .citeqa-article { height: 88vh; height: 88dvh; max-height: none;
+  box-sizing: border-box; }
+body.cq-sheet .article-head { padding-top: .5em; }
+body.cq-sheet .sheet-back { display: inline-flex !important; align-items: center; min-height: 44px;
+  padding: 0 1em; margin-bottom: .35em; border: 1px solid #c9d3e3; border-radius: 22px;
+  background: #f4f7fc; color: #1d4f8c; font-size: .95em; font-weight: 600; cursor: pointer; }
 """
 
 JS = """
@@ -122,12 +157,55 @@ JS = """
     box.querySelector('.hl-next').disabled = to === marks.length - 1;
     window.citeqaReveal(marks[to]);
   };
+  // The bottom sheet. Where the viewer sits under the chat (a phone), a citation opens it as
+  // a sheet over the answer; "Back to answer" (or Escape, or a tap above the sheet) closes it
+  // and puts the page back where the reader was. Side by side (a desktop), nothing changes.
+  const sheet = { y: 0, chip: null, pending: false };
+  const stacked = () => {
+    const side = document.getElementById('side'), chat = document.getElementById('chat');
+    return !!side && !!chat
+      && side.getBoundingClientRect().top >= chat.getBoundingClientRect().bottom - 1;
+  };
+  const view = () => document.getElementById('article-view');
+  window.citeqaSheet = () => {
+    if (!sheet.pending || !stacked() || !view()) return;
+    sheet.pending = false;
+    // Keep the page's height while the viewer leaves the flow: the answer behind the sheet
+    // stays where it was (the browser would otherwise pull a shortened page up).
+    document.body.style.minHeight = document.documentElement.scrollHeight + 'px';
+    document.body.classList.add('cq-sheet');
+    const v = view();
+    v.setAttribute('role', 'dialog');
+    v.setAttribute('aria-modal', 'true');
+    v.setAttribute('aria-label', 'Source');
+    const back = v.querySelector('.sheet-back');
+    if (back) back.focus({ preventScroll: true });
+  };
+  const closeSheet = () => {
+    if (!document.body.classList.contains('cq-sheet')) return;
+    document.body.classList.remove('cq-sheet');
+    document.body.style.minHeight = '';
+    const v = view();
+    ['role', 'aria-modal', 'aria-label'].forEach((a) => v && v.removeAttribute(a));
+    window.scrollTo({ top: sheet.y, behavior: 'instant' });
+    if (sheet.chip && sheet.chip.isConnected) sheet.chip.focus({ preventScroll: true });
+  };
+  document.addEventListener('keydown', (ev) => { if (ev.key === 'Escape') closeSheet(); });
+  window.addEventListener('resize', () => { if (!stacked()) closeSheet(); });
   document.addEventListener('click', (ev) => {
+    if (document.body.classList.contains('cq-sheet')) {
+      if (ev.target.closest('.sheet-back') || !ev.target.closest('#article-view')) {
+        ev.preventDefault();
+        closeSheet();
+        return;
+      }
+    }
     const nav = ev.target.closest('.hl-prev, .hl-next');
     if (nav) { step(nav, nav.classList.contains('hl-next') ? 1 : -1); return; }
     const chip = ev.target.closest('.cite-chip');
     if (!chip) return;
     ev.preventDefault();
+    Object.assign(sheet, { y: window.scrollY, chip, pending: true });
     const box = document.querySelector('#cite-target textarea, #cite-target input');
     const tag = [...chip.classList].find((c) => c.startsWith('cq-'));
     if (!tag) return;
@@ -139,7 +217,8 @@ JS = """
 """
 
 SCROLL_JS = """
-() => { setTimeout(() => window.citeqaReveal(document.getElementById('citeqa-focus')), 150); }
+() => { setTimeout(() => { window.citeqaSheet();
+  window.citeqaReveal(document.getElementById('citeqa-focus')); }, 150); }
 """
 
 
@@ -230,19 +309,20 @@ class ChatPage:
         self._stopping.discard(session)  # a Stop pressed before this question is not for it
         chat += [{"role": "user", "content": message}, _stage("Searching the articles…")]
         yield chat, answers, "", SEARCHING, "", "", *ANSWERING
-        held = self.assistant.articles()
-        searched = [
-            a for a in held if not filters or filters.admits(a.get("source"), a.get("published_at"))
-        ]
+        # Counted from records read only when the index changed (not every record, every
+        # question).
+        searched = self.assistant.article_count(filters or None)
         if filters and not searched:
             # Nothing to search: say so, and what there is, rather than "The articles don't
-            # say." (the model is not asked; the question goes back to the box).
+            # say." (the model is not asked; the question goes back to the box). Only here are
+            # the records read, to list what there is.
+            held = self.assistant.articles()
             said = no_match_html(filters_text(sources, after, before), held)
             chat[-1] = {"role": "assistant", "content": said}
             yield chat, answers, "", said, message, "", *IDLE
             return
         if searched:
-            chat[-1] = _stage(f"Searching {_count(len(searched), 'article')}…")
+            chat[-1] = _stage(f"Searching {_count(searched, 'article')}…")
             yield chat, answers, skip(), skip(), skip(), skip(), skip(), skip()
         stream: Iterator[Retrieved | TextDelta | Answer] | None = None
         try:
@@ -375,7 +455,7 @@ class ChatPage:
         paths = [Path(f if isinstance(f, str) else f.name) for f in files]
         report = self.assistant.add(paths, progress=True)  # tqdm, mirrored in the page
         if report.rejected:
-            gr.Warning(f"{len(report.rejected)} file(s) rejected; see the table for why.")
+            gr.Warning(f"{len(report.rejected)} file(s) rejected; see the report below for why.")
         table = self.article_table()
         return report_rows(report), table, self.article_choices(), gr.update(visible=not table)
 
@@ -412,26 +492,139 @@ class ChatPage:
             [a["id"], a.get("title", ""), a.get("n_chunks", 0)] for a in self.assistant.articles()
         ]
 
-    def article_choices(self) -> Any:
-        return gr.update(choices=[a["id"] for a in self.assistant.articles()], value=None)
+    def article_choices(self, selected: str | None = None) -> Any:
+        return gr.update(choices=[a["id"] for a in self.assistant.articles()], value=selected)
 
-    def remove(self, article_id: str | None) -> tuple[Any, Any]:
+    def _picked(self, article_id: str | None, action: str) -> Article | str:
+        """The picked article, or the Library notice saying what to do instead."""
         if not article_id:
-            raise gr.Error("Pick an article to remove.")
+            return notice_html(f"Pick an article in the list first, then {action}.")
         try:
+            return self.assistant.get_article(article_id)
+        except NotFoundError:
+            return notice_html(GONE)
+
+    def ask_remove(self, article_id: str | None) -> tuple[Any, str, str | None, str, Any]:
+        """Remove, first step: ask in the page (not a browser dialog) whether to remove the
+        picked article, by its title. Outputs: the confirm panel, its question, the article
+        waiting for the answer, the Library notice, the editor (closed)."""
+        picked = self._picked(article_id, "Remove")
+        if isinstance(picked, str):
+            return gr.update(visible=False), "", None, picked, gr.update(visible=False)
+        question = remove_question_html(picked)
+        return gr.update(visible=True), question, picked.id, "", gr.update(visible=False)
+
+    @staticmethod
+    def cancel_remove() -> tuple[Any, None]:
+        """Cancel: the question goes, the article stays."""
+        return gr.update(visible=False), None
+
+    def remove(self, article_id: str | None) -> tuple[Any, Any, Any, None, str, Any]:
+        """Remove, confirmed: `article_id` is the article the question named (picking another
+        meanwhile closes the question). Outputs: library, picker, the confirm panel (closed),
+        the article waiting (none), the Library notice, the first-run panel (back when the
+        index is empty again)."""
+        closed = gr.update(visible=False)
+        if not article_id:
+            notice = notice_html("Pick an article in the list first, then Remove.")
+            return gr.skip(), gr.skip(), closed, None, notice, gr.skip()
+        title = article_id
+        try:
+            title = self.assistant.get_article(article_id).title
             self.assistant.remove(article_id)
+        except NotFoundError:
+            notice = notice_html(GONE)
         except CiteqaError as e:
-            raise gr.Error(str(e)) from None
-        gr.Info(f"Removed {article_id}.")
-        return self.article_table(), self.article_choices()
+            notice = notice_html(f"Could not remove it: {e}")
+        else:
+            notice = done_html(f"Removed “{title}”.")
+        table = self.article_table()
+        return table, self.article_choices(), closed, None, notice, gr.update(visible=not table)
+
+    def open_editor(self, article_id: str | None) -> tuple[Any, ...]:
+        """Edit details: the editor, filled with the picked article's title, source and date.
+        Outputs: editor, title, source, date, its error line, the article being edited, the
+        Library notice, the confirm panel (closed)."""
+        picked = self._picked(article_id, "Edit details")
+        closed = gr.update(visible=False)
+        if isinstance(picked, str):
+            return closed, gr.skip(), gr.skip(), gr.skip(), "", None, picked, closed
+        day = iso_day(picked.published_at)
+        return (
+            gr.update(visible=True), picked.title, picked.source or "", day, "", picked.id, "",
+            closed,
+        )  # fmt: skip
+
+    def save_details(
+        self, article_id: str | None, title: str, source: str, published: str
+    ) -> tuple[Any, ...]:
+        """Save: the new details go into the index (see `Assistant.edit_article`). A mistake
+        (an empty title, a date not written YYYY-MM-DD) is said under the fields, which keep
+        what was typed. Outputs: editor, its error line, library, picker, Library notice."""
+        if not article_id:
+            return gr.update(visible=False), "", gr.skip(), gr.skip(), notice_html(GONE)
+        try:
+            saved = self.assistant.edit_article(
+                article_id, title=title, source=source, published=published
+            )
+        except InputError as e:
+            return gr.skip(), notice_html(str(e)), gr.skip(), gr.skip(), ""
+        except NotFoundError:
+            table = self.article_table()
+            return gr.update(visible=False), "", table, self.article_choices(), notice_html(GONE)
+        except CiteqaError as e:
+            return gr.skip(), notice_html(f"Could not save: {e}"), gr.skip(), gr.skip(), ""
+        said = done_html(f"Saved the details of “{saved.title}”.")
+        table = self.article_table()
+        return gr.update(visible=False), "", table, self.article_choices(saved.id), said
+
+    @staticmethod
+    def close_library_panels() -> tuple[Any, Any, None, None, str]:
+        """Another article picked, or the editor's Cancel: the open question or editor goes
+        (each was about the article picked before). Outputs: confirm panel, editor, the
+        article waiting for removal, the one being edited, the editor's error line."""
+        return gr.update(visible=False), gr.update(visible=False), None, None, ""
+
+    @staticmethod
+    def report_view(rows: list[list[Any]] | None) -> str:
+        """The report table (kept for API clients, hidden in the page) as rows that wrap."""
+        return ingest_report_html(rows or [])
 
     def show_article(self, article_id: str | None) -> tuple[str, Any]:
         if not article_id:  # keep the panel, say what to do
             return "<p class=muted>Pick an article in the list first, then View.</p>", gr.skip()
         try:
             return article_html(self.assistant.get_article(article_id)), gr.Tabs(selected="article")
+        except NotFoundError:  # said in the panel, without the command line's advice
+            return notice_html(GONE), gr.Tabs(selected="article")
         except CiteqaError as e:
             raise gr.Error(str(e)) from None
+
+
+def done_html(text: str) -> str:
+    import html
+
+    return f"<p class=done role=status>{html.escape(text)}</p>"
+
+
+def remove_question_html(article: Article) -> str:
+    """The confirm step's question: which article, and what removing it means."""
+    import html
+
+    return (
+        f"<p class=confirm-text role=alert>Remove <b>“{html.escape(article.title)}”</b> "
+        "from the index? Answers will no longer cite it; to have it back, add its file "
+        "again.</p>"
+    )
+
+
+def iso_day(published_at: float | None) -> str:
+    """A stored date as the editor shows it: YYYY-MM-DD (UTC), or empty for none."""
+    from datetime import UTC, datetime
+
+    if published_at is None:
+        return ""
+    return datetime.fromtimestamp(published_at, UTC).date().isoformat()
 
 
 def _stage(text: str) -> dict[str, str]:
@@ -531,7 +724,7 @@ def build_app(assistant: Assistant) -> gr.Blocks:
                 # The quotes with ids and offsets, for API clients (tests/ui/test_concurrency.py
                 # reads them): the page shows the cards in each answer instead.
                 citations = gr.HTML(elem_id="citations", elem_classes="hidden-control")
-            with gr.Column(scale=2, min_width=320):
+            with gr.Column(scale=2, min_width=320, elem_id="side"):
                 with gr.Tabs(selected="sources") as tabs:
                     with gr.Tab("Sources", id="sources"):
                         sources = gr.HTML(RETRIEVED_PLACEHOLDER, elem_id="sources")
@@ -574,22 +767,66 @@ def build_app(assistant: Assistant) -> gr.Blocks:
                                     label="Fetch items' pages", elem_id="fetch-links", scale=1
                                 )
                                 fetch_btn = gr.Button("Fetch", elem_id="fetch", scale=1)
-                        ingest_report = gr.Dataframe(
+                        # The report as a table for API clients (the upload endpoint's
+                        # output); the page shows it as rows that wrap (`report_view`).
+                        ingest_table = gr.Dataframe(
                             headers=["file", "result", "article id", "chunks", "reason"],
-                            interactive=False, elem_id="ingest-report",
+                            interactive=False, elem_id="ingest-table",
+                            elem_classes="hidden-control", type="array",
                         )  # fmt: skip
+                        ingest_report = gr.HTML(elem_id="ingest-report")
                         library = gr.Dataframe(
                             headers=["id", "title", "chunks"], value=page.article_table(),
                             interactive=False, elem_id="library",
                         )  # fmt: skip
-                        with gr.Row():
+                        with gr.Row(elem_id="library-actions"):
                             pick = gr.Dropdown(
                                 choices=[row[0] for row in page.article_table()],
                                 label="Article",
                                 elem_id="library-pick",
+                                min_width=200,
                             )
-                            view_btn = gr.Button("View", elem_id="view-article")
-                            remove_btn = gr.Button("Remove", variant="stop")
+                            view_btn = gr.Button("View", elem_id="view-article", min_width=80)
+                            edit_btn = gr.Button(
+                                "Edit details", elem_id="edit-article", min_width=110
+                            )
+                            remove_btn = gr.Button(
+                                "Remove", variant="stop", elem_id="remove-article", min_width=90
+                            )
+                        library_notice = gr.HTML(elem_id="library-notice")
+                        # Remove asks first, here in the page (a browser dialog would block
+                        # the page and cannot be styled or read like the rest of it).
+                        removing = gr.State(None)  # the article the question names
+                        with gr.Column(
+                            visible=False, elem_id="remove-confirm", elem_classes="library-panel"
+                        ) as confirm_box:
+                            confirm_text = gr.HTML()
+                            with gr.Row():
+                                remove_cancel = gr.Button("Cancel", elem_id="remove-cancel")
+                                remove_yes = gr.Button(
+                                    "Yes, remove it", variant="stop", elem_id="remove-yes"
+                                )
+                        editing = gr.State(None)  # the article the editor was opened for
+                        with gr.Column(
+                            visible=False, elem_id="edit-details", elem_classes="library-panel"
+                        ) as editor:
+                            gr.HTML("<h3 class=panel-title>Edit details</h3>")
+                            edit_title = gr.Textbox(label="Title", elem_id="edit-title")
+                            edit_source = gr.Textbox(
+                                label="Source (the outlet that published it)",
+                                elem_id="edit-source",
+                            )
+                            edit_date = gr.Textbox(
+                                label="Published on (YYYY-MM-DD)",
+                                placeholder="e.g. 2024-03-14; empty if it has no date",
+                                elem_id="edit-date",
+                            )
+                            edit_error = gr.HTML(elem_id="edit-error")
+                            with gr.Row():
+                                edit_cancel = gr.Button("Cancel", elem_id="edit-cancel")
+                                edit_save = gr.Button(
+                                    "Save changes", variant="primary", elem_id="edit-save"
+                                )
                     with gr.Tab("Settings", id="settings"):
                         backend = gr.Radio(
                             backends_offered(assistant.settings),
@@ -618,16 +855,40 @@ def build_app(assistant: Assistant) -> gr.Blocks:
         cite_open.click(page.open_citation, [cite_target, answers], [article, tabs]).then(
             None, js=SCROLL_JS
         )
-        ingest.click(page.upload, [files], [ingest_report, library, pick, first_run])
+        shown = {"fn": page.report_view, "inputs": ingest_table, "outputs": ingest_report,
+                 "api_visibility": "private"}  # fmt: skip
+        ingest.click(page.upload, [files], [ingest_table, library, pick, first_run]).then(**shown)
         if fetch_row is not None:
             fetch_btn.click(
-                page.fetch_url, [url, fetch_links], [ingest_report, library, pick, first_run]
-            )
+                page.fetch_url, [url, fetch_links], [ingest_table, library, pick, first_run]
+            ).then(**shown)
         sample_btn.click(page.add_sample, None, [library, pick, first_run])
         add_btn.click(
             lambda: gr.Tabs(selected="library"), None, tabs, api_visibility="private"
         ).then(None, js=LIBRARY_JS)
-        remove_btn.click(page.remove, [pick], [library, pick])
+        private = {"api_visibility": "private", "show_progress": "hidden"}
+        remove_btn.click(
+            page.ask_remove, [pick], [confirm_box, confirm_text, removing, library_notice, editor],
+            **private,
+        )  # fmt: skip
+        remove_cancel.click(page.cancel_remove, None, [confirm_box, removing], **private)
+        remove_yes.click(
+            page.remove, [removing],
+            [library, pick, confirm_box, removing, library_notice, first_run],
+        )  # fmt: skip
+        edit_btn.click(
+            page.open_editor, [pick],
+            [editor, edit_title, edit_source, edit_date, edit_error, editing, library_notice,
+             confirm_box],
+            **private,
+        )  # fmt: skip
+        edit_save.click(
+            page.save_details, [editing, edit_title, edit_source, edit_date],
+            [editor, edit_error, library, pick, library_notice],
+        )  # fmt: skip
+        closing = [confirm_box, editor, removing, editing, edit_error]
+        edit_cancel.click(page.close_library_panels, None, closing, **private)
+        pick.input(page.close_library_panels, None, closing, **private)
         view_btn.click(page.show_article, [pick], [article, tabs])
         demo.load(page.on_load, None, [first_run, library, pick])
     demo.queue(default_concurrency_limit=2)

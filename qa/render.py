@@ -205,7 +205,8 @@ def article_html(
     """The whole article, the focused span in a strong highlight, other cited spans lighter,
     under a header that stays in view as the article scrolls (title, outlet, date, link) and,
     when spans are highlighted, "Highlight n of m" with buttons to step between them (the
-    page's JS moves the focus; see app.py)."""
+    page's JS moves the focus; see app.py). The header's "Back to answer" shows only when the
+    page opens the viewer as a bottom sheet (on a phone)."""
     e = html.escape
     marks = _marks(article, focus, others or [])
     out, pos = [], 0
@@ -228,10 +229,17 @@ def article_html(
         meta.append(e(article.url))  # not a web address: shown as text, never a link
     meta_html = f"<div class=meta>{' · '.join(meta)}</div>" if meta else ""
     return (
-        f"<article class=citeqa-article><header class=article-head><h2>{e(article.title)}</h2>"
+        f"<article class=citeqa-article><header class=article-head>{SHEET_BACK}"
+        f"<h2>{e(article.title)}</h2>"
         f"{meta_html}{highlight_nav_html(marks)}</header>"
         f"<div class=article-body><p>{body}</p></div></article>"
     )
+
+
+# The bottom sheet's way out (app.py's CSS shows it only while the viewer is a sheet).
+SHEET_BACK = (
+    '<button class=sheet-back type=button aria-label="Back to answer">‹ Back to answer</button>'
+)
 
 
 def _marks(
@@ -307,3 +315,28 @@ def inventory_text(articles: list[dict[str, Any]]) -> str:
 
 def _articles(n: int) -> str:
     return f"{n} article" if n == 1 else f"{n} articles"
+
+
+def ingest_report_html(rows: Sequence[Sequence[Any]]) -> str:
+    """The ingest report as the Library shows it: one block per file or item (name and result,
+    then its article id and chunk count, then the reason), every part wrapping within the
+    block, so a long reason (a collision note, a date the loader could not read) is read
+    whole on a phone instead of overflowing the table or being cut. `rows` are the report's
+    table rows: [file, result, article id, chunks, reason]."""
+    e = html.escape
+    items = []
+    for file, status, article_id, chunks, reason in rows:
+        meta = []
+        if article_id:
+            meta.append(f"id {article_id}")
+        if chunks:
+            meta.append(f"{chunks} chunk" + ("" if str(chunks) == "1" else "s"))
+        meta_html = f"<div class=report-meta>{e(' · '.join(meta))}</div>" if meta else ""
+        why = f"<div class=report-reason>{e(str(reason))}</div>" if reason else ""
+        kind = re.sub(r"[^a-z]", "", str(status).lower())
+        items.append(
+            f"<li class='report-row {kind}'><div class=report-head><span class=report-file>"
+            f"{e(str(file))}</span> <span class=report-status>{e(str(status))}</span></div>"
+            f"{meta_html}{why}</li>"
+        )
+    return f"<ul class=report-rows>{''.join(items)}</ul>" if items else ""

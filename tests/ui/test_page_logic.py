@@ -33,6 +33,13 @@ class StandIn:
     def articles(self) -> list[dict[str, Any]]:
         return [{"id": SOURCE.article_id, "title": SOURCE.title}]
 
+    def article_count(self, filters: Any = None) -> int:
+        return sum(
+            1
+            for a in self.articles()
+            if not filters or filters.admits(a.get("source"), a.get("published_at"))
+        )
+
     def stream(self, question: str, **_: Any) -> Iterator[Retrieved | TextDelta | Answer]:
         self.read.append("retrieved")
         yield Retrieved((SOURCE,), question)
