@@ -104,6 +104,8 @@ ol.citations q { background: #fffbe6; } .searched { color: #555; font-size: .9em
 .library-panel { border: 1px solid #cfd8ea; border-radius: 10px; padding: .6em .8em;
   background: #f5f8fe; }
 .confirm-text { margin: 0; line-height: 1.5; } .panel-title { margin: 0; font-size: 1.05em; }
+#remove-yes, #remove-article { color: #a3221b; border-color: #e6b8b3; }
+#library-actions button { white-space: nowrap; padding-left: .4em; padding-right: .4em; }
 /* On a phone (the viewer under the chat), a citation opens the viewer as a bottom sheet over
    the answer; see window.citeqaSheet in JS. Its "Back to answer" shows only then. */
 .sheet-back { display: none; }
@@ -779,19 +781,18 @@ def build_app(assistant: Assistant) -> gr.Blocks:
                             headers=["id", "title", "chunks"], value=page.article_table(),
                             interactive=False, elem_id="library",
                         )  # fmt: skip
-                        with gr.Row(elem_id="library-actions"):
-                            pick = gr.Dropdown(
-                                choices=[row[0] for row in page.article_table()],
-                                label="Article",
-                                elem_id="library-pick",
-                                min_width=200,
-                            )
-                            view_btn = gr.Button("View", elem_id="view-article", min_width=80)
+                        pick = gr.Dropdown(
+                            choices=[row[0] for row in page.article_table()],
+                            label="Article",
+                            elem_id="library-pick",
+                        )
+                        with gr.Row(elem_id="library-actions"):  # one row, also on a phone
+                            view_btn = gr.Button("View", elem_id="view-article", min_width=0)
                             edit_btn = gr.Button(
-                                "Edit details", elem_id="edit-article", min_width=110
+                                "Edit details", elem_id="edit-article", min_width=0
                             )
                             remove_btn = gr.Button(
-                                "Remove", variant="stop", elem_id="remove-article", min_width=90
+                                "Remove", variant="stop", elem_id="remove-article", min_width=0
                             )
                         library_notice = gr.HTML(elem_id="library-notice")
                         # Remove asks first, here in the page (a browser dialog would block

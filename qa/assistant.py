@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from index.dates import ReadDate, read_date
+from index.dates import DateOrder, ReadDate, read_date
 from index.embed import Embedder
 from index.ingest import Indexer, sweep_if_idle
 from index.load import LoadProblem, count_items, load_paths
@@ -95,14 +95,27 @@ def _check_day(published: Any) -> date | None:
                 f"The date {text!r} does not exist (check the month and the day). Write it as "
                 "YYYY-MM-DD, like 2024-03-14."
             ) from None
-    read = read_date(text)
-    example = "2024-03-14"
-    if isinstance(read, ReadDate) and read.note is None:  # a note: day and month could swap
-        example = datetime.fromtimestamp(read.epoch, UTC).date().isoformat()
     raise InputError(
-        f"The date {text!r} is not in the form YYYY-MM-DD (year, month, day). Write it like "
-        f"{example}, or leave it empty if the article has no date."
+        f"The date {text!r} is not in the form YYYY-MM-DD (year, month, day): "
+        f"{_rewrite_hint(text)}, or leave it empty if the article has no date."
     )
+
+
+def _rewrite_hint(text: str) -> str:
+    """How to write `text` as YYYY-MM-DD: the date itself when it can be read, both readings
+    when day and month could swap (03/04/2024), else an example."""
+    readings = []
+    orders: tuple[DateOrder, ...] = ("MDY", "DMY")
+    for order in orders:
+        read = read_date(text, order=order)
+        if isinstance(read, ReadDate):
+            readings.append(datetime.fromtimestamp(read.epoch, UTC).date().isoformat())
+    readings = list(dict.fromkeys(readings))
+    if len(readings) == 1:
+        return f"write it as {readings[0]}"
+    if readings:
+        return f"write it as {' or '.join(readings)}, whichever is meant"
+    return "write it like 2024-03-14 (for 14 March 2024)"
 
 
 class Assistant:

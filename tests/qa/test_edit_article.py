@@ -163,7 +163,7 @@ class TestEditArticle:
     def test_bad_input_is_refused_and_changes_nothing(self, assistant):
         generation = assistant.store.generation()
         cases = [
-            ({"published": "14/03/2024"}, "not in the form YYYY-MM-DD.*like 2024-03-14"),
+            ({"published": "14/03/2024"}, "not in the form YYYY-MM-DD.*write it as 2024-03-14,"),
             ({"published": "March 15"}, "not in the form YYYY-MM-DD"),
             ({"published": "2024-02-30"}, "does not exist"),
             ({"title": "   "}, "title is empty"),

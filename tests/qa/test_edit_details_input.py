@@ -30,12 +30,13 @@ def test_accepted_and_tidied(title, source, published, expected):
     ("published", "says"),
     [
         # Read without guessing: the message rewrites the reader's own date.
-        ("14/03/2024", "like 2024-03-14"),
-        ("March 3, 2024", "like 2024-03-03"),
-        # Day and month could swap: no guess is offered, only the form.
-        ("03/04/2024", "like 2024-03-14"),
-        ("next Tuesday", "like 2024-03-14"),
-        ("20240311", "not in the form YYYY-MM-DD"),
+        ("14/03/2024", "write it as 2024-03-14,"),
+        ("March 3, 2024", "write it as 2024-03-03,"),
+        ("20240311", "write it as 2024-03-11,"),
+        # Day and month could swap: both readings, the reader picks.
+        ("03/04/2024", "write it as 2024-03-04 or 2024-04-03, whichever is meant"),
+        # Not a date at all: an example that cannot be misread.
+        ("next Tuesday", "like 2024-03-14 (for 14 March 2024)"),
         ("2024-13-01", "does not exist"),
     ],
 )

@@ -227,6 +227,7 @@ class TestEditDetails:
         error = page.locator("#edit-error")
         error.get_by_text("YYYY-MM-DD").wait_for(timeout=30_000)
         assert "'04/07/2022' is not in the form YYYY-MM-DD" in error.inner_text()
+        assert "2022-04-07 or 2022-07-04, whichever is meant" in error.inner_text()
         assert "leave it empty" in error.inner_text()
         assert editor.is_visible() and day.input_value() == "04/07/2022"  # kept to fix
         assert "Library reopens in Tamsby" in _library(page)  # nothing saved
@@ -286,7 +287,7 @@ class TestEditDetails:
         _field(page, "edit-date").fill("7 June 2024")
         page.click("#edit-save")
         error = page.locator("#edit-error")
-        error.get_by_text("like 2024-06-07").wait_for(timeout=30_000)  # its own date, rewritten
+        error.get_by_text("write it as 2024-06-07").wait_for(timeout=30_000)  # its own date
         for part in ("#edit-title", "#edit-date", "#edit-save", "#edit-error"):
             box = page.locator(part).bounding_box()
             assert box["x"] >= 0 and box["x"] + box["width"] <= 390, part
