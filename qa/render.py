@@ -21,9 +21,10 @@ _LIVE_MARKER = re.compile(r"\s*\[S\d*\]?|\s*\[$")
 
 def live_text(partial_reply: str) -> str:
     """A reply being streamed, with the [S#] ids hidden (chips are added when it is verified)."""
-    head = partial_reply.strip()
+    head = partial_reply.strip().upper()
     # While the reply could still become NOT_IN_SOURCES ("N", "NOT", "NOT_IN…"), show nothing:
-    # "NOT" flashed as the answer before an abstention.
+    # "NOT" flashed as the answer before an abstention. In any letter case: the model also
+    # writes "Not_in_SOURCES", which the reply parser reads as the same abstention.
     if head.startswith("NOT_IN") or (head and "NOT_IN_SOURCES".startswith(head)):
         return "…"
     return html.escape(_LIVE_MARKER.sub("", partial_reply))

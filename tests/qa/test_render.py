@@ -40,3 +40,5 @@ class TestRender:
         for prefix in ("N", "NO", "NOT", "NOT_"):  # "NOT" flashed before an abstention
             assert live_text(prefix) == "…"
         assert live_text("Nobody") == "Nobody"
+        assert live_text("Not_in_SOURCES") == "…"  # the parser's abstention in any case
+        assert live_text("Notably, he left [S1]") == "Notably, he left"
