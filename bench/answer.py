@@ -78,9 +78,9 @@ def decode_speed(settings: Settings, question: str, runs: int) -> dict[str, floa
     with Assistant(settings) as a:
         a.add([SAMPLE_SET / "articles"])
         chain = a.chain("local")
-        turn = chain.prepare(a._turn(question, None, None, None, chain))
+        prompt = chain.prepare(a.query(question))
         llm = chain.llm
-        prompt = llm.prompt_tokens(turn.messages)
+        tokens = llm.prompt_tokens(prompt.messages)
 
         def rate(pieces) -> tuple[float, int]:
             n, first = 0, None
@@ -92,15 +92,15 @@ def decode_speed(settings: Settings, question: str, runs: int) -> dict[str, floa
 
         ours, theirs = [], []
         for _ in range(runs):
-            fmt = chain.reply_format(turn)
-            ours.append(rate(llm.stream(turn.messages, fmt=fmt, max_tokens=120))[0])
+            fmt = chain.reply_format(prompt)
+            ours.append(rate(llm.stream(prompt.messages, fmt=fmt, max_tokens=120))[0])
             with llm._lock:
-                free = greedy_stream(llm.engine, prompt, max_tokens=120, grammar=None)
+                free = greedy_stream(llm.engine, tokens, max_tokens=120, grammar=None)
                 theirs.append(rate(free)[0])
         return {
             "ours_tok_s": float(np.median(ours)),
             "raw_tok_s": float(np.median(theirs)),
-            "prompt_tokens": len(prompt),
+            "prompt_tokens": len(tokens),
         }
 
 

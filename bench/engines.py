@@ -44,11 +44,12 @@ def build_prompts(settings: Settings, n: int) -> list[dict[str, Any]]:
         a.add([SAMPLE_SET / "articles"])
         chain = a.chain("extractive")
         for q in picked:
-            turn = chain.prepare(a._turn(q.question, None, None, None, chain))
-            if not turn.messages:
+            prompt = chain.prepare(a.query(q.question))
+            if not prompt.messages:
                 continue
-            refs = list(turn.context.refs) if turn.context else []
-            out.append({"question": q.question, "messages": turn.messages, "refs": refs})
+            refs = list(prompt.context.refs)
+            messages = list(prompt.messages)
+            out.append({"question": q.question, "messages": messages, "refs": refs})
     return out
 
 

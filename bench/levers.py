@@ -22,7 +22,7 @@ from pathlib import Path
 
 from eval import metrics as m
 from eval.sets import load_set
-from qa.answer import AnswerChain, new_turn
+from qa.answer import AnswerChain, Query
 from qa.assistant import Assistant, check_question
 from qa.settings import Settings
 
@@ -70,20 +70,19 @@ def measure(set_name: str, variant: str, cache_dir: Path) -> dict[str, float]:
                 continue
             asked = check_question(q.question)
             as_of = None if variant == "no time window" else q.question_date
-            turn = new_turn(asked, asked, k=settings.k, filters=None, as_of=as_of)
             t0 = time.perf_counter()
-            chain.prepare(turn)
+            prompt = chain.prepare(Query(asked, k=settings.k, as_of=as_of))
             seconds.append(time.perf_counter() - t0)
-            assert turn.retrieval is not None and turn.context is not None
             spans = [
-                (rc.chunk.article_id, rc.chunk.start, rc.chunk.end) for rc in turn.retrieval.chunks
+                (rc.chunk.article_id, rc.chunk.start, rc.chunk.end)
+                for rc in prompt.retrieval.chunks
             ]
             r = m.retrieval_scores(spans, gold, settings.k)
             hit1.append(r["hit_at_1"])
             hitk.append(r["hit_at_k"])
-            shown = [(s.article_id, s.start, s.end) for s in turn.context.sentences]
+            shown = [(s.article_id, s.start, s.end) for s in prompt.context.sentences]
             ctx.append(float(any(m.matches(s, g) for s in shown for g in gold)))
-            tokens.append(float(turn.context.tokens))
+            tokens.append(float(prompt.context.tokens))
         a.close()
     return {
         "hit_at_1": m.mean(hit1),

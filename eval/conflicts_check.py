@@ -14,7 +14,7 @@ import collections
 
 from eval.run import default_index_dir
 from eval.sets import load_set
-from qa.answer import new_turn
+from qa.answer import Query
 from qa.assistant import Assistant
 from qa.cite import make_citation
 from qa.conflicts import conflict_sentence, find_conflicts
@@ -32,18 +32,15 @@ def check(set_path: str, settings: Settings) -> tuple[int, int, collections.Coun
         chain = assistant.chain("extractive")  # retrieval and context only: no model loaded
         fired, kinds = 0, collections.Counter[str]()
         for q in es.questions:
-            turn = chain.prepare(
-                new_turn(q.question, q.question, k=settings.k, filters=None, as_of=q.question_date)
-            )
-            assert turn.context is not None
-            if not turn.context.sentences:
+            prompt = chain.prepare(Query(q.question, k=settings.k, as_of=q.question_date))
+            if not prompt.context.sentences:
                 continue
             arts = assistant.store.get_articles(
-                list({n.article_id for n in turn.context.sentences})
+                list({n.article_id for n in prompt.context.sentences})
             )
             cited = [make_citation(arts[n.article_id], n.start, n.end)
-                     for n in turn.context.sentences]  # fmt: skip
-            shown, known = chain.compared(turn, cited, arts)
+                     for n in prompt.context.sentences]  # fmt: skip
+            shown, known = chain.compared(prompt, cited, arts)
             found = find_conflicts(cited, shown, known)
             fired += bool(found)
             for cf in found:

@@ -42,20 +42,15 @@ def context_recall(set_path: Path, settings: Settings) -> dict[str, Any]:
             gold = [(g.article_id, g.start, g.end) for g in eval_set.gold.get(q.id, ())]
             if not gold:
                 continue
-            turn = assistant._turn(q.question, None, None, None, chain, as_of=q.question_date)
-            turn = chain.prepare(turn)
-            shown = (
-                [(s.article_id, s.start, s.end) for s in turn.context.sentences]
-                if turn.context
-                else []
-            )
+            prompt = chain.prepare(assistant.query(q.question, as_of=q.question_date))
+            shown = [(s.article_id, s.start, s.end) for s in prompt.context.sentences]
             found = [any(matches(s, g) for s in shown) for g in gold]
             rows.append(
                 {
                     "id": q.id,
                     "any": any(found),
                     "all": all(found),
-                    "tokens": turn.context.tokens if turn.context else 0,
+                    "tokens": prompt.context.tokens,
                 }
             )
     return {

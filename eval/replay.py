@@ -26,7 +26,7 @@ from tqdm import tqdm
 from eval.report import write_reports
 from eval.run import EvalRow, Runner, summarize
 from eval.sets import load_set
-from qa.answer import AnswerChain, answer_messages, new_turn, warm
+from qa.answer import AnswerChain, Query, Timer, warm
 from qa.assistant import check_question
 from qa.errors import InputError
 from qa.settings import Settings
@@ -98,18 +98,20 @@ def replay(run: Path, out: Path, overrides: dict[str, Any], *, self_check: bool)
             new_rows.append(old)
             continue
         asked = check_question(q.question)  # as Assistant.ask cleans it
-        turn = new_turn(asked, asked, k=settings.k, filters=None, as_of=q.question_date)
-        chain.prepare(turn)
-        if turn.context and turn.context.sentences:
-            shown = answer_messages(turn.context.render(), turn.standalone)
+        query = Query(asked, k=settings.k, as_of=q.question_date)
+        # The logged generation's timings stand in for the generation not run again.
+        logged = {k: old.timings[k] for k in ("rewrite", "first_token", "generate")
+                  if k in old.timings}  # fmt: skip
+        timer = Timer(logged)
+        found = timer.run("retrieve", chain.retrieve, query, asked)
+        prompt = timer.run("context", chain.context, found)
+        if prompt.messages:
+            shown = list(prompt.messages)
             if old.tokens.get("prompt") and _tokens(assistant, shown) != old.tokens["prompt"]:
                 raise InputError(f"{old.id}: the prompt differs from the run's; replay is off.")
-        turn.reply = old.raw_reply
-        for key in ("generate", "first_token", "rewrite"):
-            if key in old.timings:
-                turn.timings[key] = old.timings[key]
+        judge = timer.timed("check", llm.judge) if llm is not None else None
         t0 = time.perf_counter()
-        answer = chain.finish(turn)
+        answer = timer.stamp(timer.run("verify", chain.verify, prompt, old.raw_reply, judge))
         row = runner.record(q, runner.empty_row(q), answer)
         row.timings["replayed_verify"] = time.perf_counter() - t0
         row.tokens = dict(old.tokens)  # what the model read and wrote, as logged

@@ -1,7 +1,17 @@
-"""The answer chain: question → retrieval → numbered context → reply → verified, cited answer.
+"""The answer path: rewrite → retrieve → context → generate → verify, giving a cited answer.
 
-It is a LangChain runnable (`AnswerChain.runnable()`), built from the same step functions that
-`stream` uses, so the streamed and the invoked answer go through identical checks.
+Each step is a method from one typed, frozen value to the next:
+
+    Query --rewrite--> str (the standalone question) --retrieve--> Found --context--> Prompt
+          --generate--> the reply, in pieces --verify--> Answer
+
+Only generation streams. `AnswerChain.stream` is the one place that runs the steps in order:
+it times them (`Timer`), yields the passages found before the model starts (`Retrieved`), the
+reply's pieces as they come (`TextDelta`), then the verified `Answer`. `invoke` is that stream
+consumed, and `runnable()` is the same stream seen as a LangChain runnable, so the streamed,
+the invoked and the runnable's answers cannot drift apart: there is no second way through.
+Tools that stop before generation (context recall, the lever bench) call the first steps
+themselves, or `prepare`.
 """
 
 from __future__ import annotations
@@ -10,12 +20,14 @@ import dataclasses
 import re
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import closing, contextmanager
+from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, Protocol
 
-from langchain_core.runnables import Runnable, RunnableLambda
+from langchain_core.callbacks import CallbackManagerForChainRun
+from langchain_core.runnables import Runnable, RunnableConfig
 
 from index.split import sentence_spans
 from index.store import Filters
@@ -24,7 +36,8 @@ from qa.confidence import anchors, check_messages, confidence, covering_articles
 from qa.conflicts import conflict_sentence, find_conflicts
 from qa.context import Context, build_context
 from qa.extractive import extractive_reply
-from qa.llm.base import LLM, ReplyFormat
+from qa.history import rewrite_question
+from qa.llm.base import LLM, Message, ReplyFormat
 from qa.prompts import prompt_messages
 from qa.retrieve import HybridRetriever, Retrieval
 from qa.settings import Settings
@@ -40,22 +53,172 @@ from qa.types import (
 )
 from qa.when import Window, time_window
 
+Event = Retrieved | TextDelta | Answer  # what `AnswerChain.stream` yields, in that order
 
-@dataclass(slots=True)
-class Turn:
-    """Everything one question accumulates on its way through the chain."""
+
+# --- the values passed from step to step ---------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """A question as the chain takes it: checked (see `qa.assistant.check_question`), where to
+    look, and the conversation before it as (role, text) pairs, oldest first (see
+    `qa.history.normalise_history`), from which a follow-up is made standalone."""
 
     question: str
-    standalone: str
     k: int
-    filters: Filters | None
-    as_of: date | None = None  # the question's date, for its time words ("this week")
-    window: Window | None = None  # the period those words name, if any
-    retrieval: Retrieval | None = None
-    context: Context | None = None
-    messages: list[dict[str, str]] = field(default_factory=list)
-    reply: str = ""
-    timings: dict[str, float] = field(default_factory=dict)
+    filters: Filters | None = None
+    as_of: date | None = None  # the day it is asked, for its time words ("this week")
+    history: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    """What `retrieve` found for a query: the passages, and the period the question's time
+    words name (if any), which they were preferred from and the answer is checked against."""
+
+    query: Query
+    standalone: str  # the question searched and answered (a follow-up, rewritten)
+    window: Window | None
+    retrieval: Retrieval
+
+
+@dataclass(frozen=True, slots=True)
+class Prompt:
+    """What `context` made of the passages: the numbered sentences the model is shown and the
+    chat messages that show them (none when no sentence was found: nothing to ask about)."""
+
+    found: Found
+    context: Context
+    messages: tuple[Message, ...]
+
+    @property
+    def query(self) -> Query:
+        return self.found.query
+
+    @property
+    def standalone(self) -> str:
+        return self.found.standalone
+
+    @property
+    def retrieval(self) -> Retrieval:
+        return self.found.retrieval
+
+    @property
+    def window(self) -> Window | None:
+        return self.found.window
+
+
+# --- timing -------------------------------------------------------------------------------
+
+# Timing keys in the order they happen: `Answer.timings` lists them so, then "total".
+STEPS = ("rewrite", "retrieve", "context", "first_token", "generate", "check", "verify")
+
+
+class Trace(Protocol):
+    """Told when a step starts (its name and input); returns what to call when it ends, with
+    its output or the error that ended it. The LangChain adapter reports steps as child runs
+    through it; timing needs none."""
+
+    def __call__(self, name: str, given: Any) -> Callable[[Any, BaseException | None], None]: ...
+
+
+class StepRun:
+    """A running step, as `Timer.step` yields it: set `output` for the trace."""
+
+    __slots__ = ("output",)
+
+    def __init__(self) -> None:
+        self.output: Any = None
+
+
+class Timer:
+    """The seconds each step of one answer took, measured around the steps by the code that
+    runs them, so no step times itself and every answer's timings mean the same thing.
+
+    A step run inside another (the self-check inside verify) counts for itself, not for the
+    outer one. "first_token" is the time spent in steps until the model's first piece; "total"
+    is the sum of the steps (not "first_token"). Time a consumer of the stream spends between
+    steps (showing the passages found) is not counted; time it spends holding a piece of the
+    reply is, in "generate", since the model waits for it."""
+
+    def __init__(
+        self,
+        done: Mapping[str, float] | None = None,
+        trace: Trace | None = None,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        """`done`: steps timed elsewhere (a replayed run's generation)."""
+        self._spent: dict[str, float] = dict(done or {})
+        self._running: list[tuple[str, float]] = []  # (step, since): only the last one runs
+        self._trace = trace
+        self._clock = clock
+
+    @contextmanager
+    def step(self, name: str, given: Any = None) -> Iterator[StepRun]:
+        end = self._trace(name, given) if self._trace else None
+        run = StepRun()
+        now = self._clock()
+        if self._running:  # the outer step pauses
+            outer, since = self._running[-1]
+            self._add(outer, now - since)
+        self._running.append((name, now))
+        try:
+            yield run
+        except BaseException as e:  # GeneratorExit too: a stream closed mid-reply (Stop)
+            if end:
+                end(None, e)
+            raise
+        else:
+            if end:
+                end(run.output, None)
+        finally:
+            now = self._clock()
+            _, since = self._running.pop()
+            self._add(name, now - since)
+            if self._running:  # the outer step resumes
+                self._running[-1] = (self._running[-1][0], now)
+
+    def run(self, name: str, step: Callable[..., Any], *args: Any) -> Any:
+        """`step(*args)`, timed as `name`."""
+        with self.step(name, args[0] if len(args) == 1 else args) as run:
+            run.output = step(*args)
+        return run.output
+
+    def timed(self, name: str, step: Callable[..., Any]) -> Callable[..., Any]:
+        """`step` timed as `name` whenever it is called (for a step called from inside
+        another, like the self-check)."""
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            with self.step(name) as run:
+                run.output = step(*args, **kwargs)
+            return run.output
+
+        return call
+
+    def mark(self, name: str) -> None:
+        """Record under `name` the time spent in steps so far (the running one included)."""
+        spent = sum(v for k, v in self._spent.items() if k != "first_token")
+        if self._running:
+            spent += self._clock() - self._running[-1][1]
+        self._spent[name] = spent
+
+    def timings(self) -> dict[str, float]:
+        """Every key timed, in `STEPS` order (others after), then "total"."""
+        order = [k for k in STEPS if k in self._spent]
+        order += [k for k in self._spent if k not in STEPS and k != "total"]
+        out = {k: self._spent[k] for k in order}
+        out["total"] = sum(v for k, v in out.items() if k != "first_token")
+        return out
+
+    def stamp(self, answer: Answer) -> Answer:
+        return dataclasses.replace(answer, timings=self.timings())
+
+    def _add(self, name: str, seconds: float) -> None:
+        self._spent[name] = self._spent.get(name, 0.0) + seconds
+
+
+# --- the chain ----------------------------------------------------------------------------
 
 
 class AnswerChain:
@@ -81,23 +244,72 @@ class AnswerChain:
     def model(self) -> str:
         return self.llm.model if self.llm else "extractive"
 
+    # --- the one path ---------------------------------------------------------------------
+
+    def stream(self, query: Query, *, trace: Trace | None = None) -> Iterator[Event]:
+        """Answer `query`: the passages found (`Retrieved`) before generation starts, the
+        reply's pieces (`TextDelta`) as the model writes them, then the verified `Answer`.
+        Closing the stream mid-reply stops generation. `trace` is told of every step."""
+        timer = Timer(trace=trace)
+        standalone = timer.run("rewrite", self.rewrite, query)
+        found = timer.run("retrieve", self.retrieve, query, standalone)
+        prompt = timer.run("context", self.context, found)
+        yield Retrieved(self.sources(prompt.retrieval), prompt.standalone)
+        if self.gated(prompt):
+            reply = ABSTAIN_TOKEN  # nothing worth asking about: no generation spent
+        else:
+            pieces: list[str] = []
+            with timer.step("generate", prompt) as run, closing(self.generate(prompt)) as gen:
+                for piece in gen:
+                    if not pieces and self.llm is not None:  # a model's, not extractive's
+                        timer.mark("first_token")
+                    pieces.append(piece)
+                    yield TextDelta(piece)
+                run.output = reply = "".join(pieces)
+        judge = timer.timed("check", self.llm.judge) if self.llm is not None else None
+        answer = timer.run("verify", self.verify, prompt, reply, judge)
+        yield timer.stamp(answer)
+
+    def invoke(self, query: Query) -> Answer:
+        """`stream` consumed: its last event."""
+        return final(self.stream(query))
+
+    def runnable(self) -> Runnable[Query, Answer]:
+        """This chain as a LangChain runnable (`invoke`, `batch`, `stream`, callbacks), over
+        the same `stream`; see `AnswerRunnable`."""
+        return AnswerRunnable(self)
+
+    def prepare(self, query: Query) -> Prompt:
+        """rewrite, retrieve and context, untimed: what the model would be shown, for tools
+        that measure retrieval and context without generating."""
+        return self.context(self.retrieve(query, self.rewrite(query)))
+
     # --- steps ----------------------------------------------------------------------------
 
-    def prepare(self, turn: Turn) -> Turn:
-        t0 = time.perf_counter()
-        turn.window = time_window(turn.standalone, turn.as_of)
-        turn.retrieval = self.retriever.retrieve(
-            turn.standalone, k=turn.k, filters=turn.filters, prefer=turn.window
+    def rewrite(self, query: Query) -> str:
+        """The question to search and answer: a follow-up that leans on the conversation
+        ("why did he go?") made standalone; otherwise the question as asked."""
+        if not query.history:
+            return query.question
+        return rewrite_question(query.question, query.history, self.llm)
+
+    def retrieve(self, query: Query, standalone: str) -> Found:
+        window = time_window(standalone, query.as_of)
+        retrieval = self.retriever.retrieve(
+            standalone, k=query.k, filters=query.filters, prefer=window
         )
-        t1 = time.perf_counter()
-        chunks = self.focus(turn.standalone, turn.retrieval.chunks)
+        return Found(query, standalone, window, retrieval)
+
+    def context(self, found: Found) -> Prompt:
+        """The numbered sentences (within the context budget) and the prompt showing them."""
+        chunks = self.focus(found.standalone, found.retrieval.chunks)
         leads = {}
         if self.settings.lead_sentences:
             ids = list(dict.fromkeys(rc.chunk.article_id for rc in chunks))
             leads = self.retriever.leads(ids)
-        turn.context = build_context(
+        context = build_context(
             chunks,
-            question_vector=turn.retrieval.query_vector,
+            question_vector=found.retrieval.query_vector,
             embed=self.retriever.embedder.embed,
             stored=self.retriever.sentence_vectors,
             count_tokens=self.count_tokens,
@@ -105,11 +317,8 @@ class AnswerChain:
             leads=leads,
             lead_sentences=self.settings.lead_sentences,
         )
-        if turn.context.sentences:
-            turn.messages = answer_messages(turn.context.render(), turn.standalone)
-        turn.timings["retrieve"] = t1 - t0
-        turn.timings["context"] = time.perf_counter() - t1
-        return turn
+        messages = answer_messages(context.render(), found.standalone) if context.sentences else []
+        return Prompt(found, context, tuple(messages))
 
     def budget(self, chunks: Sequence[RetrievedChunk]) -> int:
         """The context budget: wider when one long article holds most of the retrieved chunks
@@ -130,80 +339,71 @@ class AnswerChain:
             return chunks
         return [rc for rc in chunks if rc.chunk.article_id in keep]
 
-    def _gated(self, turn: Turn) -> bool:
+    def gated(self, prompt: Prompt) -> bool:
         """No context worth asking about: abstain without spending a generation."""
-        assert turn.retrieval is not None and turn.context is not None
         return (
-            not turn.context.sentences
-            or turn.retrieval.best_similarity < self.settings.relevance_floor
+            not prompt.context.sentences
+            or prompt.retrieval.best_similarity < self.settings.relevance_floor
         )
 
-    def reply_format(self, turn: Turn) -> ReplyFormat | None:
+    def reply_format(self, prompt: Prompt) -> ReplyFormat | None:
         """What the grammar lets the model write: sentences citing the ids shown, or abstain."""
-        if not self.settings.grammar or turn.context is None:
+        if not self.settings.grammar:
             return None
         return ReplyFormat(
-            refs=tuple(turn.context.refs),
+            refs=tuple(prompt.context.refs),
             max_sentences=self.settings.max_answer_sentences,
             abstain_token=ABSTAIN_TOKEN,
         )
 
-    def generate_stream(self, turn: Turn) -> Iterator[str]:
-        assert turn.context is not None
-        if self._gated(turn):
-            turn.reply = ABSTAIN_TOKEN
-            return
-        t0 = time.perf_counter()
+    def generate(self, prompt: Prompt) -> Iterator[str]:
+        """The reply in pieces as the model writes it; the extractive backend's (the source
+        sentences most like the question, cited) in one piece."""
         if self.llm is None:
-            turn.reply = extractive_reply(
-                turn.context,
+            yield extractive_reply(
+                prompt.context,
                 min_score=self.settings.extractive_min_score,
                 max_sentences=self.settings.max_answer_sentences,
             )
-            yield turn.reply
-        else:
-            pieces: list[str] = []
-            for piece in self.llm.stream(
-                turn.messages,
-                fmt=self.reply_format(turn),
-                max_tokens=self.settings.max_answer_tokens,
-            ):
-                if not pieces:  # from the question's arrival, as the user waits for it
-                    steps = ("rewrite", "retrieve", "context")
-                    before = sum(turn.timings.get(k, 0.0) for k in steps)
-                    turn.timings["first_token"] = before + time.perf_counter() - t0
-                pieces.append(piece)
-                yield piece
-            turn.reply = "".join(pieces)
-        turn.timings["generate"] = time.perf_counter() - t0
+            return
+        yield from self.llm.stream(
+            prompt.messages,
+            fmt=self.reply_format(prompt),
+            max_tokens=self.settings.max_answer_tokens,
+        )
 
-    def generate(self, turn: Turn) -> Turn:
-        for _ in self.generate_stream(turn):
-            pass
-        return turn
-
-    def finish(self, turn: Turn) -> Answer:
-        assert turn.retrieval is not None and turn.context is not None
-        t0 = time.perf_counter()
-        parsed = parse_reply(turn.reply)
-        cited_ids = list(dict.fromkeys(s.article_id for s in turn.context.sentences))
+    def verify(
+        self,
+        prompt: Prompt,
+        reply: str,
+        judge: Callable[[Sequence[Message]], float | None] | None = None,
+    ) -> Answer:
+        """The reply checked against what it cites: the answer (without timings; the caller
+        that timed the steps adds them). `judge` gives the self-check (`self_check`) its
+        P(the answer answers the question); by default the chain's model's, which `stream`
+        passes timed."""
+        if judge is None and self.llm is not None:
+            judge = self.llm.judge
+        standalone, context = prompt.standalone, prompt.context
+        parsed = parse_reply(reply)
+        cited_ids = list(dict.fromkeys(s.article_id for s in context.sentences))
         articles = self.get_articles(cited_ids) if not parsed.abstained else {}
         sentences = verify(
             parsed,
-            turn.context,
+            context,
             articles,
             min_support=self.settings.min_support,
             max_sentences=self.settings.max_answer_sentences,
-            question=turn.standalone,
+            question=standalone,
         )
         supported = [s for s in sentences if s.supported]
         signals = measure(
-            turn.standalone,
+            standalone,
             sentences,
             articles,
-            sentence_scores={(s.article_id, s.start): s.score for s in turn.context.sentences},
-            retrieval_similarity=turn.retrieval.best_similarity,
-            window=turn.window,
+            sentence_scores={(s.article_id, s.start): s.score for s in context.sentences},
+            retrieval_similarity=prompt.retrieval.best_similarity,
+            window=prompt.window,
         )
         if supported and (
             min(signals.anchor_coverage, signals.answer_source) < self.settings.min_anchor_coverage
@@ -214,11 +414,9 @@ class AnswerChain:
             # number the question asks about, are from outside the time the question names, or
             # the answer gives another kind of thing than asked: say so rather than guess.
             supported = []
-        if supported and self.llm is not None and self.settings.self_check:
-            t1 = time.perf_counter()
-            p_yes = self.llm.judge(check_messages(turn.standalone, sentences))
+        if supported and judge is not None and self.settings.self_check:
+            p_yes = judge(check_messages(standalone, sentences))
             signals = dataclasses.replace(signals, self_check=p_yes)
-            turn.timings["check"] = time.perf_counter() - t1
         conf = confidence(signals) if supported else None
         if conf is not None and conf < self.settings.min_confidence:
             supported = []  # less likely right than the operator accepts
@@ -229,8 +427,8 @@ class AnswerChain:
         if supported and self.settings.also_cite:
             supported = [
                 dataclasses.replace(s, citations=(*s.citations, *also_stating(
-                    s.text, s.citations, turn.context, articles,
-                    min_support=self.settings.min_support, question=turn.standalone,
+                    s.text, s.citations, context, articles,
+                    min_support=self.settings.min_support, question=standalone,
                     most=self.settings.also_cite,
                 )))
                 for s in supported
@@ -239,7 +437,7 @@ class AnswerChain:
             sentences = tuple(dataclasses.replace(s, supported=False) for s in sentences)
         elif self.settings.report_conflicts:
             cited = [c for s in supported for c in s.citations]
-            shown, known = self.compared(turn, cited, articles)
+            shown, known = self.compared(prompt, cited, articles)
             differ = [
                 AnswerSentence(conflict_sentence(cf, known), (cf.first, cf.second), True, 1.0)
                 for cf in find_conflicts(cited, shown, known)
@@ -249,44 +447,37 @@ class AnswerChain:
             sentences = (*supported, *(s for s in sentences if not s.supported))
         abstained = not supported
         text = ABSTAIN_TEXT if abstained else " ".join(s.text for s in supported)
-        if abstained and not looks_english(turn.standalone):
+        if abstained and not looks_english(standalone):
             text += f" {NOT_ENGLISH_NOTE}"
-        turn.timings["verify"] = time.perf_counter() - t0 - turn.timings.get("check", 0.0)
-        turn.timings["total"] = sum(
-            v for key, v in turn.timings.items() if key not in ("first_token", "total")
-        )
-        sources = self.sources(turn)
-        prompt_tokens = sum(self.count_tokens(m["content"]) for m in turn.messages)
+        prompt_tokens = sum(self.count_tokens(m["content"]) for m in prompt.messages)
         return Answer(
-            question=turn.question,
+            question=prompt.query.question,
             text=text,
             sentences=tuple(sentences),
             abstained=abstained,
-            sources=sources,
-            standalone_question=turn.standalone,
+            sources=self.sources(prompt.retrieval),
+            standalone_question=standalone,
             backend=self.backend,
             model=self.model,
-            timings=dict(turn.timings),
             tokens={
                 "prompt": prompt_tokens if self.llm else 0,
-                "completion": self.count_tokens(turn.reply) if self.llm else 0,
-                "context": turn.context.tokens,
+                "completion": self.count_tokens(reply) if self.llm else 0,
+                "context": context.tokens,
             },
-            raw_reply=turn.reply,
+            raw_reply=reply,
             confidence=None if abstained else conf,
             signals=signals.as_dict(),
         )
 
     def compared(
-        self, turn: Turn, cited: Sequence[Citation], articles: Mapping[str, Article]
+        self, prompt: Prompt, cited: Sequence[Citation], articles: Mapping[str, Article]
     ) -> tuple[list[tuple[str, int, int, str]], Mapping[str, Article]]:
         """What a cited figure is compared with for conflicting reports: the shown sentences,
         and every sentence of the other outlets' copies folded into a cited article (an
         agency story updated by one paper, 17 dead become 23, is a copy: never shown)."""
-        assert turn.retrieval is not None and turn.context is not None
-        shown = [(n.article_id, n.start, n.end, n.text) for n in turn.context.sentences]
+        shown = [(n.article_id, n.start, n.end, n.text) for n in prompt.context.sentences]
         ids = {c.article_id for c in cited}
-        copy_ids = [x for rc in turn.retrieval.chunks if rc.chunk.article_id in ids
+        copy_ids = [x for rc in prompt.retrieval.chunks if rc.chunk.article_id in ids
                     for x in rc.copies]  # fmt: skip
         if not copy_ids:
             return shown, articles
@@ -297,9 +488,8 @@ class AnswerChain:
         return shown, {**articles, **copies}
 
     @staticmethod
-    def sources(turn: Turn) -> tuple[Source, ...]:
+    def sources(retrieval: Retrieval) -> tuple[Source, ...]:
         """The retrieved passages, best first."""
-        assert turn.retrieval is not None
         return tuple(
             Source(
                 article_id=rc.chunk.article_id,
@@ -311,29 +501,75 @@ class AnswerChain:
                 text=rc.chunk.text,
                 also_published_by=rc.also_published_by,
             )
-            for rc in turn.retrieval.chunks
+            for rc in retrieval.chunks
         )
 
-    # --- entry points ---------------------------------------------------------------------
 
-    def runnable(self) -> Runnable[Turn, Answer]:
-        """prepare (retrieve + numbered context + prompt) | LLM | verify, as LangChain runnables."""
-        return (
-            RunnableLambda(self.prepare, name="retrieve_and_prompt")
-            | RunnableLambda(self.generate, name=f"generate[{self.backend}]")
-            | RunnableLambda(self.finish, name="verify_citations")
-        )
+def final(events: Iterable[Event]) -> Answer:
+    """The `Answer` a stream of events ends with (the stream consumed)."""
+    answer = None
+    for event in events:
+        answer = event
+    if not isinstance(answer, Answer):
+        raise RuntimeError(f"The answer stream ended with {answer!r}, not an Answer.")
+    return answer
 
-    def invoke(self, turn: Turn) -> Answer:
-        return self.runnable().invoke(turn)
 
-    def stream(self, turn: Turn) -> Iterator[Retrieved | TextDelta | Answer]:
-        self.prepare(turn)
-        yield Retrieved(self.sources(turn), turn.standalone)
-        for piece in self.generate_stream(turn):
-            yield TextDelta(piece)
-        yield self.finish(turn)
+# --- LangChain ------------------------------------------------------------------------------
 
+
+class AnswerRunnable(Runnable[Query, Answer]):
+    """An `AnswerChain` as a LangChain runnable: an adapter over `AnswerChain.stream`, not a
+    second path. `invoke` gives the `Answer`; `stream` yields the chain's events (`Retrieved`,
+    `TextDelta`s, then the `Answer`); each step (rewrite, retrieve, context, generate, verify,
+    check) is reported to LangChain callbacks as a child run, with its input and output."""
+
+    def __init__(self, chain: AnswerChain) -> None:
+        self.chain = chain
+        self.name = f"citeqa_answer[{chain.backend}]"
+
+    def invoke(self, input: Query, config: RunnableConfig | None = None, **kwargs: Any) -> Answer:
+        return self._call_with_config(self._answer, input, config)
+
+    def stream(
+        self, input: Query, config: RunnableConfig | None = None, **kwargs: Any | None
+    ) -> Iterator[Any]:
+        """The chain's events; the run's output, for callbacks, is the last one (the Answer)."""
+        return self.transform(iter([input]), config, **kwargs)
+
+    def transform(
+        self, input: Iterator[Query], config: RunnableConfig | None = None, **kwargs: Any | None
+    ) -> Iterator[Any]:
+        yield from self._transform_stream_with_config(input, self._events, config)
+
+    def _answer(self, query: Query, run_manager: CallbackManagerForChainRun) -> Answer:
+        return final(self.chain.stream(query, trace=_child_runs(run_manager)))
+
+    def _events(
+        self, queries: Iterator[Query], run_manager: CallbackManagerForChainRun
+    ) -> Iterator[Event]:
+        for query in queries:
+            yield from self.chain.stream(query, trace=_child_runs(run_manager))
+
+
+def _child_runs(run_manager: CallbackManagerForChainRun) -> Trace:
+    """A `Trace` reporting each step as a child run of `run_manager`'s run."""
+
+    def start(name: str, given: Any) -> Callable[[Any, BaseException | None], None]:
+        child = run_manager.get_child().on_chain_start(None, {"input": given}, name=name)
+
+        def end(output: Any, error: BaseException | None) -> None:
+            if error is None:
+                child.on_chain_end({"output": output})
+            else:
+                child.on_chain_error(error)
+
+        return end
+
+    return start
+
+
+# --- wording --------------------------------------------------------------------------------
 
 NOT_ENGLISH_NOTE = (
     "(The question does not look like English: citeqa's embedding model and local LLM are "
@@ -362,15 +598,3 @@ def answer_messages(context: str, question: str) -> list[dict[str, str]]:
 def warm(llm: LLM) -> None:
     """Let the model evaluate the answer prompt's fixed prefix now, before the first question."""
     llm.warm([answer_messages("[S1] A.", "Q?"), answer_messages("Article: B\n[S2] C.", "R?")])
-
-
-def new_turn(
-    question: str,
-    standalone: str,
-    *,
-    k: int,
-    filters: Filters | None,
-    as_of: date | None = None,
-    **timings: Any,
-) -> Turn:
-    return Turn(question, standalone, k, filters, as_of=as_of, timings=dict(timings))

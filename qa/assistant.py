@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 import threading
-import time
 from collections.abc import Iterable, Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -20,9 +19,9 @@ from index.ingest import Indexer, sweep_if_idle
 from index.load import LoadProblem, count_items, load_paths
 from index.lock import IngestLock
 from index.store import ChromaStore, Filters, index_exists, no_index_error
-from qa.answer import AnswerChain, new_turn, warm
+from qa.answer import AnswerChain, Query, final, warm
 from qa.errors import InputError, NotFoundError
-from qa.history import History, normalise_history, rewrite_question
+from qa.history import History, normalise_history
 from qa.llm.base import LLM
 from qa.retrieve import CiteqaRetriever, HybridRetriever
 from qa.settings import Settings
@@ -123,7 +122,9 @@ class Assistant:
         self, settings: Settings, *, create: bool = True, embedder: Embedder | None = None
     ) -> None:
         """`create=False` is for read commands (ask, articles, remove): a data dir without an
-        index is then a `NoIndexError` naming the likely typo, and nothing is created.
+        index is then a `NoIndexError` naming the likely typo, nothing is created, and the
+        store is not swept: only an open for writing clears an interrupted ingest's leftovers
+        (the writes themselves sweep again, under the ingest lock), so reading never writes.
         `embedder` replaces the packaged embedding model (the unit tests pass a stub with its
         interface, so a whole question runs without loading a model)."""
         self.settings = settings
@@ -141,7 +142,7 @@ class Assistant:
             vectors=self.embedder.family,
             create=create,
         )
-        if create:  # leftovers of an interrupted ingest; a reader never writes
+        if create:  # leftovers of an interrupted ingest (tests/qa/test_open.py)
             sweep_if_idle(self.store, settings.data_dir)
         self.indexer = Indexer(
             self.store,
@@ -311,26 +312,24 @@ class Assistant:
             self.llm(backend),
         )
 
-    def _turn(
+    def query(
         self,
         question: str,
-        history: History | None,
-        k: int | None,
-        filters,
-        chain,
+        history: History | None = None,
+        filters: Filters | None = None,
+        *,
+        k: int | None = None,
         as_of: date | None = None,
-    ):
-        q = check_question(question)
-        t0 = time.perf_counter()
-        turns = normalise_history(history)
-        standalone = rewrite_question(q, turns, chain.llm) if turns else q
-        return new_turn(
-            q,
-            standalone,
+    ) -> Query:
+        """The chain's input for these arguments of `ask`: the question checked (an
+        `InputError` says what is wrong with it), the history as a transcript, k defaulted.
+        Public so tools that run the chain's first steps themselves ask what `ask` asks."""
+        return Query(
+            check_question(question),
             k=k or self.settings.k,
             filters=filters,
             as_of=as_of,
-            rewrite=time.perf_counter() - t0,
+            history=tuple(normalise_history(history)),
         )
 
     def ask(
@@ -343,10 +342,9 @@ class Assistant:
         backend: str | None = None,
         as_of: date | None = None,
     ) -> Answer:
-        """Answer `question`. `as_of` is the day it is asked (default today): time words in
-        it ("this week", "in March") prefer articles published then."""
-        chain = self.chain(backend)
-        return chain.invoke(self._turn(question, history, k, filters, chain, as_of))
+        """Answer `question`: `stream` consumed. `as_of` is the day it is asked (default
+        today): time words in it ("this week", "in March") prefer articles published then."""
+        return final(self.stream(question, history, filters, k=k, backend=backend, as_of=as_of))
 
     def stream(
         self,
@@ -361,7 +359,7 @@ class Assistant:
         """Yields the `Retrieved` passages as soon as retrieval is done, `TextDelta`s as the
         model writes, then the verified `Answer`."""
         chain = self.chain(backend)
-        yield from chain.stream(self._turn(question, history, k, filters, chain, as_of))
+        yield from chain.stream(self.query(question, history, filters, k=k, as_of=as_of))
 
     def close(self) -> None:
         for llm in self._llms.values():

@@ -19,31 +19,33 @@ _FOLLOW_UP = re.compile(
 
 
 def normalise_history(history: History | None) -> list[tuple[str, str]]:
-    """(role, text) pairs from either the messages form or the (user, assistant) pairs form."""
-    turns: list[tuple[str, str]] = []
+    """The conversation as a transcript: (role, text) pairs, the last six, from either the
+    messages form or the (user, assistant) pairs form."""
+    transcript: list[tuple[str, str]] = []
     for item in history or ():
         if isinstance(item, dict):
             role, content = item.get("role"), item.get("content")
             if role in ("user", "assistant") and isinstance(content, str) and content.strip():
-                turns.append((role, content.strip()))
+                transcript.append((role, content.strip()))
         elif isinstance(item, list | tuple) and len(item) == 2:
             user, bot = item
             if isinstance(user, str) and user.strip():
-                turns.append(("user", user.strip()))
+                transcript.append(("user", user.strip()))
             if isinstance(bot, str) and bot.strip():
-                turns.append(("assistant", bot.strip()))
-    return turns[-6:]
+                transcript.append(("assistant", bot.strip()))
+    return transcript[-6:]
 
 
-def rewrite_question(question: str, turns: list[tuple[str, str]], llm: LLM | None) -> str:
-    """A standalone form of `question`; unchanged when it does not lean on the history."""
-    last_user = next((t for r, t in reversed(turns) if r == "user"), None)
+def rewrite_question(question: str, transcript: Sequence[tuple[str, str]], llm: LLM | None) -> str:
+    """A standalone form of `question`; unchanged when it does not lean on the `transcript`
+    (the conversation before it, from `normalise_history`)."""
+    last_user = next((t for r, t in reversed(transcript) if r == "user"), None)
     if last_user is None or not _FOLLOW_UP.search(question):
         return question
     fallback = f"{last_user} {question}"
     if llm is None:
         return fallback
-    history = "\n".join(f"{role.title()}: {_short(text)}" for role, text in turns)
+    history = "\n".join(f"{role.title()}: {_short(text)}" for role, text in transcript)
     messages = prompt_messages("rewrite", history=history, question=question)
     reply = llm.complete(messages, max_tokens=60).strip().splitlines()
     rewritten = reply[0].strip().strip('"') if reply else ""

@@ -1,4 +1,5 @@
-"""The answer chain's steps, prepare -> generate -> finish, with the model's reply scripted.
+"""The answer chain's steps, rewrite -> retrieve -> context -> generate -> verify, with the
+model's reply scripted.
 
 The index is real (Chroma on disk, the search index, the context builder) but embedded with the
 stub embedder, and `MockLLM` writes the reply: what is tested is what the steps do with a reply
@@ -12,7 +13,7 @@ import dataclasses
 
 import pytest
 
-from qa.answer import AnswerChain, new_turn
+from qa.answer import AnswerChain, Query
 from qa.cite import ABSTAIN_TEXT, ABSTAIN_TOKEN
 from qa.llm.mock import MockLLM
 from qa.types import Answer, Retrieved, TextDelta
@@ -37,8 +38,14 @@ def chain_with(assistant, llm: MockLLM, **settings) -> AnswerChain:
     )
 
 
-def turn_for(question: str = QUESTION):
-    return new_turn(question, question, k=5, filters=None)
+def query_for(question: str = QUESTION) -> Query:
+    return Query(question, k=5)
+
+
+def answer(chain: AnswerChain, query: Query | None = None) -> Answer:
+    """The steps one by one (`stream` runs them so, timed)."""
+    prompt = chain.prepare(query or query_for())
+    return chain.verify(prompt, "".join(chain.generate(prompt)))
 
 
 def without_timings(answer: Answer) -> Answer:
@@ -46,23 +53,23 @@ def without_timings(answer: Answer) -> Answer:
 
 
 class TestAnswerSteps:
-    def test_prepare_numbers_sentences_and_fills_the_prompt(self, stub_assistant):
-        turn = turn_for()
-        chain_with(stub_assistant, MockLLM()).prepare(turn)
-        assert turn.context is not None and turn.context.sentences
-        first = turn.context.sentences[0]
+    def test_context_numbers_sentences_and_fills_the_prompt(self, stub_assistant):
+        prompt = chain_with(stub_assistant, MockLLM()).prepare(query_for())
+        assert prompt.context.sentences
+        first = prompt.context.sentences[0]
         assert (first.ref, first.text) == ("S1", FIRST)
-        assert [m["role"] for m in turn.messages] == ["system", "user"]
-        user = turn.messages[1]["content"]
+        assert [m["role"] for m in prompt.messages] == ["system", "user"]
+        user = prompt.messages[1]["content"]
         assert f"[S1] {FIRST}" in user and user.endswith(f"Question: {QUESTION}")
         assert [QUESTION] in stub_assistant.embedder.calls  # the question was embedded
-        assert {"retrieve", "context"} <= turn.timings.keys()
+        assert prompt.standalone == QUESTION
+        assert prompt.window is not None and prompt.window.why == "on thursday"  # a time word
 
     def test_supported_reply_becomes_an_answer_with_exact_quotes(self, stub_assistant):
         llm = MockLLM([SUPPORTED])
         chain = chain_with(stub_assistant, llm)
-        turn = chain.generate(chain.prepare(turn_for()))
-        answer = chain.finish(turn)
+        prompt = chain.prepare(query_for())
+        answer = chain.verify(prompt, "".join(chain.generate(prompt)))
 
         assert not answer.abstained
         assert answer.text == "Putin arrived in Kyrgyzstan on Thursday."
@@ -71,52 +78,53 @@ class TestAnswerSteps:
         for c in answer.citations:  # every quote is the article's text at its offsets
             article = stub_assistant.get_article(c.article_id)
             assert article.text[c.start : c.end] == c.quote
-        # The model was asked once, with the prompt prepare built and a grammar over the ids shown.
+        # The model was asked once, with the prompt context built and a grammar over the ids shown.
         (call,) = llm.calls
-        assert list(call.messages) == turn.messages
-        assert call.fmt is not None and list(call.fmt.refs) == turn.context.refs
+        assert call.messages == prompt.messages
+        assert call.fmt is not None and list(call.fmt.refs) == prompt.context.refs
         assert call.fmt.abstain_token == ABSTAIN_TOKEN
         assert call.max_tokens == stub_assistant.settings.max_answer_tokens
 
     def test_no_grammar_means_no_reply_format(self, stub_assistant):
         llm = MockLLM([SUPPORTED])
         chain = chain_with(stub_assistant, llm, grammar=False)
-        chain.generate(chain.prepare(turn_for()))
+        answer(chain)
         assert llm.last.fmt is None
 
     def test_abstain_token_abstains(self, stub_assistant):
-        chain = chain_with(stub_assistant, MockLLM([ABSTAIN_TOKEN]))
-        answer = chain.finish(chain.generate(chain.prepare(turn_for())))
-        assert answer.abstained and answer.text == ABSTAIN_TEXT
-        assert answer.citations == () and answer.confidence is None
-        assert answer.sources  # the closest passages are still shown
+        abstained = answer(chain_with(stub_assistant, MockLLM([ABSTAIN_TOKEN])))
+        assert abstained.abstained and abstained.text == ABSTAIN_TEXT
+        assert abstained.citations == () and abstained.confidence is None
+        assert abstained.sources  # the closest passages are still shown
 
     def test_sentence_citing_an_id_never_shown_is_dropped(self, stub_assistant):
         reply = f"{SUPPORTED} Putin then flew to Paris to meet Macron. [S99]"
-        chain = chain_with(stub_assistant, MockLLM([reply]))
-        answer = chain.finish(chain.generate(chain.prepare(turn_for())))
-        assert not answer.abstained
-        assert answer.text == "Putin arrived in Kyrgyzstan on Thursday."
-        dropped = [s for s in answer.sentences if not s.supported]
+        answered = answer(chain_with(stub_assistant, MockLLM([reply])))
+        assert not answered.abstained
+        assert answered.text == "Putin arrived in Kyrgyzstan on Thursday."
+        dropped = [s for s in answered.sentences if not s.supported]
         assert [s.text for s in dropped] == ["Putin then flew to Paris to meet Macron."]
         assert dropped[0].citations == ()
-        assert all(c.ref != "S99" for c in answer.citations)
+        assert all(c.ref != "S99" for c in answered.citations)
 
     def test_reply_citing_only_unshown_ids_abstains(self, stub_assistant):
-        chain = chain_with(stub_assistant, MockLLM(["Putin arrived in Kyrgyzstan. [S99]"]))
-        answer = chain.finish(chain.generate(chain.prepare(turn_for())))
-        assert answer.abstained and answer.citations == ()
+        answered = answer(
+            chain_with(stub_assistant, MockLLM(["Putin arrived in Kyrgyzstan. [S99]"]))
+        )
+        assert answered.abstained and answered.citations == ()
 
     def test_nothing_relevant_abstains_without_asking_the_model(self, stub_assistant):
         llm = MockLLM()  # an empty script: a call would fail the test
         chain = chain_with(stub_assistant, llm, relevance_floor=1.01)
-        answer = chain.finish(chain.generate(chain.prepare(turn_for())))
-        assert answer.abstained and answer.raw_reply == ABSTAIN_TOKEN
+        assert chain.gated(chain.prepare(query_for()))
+        answered = chain.invoke(query_for())
+        assert answered.abstained and answered.raw_reply == ABSTAIN_TOKEN
         assert llm.calls == []
+        assert "generate" not in answered.timings
 
     def test_invoke_and_stream_give_the_same_answer(self, stub_assistant):
-        invoked = chain_with(stub_assistant, MockLLM([SUPPORTED])).invoke(turn_for())
-        events = list(chain_with(stub_assistant, MockLLM([SUPPORTED])).stream(turn_for()))
+        invoked = chain_with(stub_assistant, MockLLM([SUPPORTED])).invoke(query_for())
+        events = list(chain_with(stub_assistant, MockLLM([SUPPORTED])).stream(query_for()))
 
         assert isinstance(events[0], Retrieved) and isinstance(events[-1], Answer)
         assert events[0].sources == invoked.sources

@@ -1,7 +1,7 @@
 """The claim check on hand-made cases: what an answer says must be in what it cites, and the
 question's names, places and numbers must be in the cited articles (not a look-alike story's).
 
-Pure logic (no models): `AnswerChain.finish` is driven with a hand-made context and reply.
+Pure logic (no models): `AnswerChain.verify` is driven with a hand-made context and reply.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from index.clean import clean_text
-from qa.answer import AnswerChain, new_turn
+from qa.answer import AnswerChain, Found, Prompt, Query
 from qa.confidence import anchors, answer_kind, asked_kind, counted_noun, coverage, measure
 from qa.context import Context, NumberedSentence
 from qa.retrieve import Retrieval
@@ -51,17 +51,15 @@ def _context(*arts: Article) -> Context:
 def _finish(question: str, reply: str, *arts: Article, **settings):
     chain = AnswerChain(
         Settings(backend="extractive", **settings),
-        retriever=None,  # type: ignore[arg-type]  # finish() does not retrieve
+        retriever=None,  # type: ignore[arg-type]  # verify() does not retrieve
         get_articles=lambda ids: {i: ARTICLES[i] for i in ids if i in ARTICLES},
         count_tokens=lambda s: len(s.split()),
         llm=None,
     )
-    turn = new_turn(question, question, k=5, filters=None)
     chunk = Chunk(id="c", article_id=arts[0].id, index=0, start=0, end=1, text="x")
-    turn.retrieval = Retrieval(question, np.zeros(3), (RetrievedChunk(chunk, 1.0, 1, 1, 0.7),))
-    turn.context = _context(*arts)
-    turn.reply = reply
-    return chain.finish(turn)
+    retrieval = Retrieval(question, np.zeros(3), (RetrievedChunk(chunk, 1.0, 1, 1, 0.7),))
+    found = Found(Query(question, k=5), question, None, retrieval)
+    return chain.verify(Prompt(found, _context(*arts), ()), reply)
 
 
 class TestAnchors:

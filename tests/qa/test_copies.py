@@ -9,7 +9,7 @@ import re
 import pytest
 
 from index.copies import signature, similarity
-from qa.answer import AnswerChain, new_turn
+from qa.answer import AnswerChain, Query
 from qa.types import Article
 
 WIRE = [
@@ -79,14 +79,14 @@ class TestFoldedRetrieval:
         copies = {"wire-flood", "mesa-flood", "prairie-flood"}
         doubled = 0
         for q in QUESTIONS:
-            turn = new_turn(q, q, k=5, filters=None)
-            chain.prepare(turn)
-            shown = [_norm(s.text) for s in turn.context.sentences]
+            prompt = chain.prepare(Query(q, k=5))
+            shown = [_norm(s.text) for s in prompt.context.sentences]
             doubled += len(shown) - len(set(shown))
-            sources = {rc.chunk.article_id for rc in turn.retrieval.chunks}
+            sources = {rc.chunk.article_id for rc in prompt.retrieval.chunks}
             if threshold <= 1:
                 assert len(sources & copies) == 1, sources
-                (kept,) = [rc for rc in turn.retrieval.chunks if rc.chunk.article_id in copies][:1]
+                chunks = prompt.retrieval.chunks
+                (kept,) = [rc for rc in chunks if rc.chunk.article_id in copies][:1]
                 others = {"Citeqa Wire", "Mesa Daily Star", "Prairie Ledger"} - {
                     a.get_article(kept.chunk.article_id).source
                 }
@@ -130,12 +130,11 @@ class TestFoldedRetrieval:
         chain = AnswerChain(a.settings, a.retriever, a.store.get_articles, a.count_tokens, None)
         for i, town in enumerate(towns):
             q = f"How many families left their homes in {town}?"
-            turn = new_turn(q, q, k=5, filters=None)
-            chain.prepare(turn)
-            ids = list(dict.fromkeys(rc.chunk.article_id for rc in turn.retrieval.chunks))
+            prompt = chain.prepare(Query(q, k=5))
+            ids = list(dict.fromkeys(rc.chunk.article_id for rc in prompt.retrieval.chunks))
             clusters = [cluster[x] for x in ids]
             assert len(clusters) == len(set(clusters)), ids  # never two copies of one story
-            top = turn.retrieval.chunks[0]
+            top = prompt.retrieval.chunks[0]
             assert cluster[top.chunk.article_id] == i
             mine = a.get_article(top.chunk.article_id).source
             assert set(top.also_published_by) == set(outlets) - {mine}

@@ -10,7 +10,7 @@ from qa.history import normalise_history, rewrite_question
 from qa.llm.mock import MockLLM
 from qa.prompts import prompt_messages
 
-TURNS = [
+TRANSCRIPT = [
     ("user", "Where did Putin travel on Thursday?"),
     ("assistant", "Putin arrived in Kyrgyzstan on Thursday."),
 ]
@@ -32,12 +32,12 @@ class TestFollowUpRewrite:
     def test_question_that_stands_alone_skips_the_model(self):
         llm = MockLLM()
         question = "What did the ICC rule about Putin?"
-        assert rewrite_question(question, TURNS, llm) == question
+        assert rewrite_question(question, TRANSCRIPT, llm) == question
         assert llm.calls == []
 
     def test_prompt_holds_the_conversation_and_the_question(self):
         llm = MockLLM([STANDALONE])
-        rewrite_question(FOLLOW_UP, TURNS, llm)
+        rewrite_question(FOLLOW_UP, TRANSCRIPT, llm)
         (call,) = llm.calls
         history = (
             "User: Where did Putin travel on Thursday?\n"
@@ -67,16 +67,16 @@ class TestFollowUpRewrite:
         ],
     )
     def test_the_rewritten_question_is_the_first_line_of_the_reply(self, reply, expected):
-        assert rewrite_question(FOLLOW_UP, TURNS, MockLLM([reply])) == expected
+        assert rewrite_question(FOLLOW_UP, TRANSCRIPT, MockLLM([reply])) == expected
 
     @pytest.mark.parametrize("reply", ["", "\n\n", '""', "x" * 300])
     def test_empty_or_runaway_reply_falls_back_to_the_last_question_joined(self, reply):
-        fallback = f"{TURNS[0][1]} {FOLLOW_UP}"
-        assert rewrite_question(FOLLOW_UP, TURNS, MockLLM([reply])) == fallback
+        fallback = f"{TRANSCRIPT[0][1]} {FOLLOW_UP}"
+        assert rewrite_question(FOLLOW_UP, TRANSCRIPT, MockLLM([reply])) == fallback
 
     def test_without_a_model_the_last_question_is_joined(self):
         # The extractive backend (llm None) has no model to rewrite with.
-        assert rewrite_question(FOLLOW_UP, TURNS, None) == f"{TURNS[0][1]} {FOLLOW_UP}"
+        assert rewrite_question(FOLLOW_UP, TRANSCRIPT, None) == f"{TRANSCRIPT[0][1]} {FOLLOW_UP}"
 
     def test_history_forms_are_normalised_and_kept_short(self):
         messages = [
@@ -94,7 +94,7 @@ class TestFollowUpRewrite:
     def test_the_rewritten_question_is_searched_and_answered(self, stub_assistant):
         llm = stub_assistant.llm()  # the mock backend, by name
         llm.enqueue(STANDALONE, "NOT_IN_SOURCES")
-        history = [{"role": r, "content": t} for r, t in TURNS]
+        history = [{"role": r, "content": t} for r, t in TRANSCRIPT]
         answer = stub_assistant.ask(FOLLOW_UP, history=history)
 
         assert answer.question == FOLLOW_UP and answer.standalone_question == STANDALONE

@@ -1,0 +1,196 @@
+"""The one answer path: `AnswerChain.stream` runs rewrite -> retrieve -> context -> generate ->
+verify and times them; `invoke`, `Assistant.ask` and the LangChain runnable are that stream
+consumed or adapted. Real index (stub embedder), scripted model: no weights, about a second."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import pytest
+from langchain_core.callbacks import BaseCallbackHandler
+
+from qa.answer import STEPS, AnswerChain, Query, Timer, final
+from qa.cite import ABSTAIN_TOKEN
+from qa.llm.base import Message, ReplyFormat
+from qa.llm.mock import MockLLM
+from qa.types import Answer, Retrieved, TextDelta
+
+QUESTION = "Where did Putin arrive on Thursday?"
+SUPPORTED = "Putin arrived in Kyrgyzstan on Thursday. [S1]"
+HISTORY = (("user", "Where did Putin travel on Thursday?"), ("assistant", "To Kyrgyzstan."))
+FOLLOW_UP = "Why did he go there?"
+STANDALONE = "Why did Putin go to Kyrgyzstan?"
+
+
+def chain_with(assistant, llm, **settings) -> AnswerChain:
+    return AnswerChain(
+        assistant.settings.model_copy(update=settings),
+        assistant.retriever,
+        assistant.store.get_articles,
+        assistant.count_tokens,
+        llm,
+    )
+
+
+def untimed(answer: Answer) -> Answer:
+    return dataclasses.replace(answer, timings={})
+
+
+class Clock:
+    """A clock that moves only when told: each step's seconds are then exact."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class TestTimer:
+    def test_steps_add_up_and_a_nested_step_counts_only_for_itself(self):
+        clock = Clock()
+        timer = Timer(clock=clock)
+        with timer.step("retrieve"):
+            clock.now += 2
+        with timer.step("verify"):
+            clock.now += 1
+            check = timer.timed("check", lambda: setattr(clock, "now", clock.now + 5) or 0.9)
+            assert check() == 0.9
+            clock.now += 0.5
+        assert timer.timings() == {"retrieve": 2, "check": 5, "verify": 1.5, "total": 8.5}
+
+    def test_first_token_is_the_time_in_steps_before_it_not_in_total(self):
+        clock = Clock()
+        timer = Timer({"rewrite": 0.25}, clock=clock)
+        with timer.step("context"):
+            clock.now += 1
+        clock.now += 100  # a consumer holding the stream between steps: not counted
+        with timer.step("generate"):
+            clock.now += 3
+            timer.mark("first_token")
+            clock.now += 4
+        assert timer.timings() == {
+            "rewrite": 0.25, "context": 1, "first_token": 4.25, "generate": 7, "total": 8.25,
+        }  # fmt: skip
+        assert list(timer.timings()) == [k for k in (*STEPS, "total") if k in timer.timings()]
+
+    def test_the_trace_sees_each_step_with_its_input_and_output_or_error(self):
+        seen: list[tuple[str, Any, Any, Any]] = []
+
+        def trace(name, given):
+            return lambda output, error: seen.append((name, given, output, error))
+
+        timer = Timer(trace=trace)
+        assert timer.run("rewrite", str.upper, "q") == "Q"
+        with pytest.raises(ValueError), timer.step("verify", "in"):
+            raise ValueError("bad")
+        assert seen[0] == ("rewrite", "q", "Q", None)
+        assert seen[1][:3] == ("verify", "in", None) and isinstance(seen[1][3], ValueError)
+        assert "verify" in timer.timings()  # a failed step is timed too
+
+
+class TestOnePath:
+    def test_stream_yields_sources_then_pieces_then_the_timed_answer(self, stub_assistant):
+        events = list(chain_with(stub_assistant, MockLLM([SUPPORTED])).stream(Query(QUESTION, 5)))
+        retrieved, *deltas, answer = events
+        assert isinstance(retrieved, Retrieved) and retrieved.standalone_question == QUESTION
+        assert all(isinstance(d, TextDelta) for d in deltas) and len(deltas) > 1
+        assert isinstance(answer, Answer) and not answer.abstained
+        assert retrieved.sources == answer.sources
+        assert "".join(d.text for d in deltas) == answer.raw_reply == SUPPORTED
+        timed = ["rewrite", "retrieve", "context", "first_token", "generate", "verify", "total"]
+        assert list(answer.timings) == timed
+        steps = sum(v for k, v in answer.timings.items() if k not in ("first_token", "total"))
+        assert answer.timings["total"] == pytest.approx(steps)
+        assert answer.timings["first_token"] <= answer.timings["total"]
+
+    def test_ask_invoke_runnable_and_stream_give_one_answer(self, stub_assistant):
+        stub_assistant.llm().enqueue(*[SUPPORTED] * 4)
+        asked = stub_assistant.ask(QUESTION)
+        chain = stub_assistant.chain()
+        query = stub_assistant.query(QUESTION)
+        invoked = chain.invoke(query)
+        run = chain.runnable().invoke(query)
+        streamed = list(chain.runnable().stream(query))
+        assert isinstance(streamed[0], Retrieved) and isinstance(streamed[-1], Answer)
+        assert untimed(asked) == untimed(invoked) == untimed(run) == untimed(streamed[-1])
+        assert asked.raw_reply == SUPPORTED and not asked.abstained
+
+    def test_the_runnable_reports_each_step_as_a_child_run(self, stub_assistant):
+        class Runs(BaseCallbackHandler):
+            def __init__(self) -> None:
+                self.started: list[tuple[str, Any]] = []
+                self.ended: list[Any] = []
+
+            def on_chain_start(self, serialized, inputs, *, run_id, parent_run_id=None, **kw):
+                self.started.append((kw.get("name"), parent_run_id))
+
+            def on_chain_end(self, outputs, *, run_id, **kw):
+                self.ended.append(outputs)
+
+        runs = Runs()
+        chain = chain_with(stub_assistant, MockLLM([SUPPORTED]))
+        answer = chain.runnable().invoke(Query(QUESTION, 5), config={"callbacks": [runs]})
+        (top, parent), *steps = runs.started
+        assert top == "citeqa_answer[mock]" and parent is None
+        assert [name for name, _ in steps] == ["rewrite", "retrieve", "context", "generate",
+                                               "verify"]  # fmt: skip
+        assert len({p for _, p in steps}) == 1 and steps[0][1] is not None  # one parent
+        assert runs.ended[3] == {"output": SUPPORTED}  # generate's output: the reply
+        assert runs.ended[-1] is answer  # the run's own output
+
+    def test_a_follow_up_is_rewritten_by_the_model_then_searched(self, stub_assistant):
+        llm = MockLLM([STANDALONE, SUPPORTED])
+        events = list(chain_with(stub_assistant, llm).stream(Query(FOLLOW_UP, 5, history=HISTORY)))
+        assert events[0].standalone_question == STANDALONE
+        assert events[-1].question == FOLLOW_UP
+        assert events[-1].standalone_question == STANDALONE
+        assert [c.kind for c in llm.calls] == ["stream", "stream"]  # rewrite, then the answer
+        assert STANDALONE in llm.calls[1].messages[-1]["content"]
+
+    def test_extractive_has_no_first_token_and_a_gated_question_no_generation(self, stub_assistant):
+        extractive = chain_with(stub_assistant, None).invoke(Query(QUESTION, 5))
+        assert extractive.backend == "extractive" and "generate" in extractive.timings
+        assert "first_token" not in extractive.timings  # no model: no first token
+
+        llm = MockLLM()  # an empty script: a call would fail the test
+        events = list(
+            chain_with(stub_assistant, llm, relevance_floor=1.01).stream(Query(QUESTION, 5))
+        )
+        assert [type(e) for e in events] == [Retrieved, Answer]  # no piece of a reply
+        assert events[-1].raw_reply == ABSTAIN_TOKEN and llm.calls == []
+        assert not {"generate", "first_token"} & events[-1].timings.keys()
+
+    def test_the_self_check_is_timed_apart_from_verify(self, stub_assistant):
+        llm = MockLLM([SUPPORTED], judge=0.9)
+        answer = chain_with(stub_assistant, llm, self_check=True).invoke(Query(QUESTION, 5))
+        assert [c.kind for c in llm.calls] == ["stream", "judge"]
+        assert answer.signals["self_check"] == 0.9
+        assert list(answer.timings)[-3:] == ["check", "verify", "total"]
+
+    def test_closing_the_stream_mid_reply_stops_generation(self, stub_assistant):
+        class Watched(MockLLM):
+            stopped = False
+
+            def _stream(
+                self, messages: Sequence[Message], *, fmt: ReplyFormat | None, max_tokens: int
+            ) -> Iterator[str]:
+                try:
+                    yield from super()._stream(messages, fmt=fmt, max_tokens=max_tokens)
+                finally:
+                    self.stopped = True
+
+        llm = Watched([SUPPORTED])
+        events = chain_with(stub_assistant, llm).stream(Query(QUESTION, 5))
+        assert isinstance(next(events), Retrieved)
+        assert isinstance(next(events), TextDelta) and not llm.stopped
+        events.close()  # the page's Stop
+        assert llm.stopped
+
+    def test_final_is_the_last_event_and_a_stream_without_an_answer_is_an_error(self):
+        answer = Answer("q", "a", (), False)
+        assert final(iter([Retrieved((), "q"), TextDelta("a"), answer])) is answer
+        with pytest.raises(RuntimeError, match="not an Answer"):
+            final(iter([Retrieved((), "q")]))
