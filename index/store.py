@@ -32,6 +32,10 @@ MAX_BATCH = 1000  # Chroma rejects more than ~5,400 records a call
 # compaction copy segments, and a write that hits a full disk fails half-way through Chroma.
 MIN_FREE_BYTES = 32 * 2**20
 LEGACY_VECTORS = "all-MiniLM-L6-v2/float"  # indexes from before the family was recorded
+# An article record's injection flags (`Article.injection`), as JSON spans; absent in records
+# written before they were stored. Internal, like the copy signature: not listed to users.
+INJECTION_KEY = "injection"
+_INTERNAL = frozenset({"minhash", INJECTION_KEY})
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,7 +272,7 @@ class ChromaStore:
         out = []
         for ids, metas, _ in self._scan(self._articles, documents=False):
             out += [
-                {"id": i, **{k: v for k, v in m.items() if k != "minhash"}}
+                {"id": i, **{k: v for k, v in m.items() if k not in _INTERNAL}}
                 for i, m in zip(ids, metas, strict=True)
             ]
         return sorted(out, key=lambda a: (a.get("title") or "", a["id"]))
@@ -451,6 +455,18 @@ class ChromaStore:
             raise
         self._bump()
         return True
+
+    def set_injection_flags(self, flags: Mapping[str, Sequence[Span]]) -> None:
+        """Store injection flags (article id -> its flagged sentences) in records written
+        before they were stored, without rewriting anything else: re-ingesting an unchanged
+        article from an older index fills them in (a sentence split, no embedding). Not a
+        change readers must notice (the text is the same), so the generation stays."""
+        ids = list(self.article_metas(list(flags)))
+        for i in range(0, len(ids), MAX_BATCH):
+            batch = ids[i : i + MAX_BATCH]
+            self._articles.update(
+                ids=batch, metadatas=[{INJECTION_KEY: spans_json(flags[a])} for a in batch]
+            )
 
     def delete_article(self, article_id: str) -> bool:
         existed = bool(self._articles.get(ids=[article_id])["ids"])
@@ -657,6 +673,15 @@ def sentence_id(article_id: str, span: Span) -> str:
     return f"{article_id}#{span.start}-{span.end}"
 
 
+def spans_json(spans: Sequence[Span]) -> str:
+    """Spans as Chroma metadata (a JSON string: metadata values are scalars)."""
+    return json.dumps([[s.start, s.end] for s in spans])
+
+
+def _spans(text: str) -> tuple[Span, ...]:
+    return tuple(Span(s, e) for s, e in json.loads(text))
+
+
 def _current(article_id: str, meta: Mapping[str, Any]) -> dict[str, Any]:
     """Chroma's `where` for the chunks of the article's current text (not a crashed writer's
     leftovers of another version)."""
@@ -699,6 +724,8 @@ def _article_meta(article: Article, n_chunks: int, *, sentences: bool) -> dict[s
     }
     if sentences:
         meta["sentences"] = 1  # its sentence vectors are stored (ingest re-writes one without)
+    if article.injection is not None:
+        meta[INJECTION_KEY] = spans_json(article.injection)
     for key in ("url", "source", "published_at", "origin", "origin_path"):
         value = getattr(article, key)
         if value is not None:
@@ -716,7 +743,7 @@ def chunk_meta(c: Chunk, text_hash: str) -> dict[str, Any]:
         "end": c.end,
         "title": c.title,
         "text_hash": text_hash,
-        "sentences": json.dumps([[s.start, s.end] for s in c.sentences]),
+        "sentences": spans_json(c.sentences),
     }
     if c.source is not None:
         meta["source"] = c.source
@@ -733,7 +760,7 @@ def _chunk(chunk_id: str, text: str | None, m: dict[str, Any]) -> Chunk:
         start=int(m["start"]),
         end=int(m["end"]),
         text=text or "",
-        sentences=tuple(Span(s, e) for s, e in json.loads(m.get("sentences", "[]"))),
+        sentences=_spans(m.get("sentences", "[]")),
         title=m.get("title", ""),
         source=m.get("source"),
         published_at=m.get("published_at"),
@@ -750,4 +777,5 @@ def _article(article_id: str, text: str, m: dict[str, Any]) -> Article:
         published_at=m.get("published_at"),
         origin=m.get("origin"),
         origin_path=m.get("origin_path"),
+        injection=_spans(m[INJECTION_KEY]) if INJECTION_KEY in m else None,
     )

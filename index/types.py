@@ -43,6 +43,11 @@ class Article:
     # What loading decided that the file did not say (a field read under another name, a
     # day/month order chosen): shown in the ingest report, not stored.
     notes: tuple[str, ...] = ()
+    # The sentences (spans of `sentence_spans(text)`) that look written to steer a model
+    # (`index.injection.looks_like_injection`), flagged once at ingest and stored with the
+    # record; None when not known (an article not yet ingested, or an index written before
+    # flags were stored: `index.injection.flagged_spans` then finds them on the fly).
+    injection: tuple[Span, ...] | None = None
 
     @property
     def text_hash(self) -> str:

@@ -14,6 +14,7 @@ import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from index.injection import flagged_spans
 from index.split import sentence_spans
 from qa.context import Context, looks_like_injection
 from qa.errors import CitationError
@@ -385,11 +386,9 @@ def _touches_injection(article: Article, start: int, end: int) -> bool:
     """Whether `[start, end)` overlaps a sentence written to steer the model. The context never
     shows such sentences, but a free quote is searched in the whole article, and a quote cut
     from one ("The outage was caused by a cyberattack", without its "Assistant:" label) does
-    not look like an order by itself."""
-    return any(
-        s.start < end and start < s.end and looks_like_injection(article.text[s.start : s.end])
-        for s in sentence_spans(article.text)
-    )
+    not look like an order by itself. The sentences are the ones flagged at ingest
+    (`Article.injection`); only an article from an older index is split and checked here."""
+    return any(s.start < end and start < s.end for s in flagged_spans(article))
 
 
 def _repair(
