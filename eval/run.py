@@ -21,6 +21,7 @@ from eval.rows import EvalRow
 from eval.sets import EvalQuestion, EvalSet, load_set
 from index.embed import Embedder
 from index.ingest import EMBED_TEXT_VERSION
+from qa.cite import quote_holds
 from qa.errors import CiteqaError, InputError
 from qa.settings import Settings
 from qa.types import Answer
@@ -269,7 +270,8 @@ def score(
     gold = [(g["article_id"], g["start"], g["end"]) for g in row.gold]
     cites = [(c["article_id"], c["start"], c["end"]) for c in row.citations]
     valid = [
-        texts.get(c["article_id"], "")[c["start"] : c["end"]] == c["quote"] for c in row.citations
+        quote_holds(texts.get(c["article_id"]), c["start"], c["end"], c["quote"])
+        for c in row.citations
     ]
     s: dict[str, float | None] = {
         "n_citations": float(len(cites)),

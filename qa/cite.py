@@ -229,9 +229,16 @@ def make_citation(article: Article, start: int, end: int, ref: str = "") -> Cita
     return citation
 
 
+def quote_holds(text: str | None, start: int, end: int, quote: str) -> bool:
+    """The one citation-validity check: the article's text (None: no such article) at the
+    non-empty, in-range `[start, end)` is exactly the quote. Asserted on every answer
+    (`assert_valid`), and counted by eval (`citation_validity`) and the injection judge."""
+    return text is not None and 0 <= start < end <= len(text) and text[start:end] == quote
+
+
 def assert_valid(citation: Citation, article: Article) -> None:
-    if article.id != citation.article_id or article.text[citation.start : citation.end] != (
-        citation.quote
+    if article.id != citation.article_id or not quote_holds(
+        article.text, citation.start, citation.end, citation.quote
     ):
         raise CitationError(
             f"citation {citation.ref or ''} does not match article {citation.article_id!r} "
