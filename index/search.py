@@ -129,16 +129,16 @@ class SearchIndex:
     # --- searching ------------------------------------------------------------------------
 
     def allowed(self, filters: Filters | None) -> np.ndarray:
+        """The live rows `filters` let through, by the filters' own rules (`Filters.admits`
+        of every chunk): `wants_source` of each distinct source, `in_window` of the date
+        column at once (undated rows are nan)."""
         mask = self.live.copy()
         if not filters:
             return mask
         if filters.sources:
             codes = [i for i, s in enumerate(self.sources) if filters.wants_source(s)]
             mask &= np.isin(self.source_code, codes)
-        if filters.published_after is not None:
-            mask &= self.published >= filters.published_after  # nan compares False
-        if filters.published_before is not None:
-            mask &= self.published <= filters.published_before
+        mask &= filters.in_window(self.published)
         return mask
 
     def describe(self) -> tuple[list[str], float | None, float | None]:
