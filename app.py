@@ -19,11 +19,18 @@ import gradio as gr  # noqa: E402
 
 from index.fetch import check_url, is_url  # noqa: E402
 from qa.assistant import Assistant, check_question  # noqa: E402
-from qa.errors import CiteqaError, InputError, NotFoundError  # noqa: E402
+from qa.errors import (  # noqa: E402
+    BackendError,
+    CiteqaError,
+    InputError,
+    ModelError,
+    NotFoundError,
+)
 from qa.render import (  # noqa: E402
     answer_html,
     article_html,
     citations_list_html,
+    for_people,
     ingest_report_html,
     live_text,
     no_match_html,
@@ -246,19 +253,35 @@ ANSWERING = (gr.update(visible=True, interactive=True, value="Stop"), gr.update(
 IDLE = (gr.update(visible=False), gr.update(visible=True))
 
 RETRIEVED_PLACEHOLDER = "<p class=muted>Retrieved passages appear here.</p>"
+CHOOSE_FILES = (
+    "Choose one or more .txt, .md, .html, .jsonl, .json or feed (.rss .atom .xml) files first, "
+    "then Add to index."
+)
 SEARCHING = "<p class=muted>Searching the articles…</p>"
 
 
 def notice_html(text: str) -> str:
+    """A notice in place (under the question box, in the Library, in the viewer); advice for
+    whoever runs the server (environment variables, flags, commands) is left out."""
     import html
 
-    return f"<p class=notice role=alert>{html.escape(text)}</p>"
+    return f"<p class=notice role=alert>{html.escape(for_people(text))}</p>"
 
 
-def error_html(text: str) -> str:
+def error_html(text: str, instead: str = "") -> str:
+    """A failed answer, in the reply's place; advice meant for whoever runs the server gives
+    way to `instead`, what the reader can do."""
     import html
 
-    return f"<div class=answer-error role=alert>No answer: {html.escape(text)}</div>"
+    said = html.escape(for_people(text, instead=instead))
+    return f"<div class=answer-error role=alert>No answer: {said}</div>"
+
+
+def _what_to_do(e: CiteqaError) -> str:
+    """What a reader of the page can do about an answer that failed with `e`."""
+    if isinstance(e, BackendError | ModelError):
+        return "Try again, or choose another backend in Settings."
+    return "Whoever runs this server will find the details in its log."
 
 
 class ChatPage:
@@ -366,7 +389,8 @@ class ChatPage:
                         skip(), skip(), *IDLE,
                     )  # fmt: skip
         except CiteqaError as e:
-            chat[-1] = {"role": "assistant", "content": error_html(str(e))}
+            log.warning("answering failed: %s", e)  # all of it, for whoever runs the server
+            chat[-1] = {"role": "assistant", "content": error_html(str(e), _what_to_do(e))}
             yield chat, answers, "", "", message, skip(), *IDLE
         except Exception as e:  # never a traceback in the page
             log.exception("answering failed")
@@ -431,13 +455,16 @@ class ChatPage:
             turn, n = (int(x) for x in target.split(":"))
             answer = answers[turn]
             citation = answer.citations[n - 1]
-        except (ValueError, IndexError):
+        except (ValueError, IndexError):  # said in the viewer: nothing covers the page
             log.warning("bad citation target %r (%d answers)", target, len(answers or []))
-            raise gr.Error("That citation is no longer available; ask again.") from None
+            said = "That citation is no longer available; ask again."
+            return notice_html(said), gr.Tabs(selected="article")
         try:
             article = self.assistant.get_article(citation.article_id)
+        except NotFoundError:
+            return notice_html(GONE), gr.Tabs(selected="article")
         except CiteqaError as e:
-            raise gr.Error(str(e)) from None
+            return notice_html(str(e)), gr.Tabs(selected="article")
         return article_html(article, citation, list(answer.citations)), gr.Tabs(selected="article")
 
     # --- library --------------------------------------------------------------------------
@@ -449,15 +476,16 @@ class ChatPage:
     ) -> tuple[list[list[Any]], Any, Any, Any]:
         """Outputs: report, library, article picker, the first-run panel (hidden once anything
         is indexed)."""
-        if not files:
-            raise gr.Error(
-                "Choose one or more .txt, .md, .html, .jsonl, .json or feed (.rss .atom .xml) "
-                "files first."
-            )
+        skip = gr.skip()
+        if not files:  # a row of the report, like a bad file: no overlay covers the Library
+            return [["", "rejected", "", 0, CHOOSE_FILES]], skip, skip, skip
         paths = [Path(f if isinstance(f, str) else f.name) for f in files]
-        report = self.assistant.add(paths, progress=True)  # tqdm, mirrored in the page
-        if report.rejected:
-            gr.Warning(f"{len(report.rejected)} file(s) rejected; see the report below for why.")
+        try:
+            # tqdm, mirrored in the page; rejected files are rows of the report, with why
+            report = self.assistant.add(paths, progress=True)
+        except CiteqaError as e:  # the index busy or unwritable: said in the report too
+            log.warning("upload failed: %s", e)
+            return [["", "rejected", "", 0, str(e)]], skip, skip, skip
         table = self.article_table()
         return report_rows(report), table, self.article_choices(), gr.update(visible=not table)
 
@@ -600,7 +628,16 @@ class ChatPage:
         except NotFoundError:  # said in the panel, without the command line's advice
             return notice_html(GONE), gr.Tabs(selected="article")
         except CiteqaError as e:
-            raise gr.Error(str(e)) from None
+            return notice_html(str(e)), gr.Tabs(selected="article")
+
+    def view(self, article_id: str | None) -> tuple[Any, Any, str]:
+        """The Library's View. Nothing picked: said in the Library, where the reader is (the
+        Article tab, out of sight, keeps what it shows). Outputs: article, tabs, notice."""
+        if not article_id:
+            said = notice_html("Pick an article in the list first, then View.")
+            return gr.skip(), gr.skip(), said
+        shown, tab = self.show_article(article_id)
+        return shown, tab, ""
 
 
 def done_html(text: str) -> str:
@@ -890,7 +927,7 @@ def build_app(assistant: Assistant) -> gr.Blocks:
         closing = [confirm_box, editor, removing, editing, edit_error]
         edit_cancel.click(page.close_library_panels, None, closing, **private)
         pick.input(page.close_library_panels, None, closing, **private)
-        view_btn.click(page.show_article, [pick], [article, tabs])
+        view_btn.click(page.view, [pick], [article, tabs, library_notice], api_name="show_article")
         demo.load(page.on_load, None, [first_run, library, pick])
     demo.queue(default_concurrency_limit=2)
     return demo

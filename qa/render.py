@@ -30,6 +30,49 @@ def live_text(partial_reply: str) -> str:
     return html.escape(_LIVE_MARKER.sub("", partial_reply))
 
 
+# What only whoever runs the server can act on: an environment variable, a command-line flag,
+# a command in backticks. Messages are written for the command line (index/, qa/llm/).
+_OPERATOR = re.compile(r"CITEQA_[A-Z0-9_]+|(?<![\w/-])--[a-z][a-z0-9-]*|`[^`]+`")
+_PAREN = re.compile(r"\s?\(([^()]*)\)")
+_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z(])")
+_CLAUSE = re.compile(r"(; |, or )")
+
+
+def for_people(text: str, *, instead: str = "") -> str:
+    """`text` (an error or a report reason) for a person using the page: the advice in it meant
+    for whoever runs the server (set CITEQA_…, use --backend …, run `citeqa …`) is left out,
+    clause by clause, and `instead` is said once in its place. Text with no such advice is
+    returned as it is."""
+    if not _OPERATOR.search(text):
+        return text
+
+    def paren(m: re.Match[str]) -> str:
+        kept = [p.strip() for p in m.group(1).split(";") if not _OPERATOR.search(p)]
+        return f" ({'; '.join(kept)})" if kept else ""
+
+    text = _PAREN.sub(lambda m: paren(m) if _OPERATOR.search(m.group(1)) else m.group(0), text)
+    sentences = []
+    for sentence in _SENTENCE.split(text):
+        if not _OPERATOR.search(sentence):
+            sentences.append(sentence)
+            continue
+        parts = _CLAUSE.split(sentence)  # clause, separator, clause, …
+        kept = [parts[0]] if not _OPERATOR.search(parts[0]) else []
+        for sep, clause in zip(parts[1::2], parts[2::2], strict=True):
+            if not _OPERATOR.search(clause):
+                kept += [sep, clause] if kept else [clause[:1].upper() + clause[1:]]
+        if kept:
+            said = "".join(kept).rstrip(" ,;")
+            end = sentence.rstrip()[-1:]
+            sentences.append(said + (end if end in ".!?" and not said.endswith(end) else ""))
+    out = " ".join(s for s in sentences if s.strip())
+    return f"{out} {instead}".strip() if instead or out else OPERATOR_ONLY
+
+
+# Said when a message held nothing but advice for whoever runs the server.
+OPERATOR_ONLY = "This server is not set up for that; whoever runs it will find why in its log."
+
+
 def answer_html(answer: Answer, turn: int, articles: Mapping[str, Article] | None = None) -> str:
     """The answer as the reader sees it: sentences with numbered chips, a plain confidence line,
     source cards, and a collapsed details view with the ids and offsets.
@@ -333,7 +376,8 @@ def ingest_report_html(rows: Sequence[Sequence[Any]]) -> str:
         if chunks:
             meta.append(f"{chunks} chunk" + ("" if str(chunks) == "1" else "s"))
         meta_html = f"<div class=report-meta>{e(' · '.join(meta))}</div>" if meta else ""
-        why = f"<div class=report-reason>{e(str(reason))}</div>" if reason else ""
+        reason = for_people(str(reason)) if reason else ""
+        why = f"<div class=report-reason>{e(reason)}</div>" if reason else ""
         kind = re.sub(r"[^a-z]", "", str(status).lower())
         items.append(
             f"<li class='report-row {kind}'><div class=report-head><span class=report-file>"
