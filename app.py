@@ -350,6 +350,10 @@ class ChatPage:
             chat[-1] = _stage(f"Searching {_count(searched, 'article')}…")
             yield chat, answers, skip(), skip(), skip(), skip(), skip(), skip()
         stream: Iterator[Retrieved | TextDelta | Answer] | None = None
+        # The Sources panel once the answer ends unanswered (stopped, failed): what retrieval
+        # found stays, as it was for this question; before retrieval, the placeholder (not
+        # "Searching…", and not a blank panel).
+        panel: Any = RETRIEVED_PLACEHOLDER
         try:
             history = session_history(answers)
             stream = self.assistant.stream(
@@ -362,13 +366,14 @@ class ChatPage:
                     # unfinished reply is kept, and follow-ups are not rewritten with it.
                     self._stopping.discard(session)
                     chat[-1] = {"role": "assistant", "content": STOPPED}
-                    yield chat, answers, "", skip(), message, skip(), *IDLE
+                    yield chat, answers, "", panel, message, skip(), *IDLE
                     return
                 if isinstance(event, Retrieved):
                     # What retrieval found, shown while the model is still reading the prompt.
                     sources_html = self._sources_html(
                         event.sources, message, event.standalone_question
                     )
+                    panel = skip()
                     found = len({s.article_id for s in event.sources})
                     writing = f"Writing the answer from {_count(found, 'article')}…"
                     chat[-1] = _stage(writing if found else "Writing the answer…")
@@ -391,12 +396,12 @@ class ChatPage:
         except CiteqaError as e:
             log.warning("answering failed: %s", e)  # all of it, for whoever runs the server
             chat[-1] = {"role": "assistant", "content": error_html(str(e), _what_to_do(e))}
-            yield chat, answers, "", "", message, skip(), *IDLE
+            yield chat, answers, "", panel, message, skip(), *IDLE
         except Exception as e:  # never a traceback in the page
             log.exception("answering failed")
             text = f"Something went wrong while answering: {type(e).__name__}: {e}"
             chat[-1] = {"role": "assistant", "content": error_html(text)}
-            yield chat, answers, "", "", message, skip(), *IDLE
+            yield chat, answers, "", panel, message, skip(), *IDLE
         finally:
             # Stopped, failed or closed by gradio: closing the stream closes the model's, which
             # ends generation and frees the model for the next question.

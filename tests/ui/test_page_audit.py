@@ -333,6 +333,9 @@ class TestErrorsInPlace:
         assert "Try again, or choose another backend in Settings." in said
         for operator_only in ("CITEQA_", "--backend", "`"):
             assert operator_only not in said, said
+        # What retrieval found for it stays listed (the panel is not blanked).
+        _tab(page, "Sources")
+        assert "Harbour Bridge Reopens" in page.locator("#sources").inner_text()
         # The earlier answer stays, the question is back in the box, Ask answers again.
         assert page.locator("#chat .source-card").count() == 2 and _no_overlay(page)
         assert page.input_value("#question textarea").startswith("How much did")
