@@ -199,6 +199,35 @@ JS = """
     window.scrollTo({ top: sheet.y, behavior: 'instant' });
     if (sheet.chip && sheet.chip.isConnected) sheet.chip.focus({ preventScroll: true });
   };
+  // The chat's scrolling (gradio's autoscroll is off: it scrolls to the end of every reply).
+  // A new question and a reply being written are followed to the bottom; a finished reply
+  // taller than the box is shown from its question down, so the reader starts at its first
+  // sentence rather than at its last card.
+  const follow = { asked: 0, done: 0 };
+  const scrollChat = () => {
+    const chat = document.getElementById('chat');
+    const box = chat && chat.querySelector('.bubble-wrap');
+    if (!box) return;
+    const users = chat.querySelectorAll('[data-testid="user"]');
+    const bots = chat.querySelectorAll('[data-testid="bot"]');
+    if (users.length < follow.asked) Object.assign(follow, { asked: 0, done: 0 });  // cleared
+    const last = bots[bots.length - 1];
+    const finished = !!last && bots.length >= users.length
+      && !!last.querySelector('.answer, .abstain, .no-match, .answer-error, .stopped');
+    const nearEnd = box.scrollHeight - box.scrollTop - box.clientHeight < 100;
+    if (users.length > follow.asked || (!finished && nearEnd)) {
+      follow.asked = users.length;
+      box.scrollTop = box.scrollHeight;
+    }
+    if (!finished || follow.done === bots.length) return;
+    follow.done = bots.length;
+    const question = users[users.length - 1];
+    const label = chat.querySelector('[data-testid="block-label"]');
+    const top = box.scrollTop + question.getBoundingClientRect().top
+      - box.getBoundingClientRect().top - (label ? label.offsetHeight + 8 : 8);
+    box.scrollTop = box.scrollHeight - top > box.clientHeight ? top : box.scrollHeight;
+  };
+  new MutationObserver(scrollChat).observe(document.body, { childList: true, subtree: true });
   document.addEventListener('keydown', (ev) => { if (ev.key === 'Escape') closeSheet(); });
   window.addEventListener('resize', () => { if (!stacked()) closeSheet(); });
   document.addEventListener('click', (ev) => {
@@ -756,7 +785,10 @@ def build_app(assistant: Assistant) -> gr.Blocks:
                             "Try the sample article", variant="primary", elem_id="load-sample"
                         )
                         add_btn = gr.Button("Add your articles", elem_id="add-articles")
-                chat = gr.Chatbot(label="Conversation", height=480, elem_id="chat")
+                # autoscroll off: the page's JS scrolls it (a finished reply from its start).
+                chat = gr.Chatbot(
+                    label="Conversation", height=480, elem_id="chat", autoscroll=False
+                )
                 with gr.Row():
                     question = gr.Textbox(
                         placeholder="Ask about the articles, e.g. Why did Pashinyan skip it?",

@@ -469,6 +469,33 @@ class TestNoStalePanels:
         context.close()
 
 
+# --- answer cards: where a finished answer is shown --------------------------------------------
+
+# Whether the top of the last reply's answer is inside the chat's visible box.
+ANSWER_START_SHOWN = """() => {
+  const box = document.querySelector('#chat .bubble-wrap');
+  const answer = [...document.querySelectorAll('#chat [data-testid="bot"]')].pop()
+    ?.querySelector('.answer');
+  if (!box || !answer) return false;
+  const b = box.getBoundingClientRect(), a = answer.getBoundingClientRect();
+  return a.top >= b.top && a.top + 20 <= b.bottom;
+}"""
+
+
+class TestAnswerStart:
+    def test_a_reply_taller_than_the_chat_shows_from_its_first_sentence(self, plain, browser):
+        context, page, _, errors = _open(browser, plain, width=390, height=844)
+        for n in (1, 2):  # the first answer, and one under an earlier answer
+            _ask_filtered(page, BOTH, n)
+            page.wait_for_timeout(600)  # past gradio's own scrolling, were it on
+            box = page.locator("#chat .bubble-wrap")
+            assert box.evaluate("b => b.scrollHeight > b.clientHeight")  # it does not fit
+            assert page.evaluate(ANSWER_START_SHOWN), f"answer {n} starts out of view"
+        page.screenshot(path=str(SHOTS / "audit-answer-start-390.png"))
+        assert not errors
+        context.close()
+
+
 # --- bug 10 ----------------------------------------------------------------------------------
 
 
