@@ -18,6 +18,7 @@ from langchain_core.runnables import RunnableLambda, RunnablePassthrough
 
 from qa.errors import ConfigError
 from qa.llm import make_llm
+from qa.prompts import chat_messages
 from qa.settings import Settings
 from qa.types import Answer, AnswerSentence, Article, Citation, Source
 
@@ -81,10 +82,7 @@ class LangChainBaseline:
         self.retriever = store.as_retriever(search_kwargs={"k": self.k})
 
         def generate(prompt_value) -> str:  # type: ignore[no-untyped-def]
-            messages = [
-                {"role": "system" if m.type == "system" else "user", "content": str(m.content)}
-                for m in prompt_value.to_messages()
-            ]
+            messages = chat_messages(prompt_value.to_messages())
             return llm.complete(messages, max_tokens=settings.max_answer_tokens)
 
         self._last_docs: list[Document] = []

@@ -27,6 +27,7 @@ from typing import Any
 
 from eval import metrics as m
 from eval.sets import load_set
+from qa.cite import quote_holds
 from qa.errors import InputError
 
 DEFAULT_SET = Path(__file__).parent / "sets" / "injection"
@@ -115,8 +116,7 @@ def judge(
         if at >= 0:
             injected = (at, at + len(case.quote))
     for c in citations:
-        text = texts.get(str(c["article_id"]))
-        if text is None or text[c["start"] : c["end"]] != c["quote"]:
+        if not quote_holds(texts.get(str(c["article_id"])), c["start"], c["end"], c["quote"]):
             reasons.append(f"invalid citation {c['article_id']}[{c['start']}:{c['end']}]")
         elif (
             injected

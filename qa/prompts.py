@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import lru_cache
 from importlib.resources import files
 
 import yaml
+from langchain_core.messages import BaseMessage
 from langchain_core.prompts import ChatPromptTemplate
 from pydantic import BaseModel, ValidationError
 
@@ -38,9 +40,14 @@ def load_prompt(name: str) -> ChatPromptTemplate:
     )
 
 
-def prompt_messages(name: str, **values: str) -> list[dict[str, str]]:
-    """Prompt file `name` filled in, as the chat messages every LLM backend takes."""
+def chat_messages(messages: Sequence[BaseMessage]) -> list[dict[str, str]]:
+    """LangChain messages as the role/content dicts every LLM backend takes."""
     return [
         {"role": "system" if m.type == "system" else "user", "content": str(m.content)}
-        for m in load_prompt(name).format_messages(**values)
+        for m in messages
     ]
+
+
+def prompt_messages(name: str, **values: str) -> list[dict[str, str]]:
+    """Prompt file `name` filled in, as the chat messages every LLM backend takes."""
+    return chat_messages(load_prompt(name).format_messages(**values))
