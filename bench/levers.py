@@ -24,6 +24,7 @@ from eval import metrics as m
 from eval.sets import load_set
 from qa.answer import AnswerChain, Query
 from qa.assistant import Assistant, check_question
+from qa.extractive import extractive_llm
 from qa.settings import Settings
 
 SETS = Path(__file__).resolve().parent.parent / "eval" / "sets"
@@ -62,7 +63,8 @@ def measure(set_name: str, variant: str, cache_dir: Path) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp, _headline_off(variant == VARIANTS[1]):
         a = Assistant(settings.model_copy(update={"data_dir": Path(tmp)}))
         a.add(list(eval_set.articles))
-        chain = AnswerChain(settings, a.retriever, a.store.get_articles, a.count_tokens, None)
+        llm = extractive_llm(settings)
+        chain = AnswerChain(settings, a.retriever, a.store.get_articles, a.count_tokens, llm)
         hit1, hitk, ctx, seconds, tokens = [], [], [], [], []
         for q in eval_set.questions:
             gold = [(g.article_id, g.start, g.end) for g in eval_set.gold.get(q.id, ())]

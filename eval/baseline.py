@@ -52,7 +52,7 @@ class LangChainBaseline:
         from langchain_text_splitters import RecursiveCharacterTextSplitter
 
         llm = make_llm(settings.backend, settings)
-        if llm is None:
+        if not llm.is_model:
             raise ConfigError("The LangChain baseline needs an LLM backend (local or openai).")
         self.llm = llm
         self.backend, self.model = llm.name, llm.model

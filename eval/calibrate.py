@@ -293,7 +293,6 @@ def main() -> None:
         from qa.settings import Settings
 
         llm = make_llm("local", Settings.load())
-        assert llm is not None
         warm(llm)
         for run in args.runs:
             print(f"{run.name}: {add_self_check(run, llm)} rows checked")

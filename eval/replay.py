@@ -78,8 +78,8 @@ def replay(run: Path, out: Path, overrides: dict[str, Any], *, self_check: bool)
     runner = Runner(eval_set, settings, default_index_dir(eval_set, "citeqa", settings), "citeqa",
                      progress=False)  # fmt: skip
     assistant = runner.assistant
-    llm = assistant.llm("local") if settings.self_check else None
-    if llm is not None:
+    llm = assistant.llm("local" if settings.self_check else "extractive")
+    if llm.is_model:
         warm(llm)
     chain = AnswerChain(
         settings, assistant.retriever, assistant.store.get_articles, assistant.count_tokens, llm
@@ -109,7 +109,7 @@ def replay(run: Path, out: Path, overrides: dict[str, Any], *, self_check: bool)
             shown = list(prompt.messages)
             if old.tokens.get("prompt") and _tokens(assistant, shown) != old.tokens["prompt"]:
                 raise InputError(f"{old.id}: the prompt differs from the run's; replay is off.")
-        judge = timer.timed("check", llm.judge) if llm is not None else None
+        judge = timer.timed("check", llm.judge) if llm.is_model else None
         t0 = time.perf_counter()
         answer = timer.stamp(timer.run("verify", chain.verify, prompt, old.raw_reply, judge))
         row = runner.record(q, runner.empty_row(q), answer)

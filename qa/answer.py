@@ -35,7 +35,6 @@ from qa.cite import ABSTAIN_TEXT, ABSTAIN_TOKEN, also_stating, parse_reply, veri
 from qa.confidence import anchors, check_messages, confidence, covering_articles, measure
 from qa.conflicts import conflict_sentence, find_conflicts
 from qa.context import Context, build_context
-from qa.extractive import extractive_reply
 from qa.history import rewrite_question
 from qa.llm.base import LLM, Message, ReplyFormat
 from qa.prompts import prompt_messages
@@ -228,21 +227,21 @@ class AnswerChain:
         retriever: HybridRetriever,
         get_articles: Callable[[Sequence[str]], Mapping[str, Article]],
         count_tokens: Callable[[str], int],
-        llm: LLM | None,
+        llm: LLM,
     ) -> None:
         self.settings = settings
         self.retriever = retriever
         self.get_articles = get_articles
         self.count_tokens = count_tokens
-        self.llm = llm  # None: the extractive backend
+        self.llm = llm  # the backend: a model, or one without (extractive: `is_model` False)
 
     @property
     def backend(self) -> str:
-        return self.llm.name if self.llm else "extractive"
+        return self.llm.name
 
     @property
     def model(self) -> str:
-        return self.llm.model if self.llm else "extractive"
+        return self.llm.model
 
     # --- the one path ---------------------------------------------------------------------
 
@@ -261,12 +260,12 @@ class AnswerChain:
             pieces: list[str] = []
             with timer.step("generate", prompt) as run, closing(self.generate(prompt)) as gen:
                 for piece in gen:
-                    if not pieces and self.llm is not None:  # a model's, not extractive's
+                    if not pieces and self.llm.is_model:  # a model's, not extractive's
                         timer.mark("first_token")
                     pieces.append(piece)
                     yield TextDelta(piece)
                 run.output = reply = "".join(pieces)
-        judge = timer.timed("check", self.llm.judge) if self.llm is not None else None
+        judge = timer.timed("check", self.llm.judge) if self.llm.is_model else None
         answer = timer.run("verify", self.verify, prompt, reply, judge)
         yield timer.stamp(answer)
 
@@ -359,15 +358,9 @@ class AnswerChain:
     def generate(self, prompt: Prompt) -> Iterator[str]:
         """The reply in pieces as the model writes it; the extractive backend's (the source
         sentences most like the question, cited) in one piece."""
-        if self.llm is None:
-            yield extractive_reply(
-                prompt.context,
-                min_score=self.settings.extractive_min_score,
-                max_sentences=self.settings.max_answer_sentences,
-            )
-            return
-        yield from self.llm.stream(
+        yield from self.llm.reply(
             prompt.messages,
+            prompt.context,
             fmt=self.reply_format(prompt),
             max_tokens=self.settings.max_answer_tokens,
         )
@@ -382,7 +375,7 @@ class AnswerChain:
         that timed the steps adds them). `judge` gives the self-check (`self_check`) its
         P(the answer answers the question); by default the chain's model's, which `stream`
         passes timed."""
-        if judge is None and self.llm is not None:
+        if judge is None and self.llm.is_model:
             judge = self.llm.judge
         standalone, context = prompt.standalone, prompt.context
         parsed = parse_reply(reply)
@@ -460,8 +453,8 @@ class AnswerChain:
             backend=self.backend,
             model=self.model,
             tokens={
-                "prompt": prompt_tokens if self.llm else 0,
-                "completion": self.count_tokens(reply) if self.llm else 0,
+                "prompt": prompt_tokens if self.llm.is_model else 0,
+                "completion": self.count_tokens(reply) if self.llm.is_model else 0,
                 "context": context.tokens,
             },
             raw_reply=reply,

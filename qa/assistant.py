@@ -160,7 +160,7 @@ class Assistant:
             copy_threshold=settings.copy_threshold,
         )
         self.count_tokens = TokenCounter(settings.cache_dir)
-        self._llms: dict[str, LLM | None] = {}
+        self._llms: dict[str, LLM] = {}
         self._llm_lock = threading.Lock()
         # (change marker, each article's (source, date)): what `article_count` counts from.
         self._tally: tuple[str | None, tuple[tuple[str | None, float | None], ...]] | None = None
@@ -291,14 +291,14 @@ class Assistant:
 
     # --- questions ------------------------------------------------------------------------
 
-    def llm(self, backend: str | None = None) -> LLM | None:
+    def llm(self, backend: str | None = None) -> LLM:
         from qa.llm import make_llm
 
         name = backend or self.settings.backend
         with self._llm_lock:
             if name not in self._llms:
                 llm = make_llm(name, self.settings)
-                if llm is not None:
+                if llm.is_model:
                     warm(llm)
                 self._llms[name] = llm
             return self._llms[name]
@@ -363,8 +363,7 @@ class Assistant:
 
     def close(self) -> None:
         for llm in self._llms.values():
-            if llm is not None:
-                llm.close()
+            llm.close()
         self._llms.clear()
         self.retriever.close()
 

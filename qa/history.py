@@ -36,14 +36,15 @@ def normalise_history(history: History | None) -> list[tuple[str, str]]:
     return transcript[-6:]
 
 
-def rewrite_question(question: str, transcript: Sequence[tuple[str, str]], llm: LLM | None) -> str:
+def rewrite_question(question: str, transcript: Sequence[tuple[str, str]], llm: LLM) -> str:
     """A standalone form of `question`; unchanged when it does not lean on the `transcript`
-    (the conversation before it, from `normalise_history`)."""
+    (the conversation before it, from `normalise_history`). A backend without a model
+    (extractive) is not asked: the follow-up is the question before it and then it, as written."""
     last_user = next((t for r, t in reversed(transcript) if r == "user"), None)
     if last_user is None or not _FOLLOW_UP.search(question):
         return question
     fallback = f"{last_user} {question}"
-    if llm is None:
+    if not llm.is_model:
         return fallback
     history = "\n".join(f"{role.title()}: {_short(text)}" for role, text in transcript)
     messages = prompt_messages("rewrite", history=history, question=question)

@@ -1,8 +1,9 @@
 """LLM backends behind one interface (`qa.llm.base.LLM`), chosen by name (`Settings.backend`).
 
-The names, descriptions and factories are in `qa.llm.registry`; the built-in factories are
-here. Each imports its engine only when called, so importing qa.llm (as the CLI and settings
-do, through the registry) loads no model library.
+The names, descriptions and factories are in `qa.llm.registry`; the built-in models' factories
+are here (`extractive`'s, a backend without a model, is beside it in `qa.extractive`). Each
+imports its engine only when called, so importing qa.llm (as the CLI and settings do, through
+the registry) loads no model library.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ if TYPE_CHECKING:
     from qa.settings import Settings  # qa.settings imports the registry, so only for types
 
 
-def make_llm(backend: str, settings: Settings) -> LLM | None:
-    """The LLM for the backend named `backend`; None for `extractive`, which needs no model.
+def make_llm(backend: str, settings: Settings) -> LLM:
+    """The LLM for the backend named `backend` (for `extractive`, an `ExtractiveLLM`: no model).
     An unknown name is a ConfigError that lists the registered ones."""
     return get(backend).create(settings)
 
@@ -55,8 +56,3 @@ def openai_llm(settings: Settings) -> LLM:
         temperature=settings.temperature,
         seed=settings.seed,
     )
-
-
-def no_llm(settings: Settings) -> None:
-    """`extractive`: no model; the answer chain reads None as "pick the best sentences"."""
-    return None

@@ -1,10 +1,11 @@
 """The answer backends by name: the one list the CLI's --backend, settings and the API read.
 
-A backend is a name, a one-line description and a factory `(Settings) -> LLM | None` (None:
-answer without a model, as `extractive` does). Factories are written "module:function" and
-imported on first use, the way entry points are, for two reasons: this module must stay cheap
-(`citeqa --help` builds its choices from it) and it must not import qa.settings, which
-validates `backend` against it. So built-ins and plugins go through the same loading code.
+A backend is a name, a one-line description and a factory `(Settings) -> LLM`; one that answers
+without a model (`extractive`) is an `LLM` too, with `is_model` False. Factories are written
+"module:function" and imported on first use, the way entry points are, for two reasons: this
+module must stay cheap (`citeqa --help` builds its choices from it) and it must not import
+qa.settings, which validates `backend` against it. So built-ins and plugins go through the same
+loading code.
 
 Third-party packages add a backend the way simonw/llm plugins add models, with an entry point
 in the `citeqa.backends` group whose object is a `Backend` or a factory function:
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
 ENTRY_POINT_GROUP = "citeqa.backends"
 
 # Called with the `qa.settings.Settings` (not named here: qa.settings imports this module).
-Factory = Callable[[Any], "LLM | None"]
+Factory = Callable[[Any], "LLM"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,8 +63,8 @@ class Backend:
                 f"({type(e).__name__}: {e}); reinstall the package that provides it."
             ) from None
 
-    def create(self, settings: Any) -> LLM | None:
-        """A new model for `settings` (a `qa.settings.Settings`); None: no model needed."""
+    def create(self, settings: Any) -> LLM:
+        """A new backend for `settings` (a `qa.settings.Settings`)."""
         return self.load()(settings)
 
 
@@ -81,7 +82,7 @@ BUILTIN: tuple[Backend, ...] = (
     Backend(
         "extractive",
         "no model; the source sentences most similar to the question are the answer",
-        "qa.llm:no_llm",
+        "qa.extractive:extractive_llm",
     ),
     Backend(
         "mock",

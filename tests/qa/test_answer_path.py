@@ -151,7 +151,8 @@ class TestOnePath:
         assert STANDALONE in llm.calls[1].messages[-1]["content"]
 
     def test_extractive_has_no_first_token_and_a_gated_question_no_generation(self, stub_assistant):
-        extractive = chain_with(stub_assistant, None).invoke(Query(QUESTION, 5))
+        picker = stub_assistant.llm("extractive")
+        extractive = chain_with(stub_assistant, picker).invoke(Query(QUESTION, 5))
         assert extractive.backend == "extractive" and "generate" in extractive.timings
         assert "first_token" not in extractive.timings  # no model: no first token
 

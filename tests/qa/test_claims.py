@@ -13,6 +13,7 @@ from index.clean import clean_text
 from qa.answer import AnswerChain, Found, Prompt, Query
 from qa.confidence import anchors, answer_kind, asked_kind, counted_noun, coverage, measure
 from qa.context import Context, NumberedSentence
+from qa.extractive import extractive_llm
 from qa.retrieve import Retrieval
 from qa.settings import Settings
 from qa.types import Article, Chunk, RetrievedChunk
@@ -49,12 +50,13 @@ def _context(*arts: Article) -> Context:
 
 
 def _finish(question: str, reply: str, *arts: Article, **settings):
+    cfg = Settings(backend="extractive", **settings)
     chain = AnswerChain(
-        Settings(backend="extractive", **settings),
+        cfg,
         retriever=None,  # type: ignore[arg-type]  # verify() does not retrieve
         get_articles=lambda ids: {i: ARTICLES[i] for i in ids if i in ARTICLES},
         count_tokens=lambda s: len(s.split()),
-        llm=None,
+        llm=extractive_llm(cfg),
     )
     chunk = Chunk(id="c", article_id=arts[0].id, index=0, start=0, end=1, text="x")
     retrieval = Retrieval(question, np.zeros(3), (RetrievedChunk(chunk, 1.0, 1, 1, 0.7),))
@@ -462,12 +464,13 @@ class TestAnchorFocus:
 
     @staticmethod
     def _chain(**settings) -> AnswerChain:
+        cfg = Settings(backend="extractive", **settings)
         return AnswerChain(
-            Settings(backend="extractive", **settings),
+            cfg,
             retriever=None,  # type: ignore[arg-type]  # focus() does not retrieve
             get_articles=lambda ids: {i: ARTICLES[i] for i in ids if i in ARTICLES},
             count_tokens=lambda s: len(s.split()),
-            llm=None,
+            llm=extractive_llm(cfg),
         )
 
     @staticmethod

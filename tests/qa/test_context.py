@@ -120,10 +120,12 @@ class TestBudget:
     @staticmethod
     def _chain(**overrides):
         from qa.answer import AnswerChain
+        from qa.extractive import extractive_llm
         from qa.settings import Settings
 
         settings = Settings(**{"context_tokens": 350, "long_context_tokens": 600, **overrides})
-        return AnswerChain(settings, None, dict, len, None)  # type: ignore[arg-type]
+        llm = extractive_llm(settings)
+        return AnswerChain(settings, None, dict, len, llm)  # type: ignore[arg-type]
 
     @staticmethod
     def _retrieved(*article_ids: str) -> list[RetrievedChunk]:

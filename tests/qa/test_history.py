@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from qa.extractive import ExtractiveLLM
 from qa.history import normalise_history, rewrite_question
 from qa.llm.mock import MockLLM
 from qa.prompts import prompt_messages
@@ -75,8 +76,9 @@ class TestFollowUpRewrite:
         assert rewrite_question(FOLLOW_UP, TRANSCRIPT, MockLLM([reply])) == fallback
 
     def test_without_a_model_the_last_question_is_joined(self):
-        # The extractive backend (llm None) has no model to rewrite with.
-        assert rewrite_question(FOLLOW_UP, TRANSCRIPT, None) == f"{TRANSCRIPT[0][1]} {FOLLOW_UP}"
+        # The extractive backend has no model to rewrite with.
+        llm = ExtractiveLLM(min_score=0.45, max_sentences=4)
+        assert rewrite_question(FOLLOW_UP, TRANSCRIPT, llm) == f"{TRANSCRIPT[0][1]} {FOLLOW_UP}"
 
     def test_history_forms_are_normalised_and_kept_short(self):
         messages = [

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from qa.api_models import AnswerOptions
 from qa.cli import build_parser
 from qa.errors import ConfigError
+from qa.extractive import ExtractiveLLM
 from qa.llm import make_llm, registry
 from qa.llm.base import ReplyFormat
 from qa.llm.mock import MockLLM, pieces
@@ -77,8 +78,10 @@ class TestRegistry:
         llm = make_llm(settings.backend, settings)
         assert isinstance(llm, MockLLM) and llm.name == "mock"
 
-    def test_extractive_needs_no_model(self):
-        assert make_llm("extractive", Settings.load()) is None
+    def test_extractive_is_a_backend_without_a_model(self):
+        llm = make_llm("extractive", Settings.load())
+        assert isinstance(llm, ExtractiveLLM) and not llm.is_model
+        assert (llm.name, llm.model) == ("extractive", "extractive")
 
     def test_unknown_name_in_settings_lists_the_registered_ones(self):
         with pytest.raises(ConfigError) as e:
