@@ -1014,25 +1014,26 @@ def serve(settings: Settings, *, host: str, port: int, auth: str | None) -> None
     demo.block_thread()
 
 
-def register(sub, common, answer_opts) -> None:  # type: ignore[no-untyped-def]
-    """`citeqa serve` is declared in qa.cli (importing this module imports gradio, which
-    `citeqa --help` must not wait for); kept for callers that register it from here."""
-    from qa.cli import register_serve
-
-    register_serve(sub, common, answer_opts)
-
-
-def _cmd_serve(args: argparse.Namespace) -> int:
+def cmd_serve(args: argparse.Namespace) -> int:
+    """`citeqa serve` once its options are parsed (declared by `qa.cli.register_serve`)."""
     from qa.settings import settings_from
 
     serve(settings_from(args), host=args.host, port=args.port, auth=args.auth)
     return 0
 
 
+def register(sub, common, answer_opts) -> None:  # type: ignore[no-untyped-def]
+    """`serve` as a sub-command whose run is this module's `cmd_serve` (for `python app.py`)."""
+    from qa.cli import register_serve
+
+    register_serve(sub, common, answer_opts, run=cmd_serve)
+
+
 def main(argv: list[str] | None = None) -> int:
+    """`python app.py [serve options]`: the same options and errors as `citeqa serve`."""
     from qa.cli import main as cli_main
 
-    return cli_main(["serve", *(argv or [])])
+    return cli_main(["serve", *(argv or [])], extra=(register,))
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""`citeqa` command line: ingest, ask, articles, remove (eval and serve plug in here too).
+"""`citeqa` command line: ingest, ask, articles, remove, models, api; the commands of the layers
+above (eval, serve) are handed in by the entry module, `citeqa_cli.py`, as registrars.
 
 User mistakes end with a one-line message and exit code 2, never a traceback; exit code 1 means
 the command ran but something in it failed (e.g. a rejected file).
@@ -14,7 +15,7 @@ import dataclasses
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +44,14 @@ def _answer_opts(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--k", type=int, help="number of chunks to retrieve")
 
 
-def build_parser() -> argparse.ArgumentParser:
+# A sub-command registrar: given the sub-parsers and the shared option groups (index options,
+# answer options), it adds its command. qa/ cannot import eval/ or app.py, so their commands
+# come in this way from the entry module above them.
+Registrar = Callable[[Any, Callable[[argparse.ArgumentParser], None],
+                      Callable[[argparse.ArgumentParser], None]], None]  # fmt: skip
+
+
+def build_parser(extra: Sequence[Registrar] = ()) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="citeqa",
         description="Answers about news articles with exact, verified quotes.",
@@ -114,19 +122,18 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("models", help="list the packaged local models")
     s.set_defaults(func=cmd_models)
 
-    # eval/cli.py declares its own sub-command; it imports only the standard library at the
-    # top (the run, the metrics and matplotlib load in cmd_eval).
-    from eval.cli import register as register_eval
-
-    register_eval(sub, _common, _answer_opts)
-    register_serve(sub, _common, _answer_opts)
     register_api(sub, _common, _answer_opts)
+    for register in extra:
+        register(sub, _common, _answer_opts)
     return p
 
 
-def register_serve(sub, common, answer_opts) -> None:  # type: ignore[no-untyped-def]
-    """`citeqa serve`. Declared here, not in app.py, because importing app.py imports gradio
-    (seconds), which `citeqa --help` must not pay for; cmd_serve imports it."""
+def register_serve(  # type: ignore[no-untyped-def]
+    sub, common, answer_opts, *, run: Callable[[argparse.Namespace], int]
+) -> None:
+    """`citeqa serve`'s options, with `run` as its command. Declared here, not in app.py,
+    because importing app.py imports gradio (seconds), which `citeqa --help` must not pay
+    for: the entry module passes a `run` that imports the page only when it starts."""
     p = sub.add_parser("serve", help="start the chat page (http://127.0.0.1:7860)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=7860)
@@ -138,20 +145,7 @@ def register_serve(sub, common, answer_opts) -> None:  # type: ignore[no-untyped
     )
     answer_opts(p)
     common(p)
-    p.set_defaults(func=cmd_serve)
-
-
-def cmd_serve(args: argparse.Namespace) -> int:
-    try:
-        import app
-    except ModuleNotFoundError as e:
-        if e.name != "gradio":
-            raise
-        raise ConfigError(
-            "`citeqa serve` needs gradio, which is not installed; "
-            "install it with `pip install 'citeqa[ui]'`."
-        ) from None
-    return int(app._cmd_serve(args))
+    p.set_defaults(func=run)
 
 
 def register_api(sub, common, answer_opts) -> None:  # type: ignore[no-untyped-def]
@@ -357,10 +351,11 @@ def cmd_models(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, extra: Sequence[Registrar] = ()) -> int:
+    """Run one command; `extra` adds the commands of the layers above (see `citeqa_cli`)."""
     os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    args = build_parser().parse_args(argv)
+    args = build_parser(extra).parse_args(argv)
     try:
         return int(args.func(args))
     except CiteqaError as e:
@@ -372,4 +367,5 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    # `python -m qa.cli` has this layer's commands only; `python -m citeqa_cli` has them all.
     sys.exit(main())

@@ -28,9 +28,10 @@ from typing import Any
 
 import pytest
 
+from citeqa_cli import main
 from index.load import MAX_ARTICLE_CHARS
 from qa.assistant import Assistant
-from qa.cli import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, main
+from qa.cli import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE
 from qa.errors import BackendError, CiteqaError, InputError, StoreError
 from tests.conftest import ROOT, SAMPLE, free_port
 

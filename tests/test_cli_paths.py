@@ -24,7 +24,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from qa.cli import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, main
+from citeqa_cli import main
+from qa.cli import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE
 from qa.errors import BackendError, ConfigError, InputError
 from qa.filters import parse_filters
 from tests.conftest import SAMPLE
@@ -439,7 +440,7 @@ HEAVY = (
 
 def test_building_the_parser_imports_nothing_heavy():
     code = (
-        "import sys; from qa.cli import build_parser; build_parser(); "
+        "import sys; from citeqa_cli import build_parser; build_parser(); "
         "print(sorted(m for m in ('gradio','torch','chromadb','llama_cpp','ik_llama_cpp',"
         "'onnxruntime',"
         "'matplotlib','sentence_transformers','langchain_core') if m in sys.modules))"

@@ -12,8 +12,8 @@ from importlib.metadata import EntryPoint
 import pytest
 from pydantic import ValidationError
 
+from citeqa_cli import build_parser
 from qa.api_models import AnswerOptions
-from qa.cli import build_parser
 from qa.errors import ConfigError
 from qa.extractive import ExtractiveLLM
 from qa.llm import make_llm, registry

@@ -11,11 +11,11 @@ HEAVY = ("gradio", "torch", "chromadb", "llama_cpp", "ik_llama_cpp", "onnxruntim
 
 
 def test_citeqa_help_in_a_real_process_imports_nothing_heavy():
-    """qa.cli.main(["--help"]) prints the help and exits, in a fresh interpreter; then the
+    """citeqa_cli.main(["--help"]) prints the help and exits, in a fresh interpreter; then the
     modules it loaded are listed."""
     code = (
         "import sys\n"
-        "from qa.cli import main\n"
+        "from citeqa_cli import main\n"
         "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
         f"print('LOADED', sorted(m for m in {HEAVY!r} if m in sys.modules), file=sys.stderr)\n"
     )
