@@ -119,14 +119,21 @@ def _rewrite_hint(text: str) -> str:
 
 class Assistant:
     def __init__(
-        self, settings: Settings, *, create: bool = True, embedder: Embedder | None = None
+        self,
+        settings: Settings,
+        *,
+        create: bool = True,
+        embedder: Embedder | None = None,
+        load_embedder: bool = True,
     ) -> None:
         """`create=False` is for read commands (ask, articles, remove): a data dir without an
         index is then a `NoIndexError` naming the likely typo, nothing is created, and the
         store is not swept: only an open for writing clears an interrupted ingest's leftovers
         (the writes themselves sweep again, under the ingest lock), so reading never writes.
         `embedder` replaces the packaged embedding model (the unit tests pass a stub with its
-        interface, so a whole question runs without loading a model)."""
+        interface, so a whole question runs without loading a model). `load_embedder=False`
+        loads the embedding model at its first use instead of now: for commands that only
+        list or remove articles (it brings in transformers and torch, ~1.2 s on 2 cores)."""
         self.settings = settings
         if not create and settings.chroma_url is None and not index_exists(settings.data_dir):
             raise no_index_error(settings.data_dir)  # before loading any model: fails fast
@@ -134,6 +141,7 @@ class Assistant:
             batch_size=settings.embed_batch_size,
             backend=settings.embed_backend,
             cache_dir=settings.cache_dir,
+            load=load_embedder,
         )
         self.store = ChromaStore(
             settings.data_dir,

@@ -190,13 +190,16 @@ def cmd_api(args: argparse.Namespace) -> int:
     )
 
 
-def open_assistant(args: argparse.Namespace, *, create: bool = True):  # type: ignore[no-untyped-def]
+def open_assistant(  # type: ignore[no-untyped-def]
+    args: argparse.Namespace, *, create: bool = True, embeds: bool = True
+):
     """The assistant for the command's flags. Read commands pass `create=False`: a mistyped
-    --data-dir is then an error naming it, not a new empty index that "doesn't say"."""
+    --data-dir is then an error naming it, not a new empty index that "doesn't say".
+    `embeds=False` (list, remove) leaves the embedding model unloaded until it is needed."""
     from qa.assistant import Assistant
     from qa.settings import settings_from
 
-    return Assistant(settings_from(args), create=create)
+    return Assistant(settings_from(args), create=create, load_embedder=embeds)
 
 
 # Options of `ingest`: after `--` argparse takes every argument as a path, so one of these
@@ -326,7 +329,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 
 def cmd_articles(args: argparse.Namespace) -> int:
-    rows = open_assistant(args, create=False).articles()
+    rows = open_assistant(args, create=False, embeds=False).articles()
     if args.json:
         print(json.dumps(rows, ensure_ascii=False))
         return EXIT_OK
@@ -338,7 +341,7 @@ def cmd_articles(args: argparse.Namespace) -> int:
 
 
 def cmd_remove(args: argparse.Namespace) -> int:
-    open_assistant(args, create=False).remove(args.article_id)
+    open_assistant(args, create=False, embeds=False).remove(args.article_id)
     print(f"Removed {args.article_id}.")
     return EXIT_OK
 
