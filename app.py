@@ -26,6 +26,7 @@ from qa.errors import (  # noqa: E402
     ModelError,
     NotFoundError,
 )
+from qa.llm import registry  # noqa: E402
 from qa.render import (  # noqa: E402
     answer_html,
     article_html,
@@ -745,11 +746,13 @@ def report_rows(report: IngestReport) -> list[list[Any]]:
 
 
 def backends_offered(settings: Settings) -> list[str]:
-    """The openai backend only when a server is configured: picking it otherwise only errs."""
-    offered = ["local", "extractive"]
-    if settings.openai_base_url or settings.backend == "openai":
-        offered.insert(1, "openai")
-    return offered
+    """The registry's backends (qa/llm/registry.py: built-ins, then plugins), leaving out
+    openai unless a server is configured: picking it otherwise only errs."""
+    return [
+        name
+        for name in registry.names()
+        if name != "openai" or settings.openai_base_url or settings.backend == "openai"
+    ]
 
 
 def session_history(answers: list[Answer]) -> list[dict[str, str]]:
