@@ -11,7 +11,7 @@ import threading
 from collections.abc import Iterable, Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from index.dates import DateOrder, ReadDate, read_date
 from index.embed import Embedder
@@ -19,14 +19,18 @@ from index.ingest import Indexer, sweep_if_idle
 from index.load import LoadProblem, count_items, load_paths
 from index.lock import IngestLock
 from index.store import ChromaStore, Filters, index_exists, no_index_error
-from qa.answer import AnswerChain, Query, final, warm
 from qa.errors import InputError, NotFoundError
 from qa.history import History, normalise_history
 from qa.llm.base import LLM
-from qa.retrieve import CiteqaRetriever, HybridRetriever
+from qa.retrieve import HybridRetriever
 from qa.settings import Settings
 from qa.tokens import TokenCounter
 from qa.types import Answer, Article, IngestReport, Retrieved, TextDelta
+
+if TYPE_CHECKING:
+    # The chain imports LangChain (~0.7 s on 2 cores): only asking needs it, so its module
+    # is imported by the methods that ask, never to list or remove articles (issue 17).
+    from qa.answer import AnswerChain, Query
 
 MAX_QUESTION_CHARS = 2000
 MAX_TITLE_CHARS = 300
@@ -295,11 +299,14 @@ class Assistant:
 
     def as_retriever(self, *, k: int | None = None, filters: Filters | None = None):
         """A LangChain `BaseRetriever` over this index."""
+        from qa.langchain_retriever import CiteqaRetriever
+
         return CiteqaRetriever(hybrid=self.retriever, k=k or self.settings.k, filters=filters)
 
     # --- questions ------------------------------------------------------------------------
 
     def llm(self, backend: str | None = None) -> LLM:
+        from qa.answer import warm
         from qa.llm import make_llm
 
         name = backend or self.settings.backend
@@ -312,6 +319,8 @@ class Assistant:
             return self._llms[name]
 
     def chain(self, backend: str | None = None) -> AnswerChain:
+        from qa.answer import AnswerChain
+
         return AnswerChain(
             self.settings,
             self.retriever,
@@ -332,6 +341,8 @@ class Assistant:
         """The chain's input for these arguments of `ask`: the question checked (an
         `InputError` says what is wrong with it), the history as a transcript, k defaulted.
         Public so tools that run the chain's first steps themselves ask what `ask` asks."""
+        from qa.answer import Query
+
         return Query(
             check_question(question),
             k=k or self.settings.k,
@@ -352,6 +363,8 @@ class Assistant:
     ) -> Answer:
         """Answer `question`: `stream` consumed. `as_of` is the day it is asked (default
         today): time words in it ("this week", "in March") prefer articles published then."""
+        from qa.answer import final
+
         return final(self.stream(question, history, filters, k=k, backend=backend, as_of=as_of))
 
     def stream(

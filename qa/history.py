@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from qa.llm.base import LLM
-from qa.prompts import prompt_messages
 
 History = Sequence[Any]  # [{"role", "content"}, …] or [(user, assistant), …]
 
@@ -47,6 +46,8 @@ def rewrite_question(question: str, transcript: Sequence[tuple[str, str]], llm: 
     if not llm.is_model:
         return fallback
     history = "\n".join(f"{role.title()}: {_short(text)}" for role, text in transcript)
+    from qa.prompts import prompt_messages  # LangChain's templates: only when rewriting
+
     messages = prompt_messages("rewrite", history=history, question=question)
     reply = llm.complete(messages, max_tokens=60).strip().splitlines()
     rewritten = reply[0].strip().strip('"') if reply else ""

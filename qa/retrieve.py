@@ -14,9 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from langchain_core.callbacks import CallbackManagerForRetrieverRun
-from langchain_core.documents import Document
-from langchain_core.retrievers import BaseRetriever
 
 from index.copies import similarity
 from index.embed import Embedder
@@ -252,34 +249,3 @@ def explain_no_match(index: SearchIndex, filters: Filters) -> str:
     return (
         f"No article matches {' and '.join(asked)} ({'; '.join(have)}). Change or drop the filter."
     )
-
-
-def to_document(rc: RetrievedChunk) -> Document:
-    c: Chunk = rc.chunk
-    return Document(
-        page_content=c.text,
-        id=c.id,
-        metadata={
-            "article_id": c.article_id,
-            "title": c.title,
-            "start": c.start,
-            "end": c.end,
-            "source": c.source,
-            "published_at": c.published_at,
-            "score": rc.score,
-        },
-    )
-
-
-class CiteqaRetriever(BaseRetriever):
-    """LangChain retriever over a citeqa index: `Assistant.open(...).as_retriever(k=5)`."""
-
-    hybrid: Any  # HybridRetriever; Any keeps pydantic from inspecting it
-    k: int = 5
-    filters: Any = None
-
-    def _get_relevant_documents(
-        self, query: str, *, run_manager: CallbackManagerForRetrieverRun
-    ) -> list[Document]:
-        result = self.hybrid.retrieve(query, k=self.k, filters=self.filters)
-        return [to_document(rc) for rc in result.chunks]
