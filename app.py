@@ -403,7 +403,9 @@ class ChatPage:
                     sources_html = self._sources_html(
                         event.sources, message, event.standalone_question
                     )
-                    panel = skip()
+                    # Sent again (not a no-change update) if the answer then fails, so an API
+                    # client reads the passages too, as the page shows them.
+                    panel = sources_html
                     found = len({s.article_id for s in event.sources})
                     writing = f"Writing the answer from {_count(found, 'article')}…"
                     chat[-1] = _stage(writing if found else "Writing the answer…")
