@@ -325,8 +325,15 @@ class ChromaStore:
             + sum(4 * (sv.vectors.nbytes + 256 * len(sv.spans)) for sv in sentences.values())
         )
         self.check_space(need)
-        try:
+        with self._disk_errors():
             self._write(items, sentences)
+
+    @contextmanager
+    def _disk_errors(self) -> Iterator[None]:
+        """A write that fails because the disk filled up (Chroma's sqlite says so in many
+        ways) is a `StoreError` saying how much room is needed; other errors pass as they are."""
+        try:
+            yield
         except StoreError:
             raise
         except Exception as e:
@@ -452,7 +459,7 @@ class ChromaStore:
         details: dict[str, Any] = {"title": title, "source": source, "published_at": None}
         if published_at is not None:
             details["published_at"] = float(published_at)
-        try:
+        with self._disk_errors():
             # Chroma's update merges metadata into what is there; a None value deletes the key.
             for i in range(0, len(chunk_ids), MAX_BATCH):
                 batch = chunk_ids[i : i + MAX_BATCH]
@@ -464,12 +471,6 @@ class ChromaStore:
             self._articles.update(
                 ids=[article_id], metadatas=[{**details, "details_rev": uuid.uuid4().hex}]
             )
-        except StoreError:
-            raise
-        except Exception as e:
-            if _disk_full(e) or self._free() < MIN_FREE_BYTES:
-                raise self._full(MIN_FREE_BYTES) from None
-            raise
         self._bump()
         return True
 
