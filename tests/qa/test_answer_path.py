@@ -11,27 +11,18 @@ from typing import Any
 import pytest
 from langchain_core.callbacks import BaseCallbackHandler
 
-from qa.answer import STEPS, AnswerChain, Query, Timer, final
+from qa.answer import STEPS, Query, Timer, final
 from qa.cite import ABSTAIN_TOKEN
 from qa.llm.base import Message, ReplyFormat
 from qa.llm.mock import MockLLM
 from qa.types import Answer, Retrieved, TextDelta
+from tests.qa.test_answer_steps import chain_with
 
 QUESTION = "Where did Putin arrive on Thursday?"
 SUPPORTED = "Putin arrived in Kyrgyzstan on Thursday. [S1]"
 HISTORY = (("user", "Where did Putin travel on Thursday?"), ("assistant", "To Kyrgyzstan."))
 FOLLOW_UP = "Why did he go there?"
 STANDALONE = "Why did Putin go to Kyrgyzstan?"
-
-
-def chain_with(assistant, llm, **settings) -> AnswerChain:
-    return AnswerChain(
-        assistant.settings.model_copy(update=settings),
-        assistant.retriever,
-        assistant.store.get_articles,
-        assistant.count_tokens,
-        llm,
-    )
 
 
 def untimed(answer: Answer) -> Answer:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import shutil
+import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pytest
@@ -22,6 +24,18 @@ ANSWER_TIMEOUT = 240_000  # ms: the first answer also loads the model
 needs_chromium = pytest.mark.skipif(
     CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)"
 )
+
+
+def ingest_with_cli(data: Path, articles: Iterable[dict], name: str = "articles.jsonl") -> Path:
+    """`articles` (JSON records) written to DATA/NAME and ingested with the `citeqa` command
+    into DATA/index, as a user would; returns the index folder."""
+    path = data / name
+    path.write_text("\n".join(json.dumps(a) for a in articles), encoding="utf-8")
+    citeqa = str(Path(sys.executable).with_name("citeqa"))
+    index = data / "index"
+    subprocess.run([citeqa, "ingest", "--data-dir", str(index), str(path)], check=True,
+                   capture_output=True, timeout=300)  # fmt: skip
+    return index
 
 
 @contextlib.contextmanager

@@ -8,13 +8,18 @@ alone, so which sentences a question cites is the same on every run, and no LLM 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-from tests.ui.conftest import ANSWER_TIMEOUT, SHOTS, _ask, _open, citeqa_server, needs_chromium
+from tests.ui.conftest import (
+    ANSWER_TIMEOUT,
+    SHOTS,
+    _ask,
+    _open,
+    citeqa_server,
+    ingest_with_cli,
+    needs_chromium,
+)
 
 pytestmark = [pytest.mark.slow, needs_chromium]
 
@@ -87,12 +92,7 @@ def loaded(tmp_path_factory):
     """A server on an index of BRIDGE, FERRY and ISLAND (ingested with the CLI), answering with
     the extractive backend."""
     data = tmp_path_factory.mktemp("answer-page")
-    articles = data / "norrvik.jsonl"
-    articles.write_text("\n".join(json.dumps(a) for a in (BRIDGE, FERRY, ISLAND)), encoding="utf-8")
-    citeqa = str(Path(sys.executable).with_name("citeqa"))
-    index = data / "index"
-    subprocess.run([citeqa, "ingest", "--data-dir", str(index), str(articles)], check=True,
-                   capture_output=True, timeout=300)  # fmt: skip
+    index = ingest_with_cli(data, (BRIDGE, FERRY, ISLAND), "norrvik.jsonl")
     with citeqa_server(index, env={"CITEQA_BACKEND": "extractive"}) as url:
         yield url
 

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import json
 import queue
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -25,7 +23,14 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import free_port
-from tests.ui.conftest import SHOTS, _open, citeqa_server, needs_chromium, wait_report
+from tests.ui.conftest import (
+    SHOTS,
+    _open,
+    citeqa_server,
+    ingest_with_cli,
+    needs_chromium,
+    wait_report,
+)
 from tests.ui.test_answer_page import BOTH, BRIDGE, DEEP, FERRY, ISLAND, _ask_filtered
 
 pytestmark = [pytest.mark.slow, needs_chromium]
@@ -124,13 +129,7 @@ def scripted_llm() -> Iterator[Scripted]:
 
 
 def _index(data: Path) -> Path:
-    articles = data / "norrvik.jsonl"
-    articles.write_text("\n".join(json.dumps(a) for a in (BRIDGE, FERRY, ISLAND)), encoding="utf-8")
-    citeqa = str(Path(sys.executable).with_name("citeqa"))
-    index = data / "index"
-    subprocess.run([citeqa, "ingest", "--data-dir", str(index), str(articles)], check=True,
-                   capture_output=True, timeout=300)  # fmt: skip
-    return index
+    return ingest_with_cli(data, (BRIDGE, FERRY, ISLAND), "norrvik.jsonl")
 
 
 @pytest.fixture(scope="module")

@@ -7,14 +7,18 @@ The server answers with the extractive backend (no LLM; the same citations on ev
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from index.load import LoadProblem, load_paths
-from tests.ui.conftest import SHOTS, _open, citeqa_server, needs_chromium, wait_report
+from tests.ui.conftest import (
+    SHOTS,
+    _open,
+    citeqa_server,
+    ingest_with_cli,
+    needs_chromium,
+    wait_report,
+)
 from tests.ui.test_answer_page import _ask_filtered
 
 pytestmark = [pytest.mark.slow, needs_chromium]
@@ -50,14 +54,7 @@ REOPENED = "When did the Tamsby library reopen after its renovation?"
 def loaded(tmp_path_factory):
     """A server on an index of three articles (ingested with the CLI), extractive answers."""
     data = tmp_path_factory.mktemp("library")
-    articles = data / "digest.jsonl"
-    articles.write_text(
-        "\n".join(json.dumps(a) for a in (TAMSBY, GLACIER, HARBOUR)), encoding="utf-8"
-    )
-    citeqa = str(Path(sys.executable).with_name("citeqa"))
-    index = data / "index"
-    subprocess.run([citeqa, "ingest", "--data-dir", str(index), str(articles)], check=True,
-                   capture_output=True, timeout=300)  # fmt: skip
+    index = ingest_with_cli(data, (TAMSBY, GLACIER, HARBOUR), "digest.jsonl")
     with citeqa_server(index, env={"CITEQA_BACKEND": "extractive"}) as url:
         yield url
 

@@ -6,14 +6,9 @@ The server answers with the extractive backend (no LLM; the same citations on ev
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
-from tests.ui.conftest import SHOTS, _ask, _open, citeqa_server, needs_chromium
+from tests.ui.conftest import SHOTS, _ask, _open, citeqa_server, ingest_with_cli, needs_chromium
 from tests.ui.test_answer_page import BRIDGE, DEEP, FERRY, ISLAND
 
 pytestmark = [pytest.mark.slow, needs_chromium]
@@ -23,12 +18,7 @@ pytestmark = [pytest.mark.slow, needs_chromium]
 def loaded(tmp_path_factory):
     """A server on an index of three articles, one of them long (its cited sentence is last)."""
     data = tmp_path_factory.mktemp("sheet")
-    articles = data / "norrvik.jsonl"
-    articles.write_text("\n".join(json.dumps(a) for a in (BRIDGE, FERRY, ISLAND)), encoding="utf-8")
-    citeqa = str(Path(sys.executable).with_name("citeqa"))
-    index = data / "index"
-    subprocess.run([citeqa, "ingest", "--data-dir", str(index), str(articles)], check=True,
-                   capture_output=True, timeout=300)  # fmt: skip
+    index = ingest_with_cli(data, (BRIDGE, FERRY, ISLAND), "norrvik.jsonl")
     with citeqa_server(index, env={"CITEQA_BACKEND": "extractive"}) as url:
         yield url
 
