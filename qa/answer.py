@@ -316,7 +316,11 @@ class AnswerChain:
             leads=leads,
             lead_sentences=self.settings.lead_sentences,
         )
-        messages = answer_messages(context.render(), found.standalone) if context.sentences else []
+        messages = (
+            answer_messages(context.render(self.settings.context_layout), found.standalone)
+            if context.sentences
+            else []
+        )
         return Prompt(found, context, tuple(messages))
 
     def budget(self, chunks: Sequence[RetrievedChunk]) -> int:

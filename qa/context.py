@@ -54,19 +54,34 @@ class Context:
     def refs(self) -> list[str]:
         return [s.ref for s in self.sentences]
 
-    def render(self) -> str:
-        """Sources grouped by article, each sentence on its own line after its id."""
+    def render(self, layout: str = "lines") -> str:
+        """Sources grouped by article under their headlines. "lines": each sentence on its own
+        line after its id. "paragraphs": sentences that follow one another in the article
+        share a line, and a new line starts where text was left out, so the model can tell a
+        passage it reads on from a sentence taken from elsewhere in the story."""
         lines: list[str] = []
         current = None
+        end = -1
         for s in self.sentences:
+            text = f"[{s.ref}] {sanitize(s.text)}"
             if s.article_id != current:
                 if lines:
                     lines.append("")
                 title = "(headline withheld)" if looks_like_injection(s.title) else s.title
                 lines.append(f"Article: {sanitize(title)}")
                 current = s.article_id
-            lines.append(f"[{s.ref}] {sanitize(s.text)}")
+                lines.append(text)
+            elif layout == "paragraphs" and 0 <= s.start - end <= _ADJACENT:
+                lines[-1] += " " + text
+            else:
+                lines.append(text)
+            end = s.end
         return "\n".join(lines)
+
+
+# Characters between two sentences that still read as one passage: the space after a full
+# stop, or the blank line of a paragraph break.
+_ADJACENT = 3
 
 
 def _with_leads(

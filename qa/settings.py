@@ -84,6 +84,9 @@ class Settings(BaseSettings):
     # or declines), and p50 latency rose 4.4 -> 6.9 s and 3.8 -> 8.1 s (eval/RESULTS.md).
     long_context_tokens: int = 350
     long_article_chunks: int = 4
+    # How the numbered sentences are laid out: one a line, or sentences that follow one another
+    # in the article joined into one line (a new line where text was left out).
+    context_layout: Literal["lines", "paragraphs"] = "lines"
     max_answer_tokens: int = 200
     max_answer_sentences: int = 4
     grammar: bool = True  # constrain local decoding to "text [S#]" sentences (slower per token)
