@@ -5,10 +5,12 @@ the chosen sentences are the same either way (the real embedder is in tests/inde
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from index.split import chunk_article, sentence_spans
-from qa.context import build_context
+from qa.context import Context, NumberedSentence, build_context
 from qa.types import Article, RetrievedChunk, Span
 
 ARTICLE = Article(
@@ -149,3 +151,45 @@ class TestBudget:
     def test_the_wide_budget_is_never_narrower(self):
         chain = self._chain(long_article_chunks=2, context_tokens=700)
         assert chain.budget(self._retrieved("a", "a")) == 700
+
+
+class TestLayout:
+    """The paragraph layout joins sentences that follow one another in the article and starts
+    a new line where text was left out; the default keeps one sentence a line."""
+
+    TEXT = "One went. Two came. Three left.\n\nFour stayed. Five is far away."
+
+    def _context(self, picks: list[int]) -> Context:
+        spans = [(m.start(), m.end()) for m in re.finditer(r"[A-Z][^.]*\.", self.TEXT)]
+        return Context(
+            tuple(
+                NumberedSentence(f"S{n}", "a", "Head", *spans[i], self.TEXT[slice(*spans[i])], 1.0)
+                for n, i in enumerate(picks, 1)
+            ),
+            0,
+        )
+
+    def test_lines_is_one_sentence_a_line(self):
+        out = self._context([0, 1, 4]).render()
+        assert out.splitlines() == [
+            "Article: Head",
+            "[S1] One went.",
+            "[S2] Two came.",
+            "[S3] Five is far away.",
+        ]
+
+    def test_paragraphs_join_neighbours_across_a_paragraph_break(self):
+        out = self._context([1, 2, 3]).render("paragraphs")
+        assert out.splitlines() == [
+            "Article: Head",
+            "[S1] Two came. [S2] Three left. [S3] Four stayed.",
+        ]
+
+    def test_paragraphs_break_where_text_was_left_out(self):
+        out = self._context([0, 2, 4]).render("paragraphs")
+        assert out.splitlines() == [
+            "Article: Head",
+            "[S1] One went.",
+            "[S2] Three left.",
+            "[S3] Five is far away.",
+        ]
