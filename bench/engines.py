@@ -8,6 +8,11 @@ alike), on the same prompts: the sample set's questions through retrieval and co
 answered with the grammar and the cached instruction prefix exactly as `citeqa ask` does.
 Prompt tokens/s counts only the tokens evaluated after the cached prefix; decode tokens/s is
 after the first token. It also counts how many replies equal the first configuration's.
+
+A configuration may name other weights after "@": `ik+repack@Q4_0` runs the packaged model
+requantised to Q4_0 by the `llama-quantize` that ik-llama-cpp-python bundles (made once, in
+the cache directory, before the rounds start), to see whether another weight type's CPU
+kernels evaluate the prompt faster than the packaged Q4_K_M.
 """
 
 from __future__ import annotations
@@ -29,6 +34,40 @@ from qa.settings import Settings
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_SET = ROOT / "eval" / "sets" / "sample"
 CONFIGS = ("llama-cpp", "llama-cpp+fa", "ik", "ik+repack", "ik+repack+fa")
+
+
+def _config(value: str) -> str:
+    """An engine configuration, optionally "@TYPE" for requantised weights."""
+    base, _, weights = value.partition("@")
+    if base not in CONFIGS or (weights and not weights.replace("_", "").isalnum()):
+        raise argparse.ArgumentTypeError(
+            f"{value!r}: use one of {', '.join(CONFIGS)}, optionally followed by @TYPE "
+            "(a llama-quantize type such as Q4_0 or IQ4_XS)"
+        )
+    return value
+
+
+def requantised(settings: Settings, weights: str) -> Path:
+    """The packaged model requantised to `weights` (made once with the bundled llama-quantize;
+    requantising an already quantised model is what --allow-requantize permits)."""
+    import os
+
+    import ik_llama_cpp
+
+    from qa.llm.models import resolve_model
+
+    out = settings.cache_dir / "requantised" / f"{settings.model}-{weights}.gguf"
+    if out.is_file():
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    pkg = Path(ik_llama_cpp.__file__).parent
+    tmp = out.with_suffix(".part")
+    env = dict(os.environ, LD_LIBRARY_PATH=str(pkg / "lib"))
+    src = resolve_model(settings.model, settings.cache_dir)
+    cmd = [str(pkg / "bin" / "llama-quantize"), "--allow-requantize", str(src), str(tmp), weights]
+    subprocess.run(cmd, check=True, capture_output=True, env=env)
+    tmp.rename(out)
+    return out
 
 
 def build_prompts(settings: Settings, n: int) -> list[dict[str, Any]]:
@@ -61,9 +100,11 @@ def child(config: str, prompts_file: Path, settings: Settings) -> None:
     from qa.llm.models import resolve_model
 
     engine = "ik" if config.startswith("ik") else "llama-cpp"
+    config, _, weights = config.partition("@")
+    path = requantised(settings, weights) if weights else None
     t0 = time.perf_counter()
     llm = LocalLLM(
-        resolve_model(settings.model, settings.cache_dir),
+        path or resolve_model(settings.model, settings.cache_dir),
         model_name=settings.model,
         engine=engine,  # type: ignore[arg-type]
         n_ctx=settings.n_ctx,
@@ -114,7 +155,7 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--questions", type=int, default=12)
     p.add_argument("--rounds", type=int, default=2)
-    p.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=CONFIGS)
+    p.add_argument("--configs", nargs="+", default=list(CONFIGS), type=_config)
     p.add_argument("--out", type=Path, default=ROOT / "runs" / "bench-engines")
     p.add_argument("--results", type=Path, default=ROOT / "bench" / "RESULTS.md")
     p.add_argument("--note", default="")
@@ -130,6 +171,10 @@ def main(argv: list[str] | None = None) -> None:
     prompts_file = args.out / "prompts.json"
     index = settings.model_copy(update={"data_dir": args.out / "index"})
     prompts_file.write_text(json.dumps(build_prompts(index, args.questions)))
+    for config in args.configs:
+        if "@" in config:
+            print(f"== requantising to {config.partition('@')[2]}", flush=True)
+            requantised(settings, config.partition("@")[2])
     runs: dict[str, list[dict[str, Any]]] = {c: [] for c in args.configs}
     for r in range(args.rounds):
         for config in args.configs:
@@ -150,7 +195,8 @@ def main(argv: list[str] | None = None) -> None:
     lines = [
         f"\n## Local engines on the answer prompts ({n} sample questions, {args.rounds} rounds)\n",
         f"- command: `python -m bench.engines --questions {args.questions} --rounds "
-        f"{args.rounds}`" + (f" ({args.note})" if args.note else ""),
+        f"{args.rounds} --configs {' '.join(args.configs)}`"
+        + (f" ({args.note})" if args.note else ""),
         f"- date: {dt.datetime.now(dt.UTC).isoformat(timespec='seconds')}",
         f"- machine: {machine()}",
         f"- model {settings.model}, {settings.n_threads or 'all'} threads, grammar-constrained "

@@ -87,6 +87,9 @@ class Settings(BaseSettings):
     # How the numbered sentences are laid out: one a line, or sentences that follow one another
     # in the article joined into one line (a new line where text was left out).
     context_layout: Literal["lines", "paragraphs"] = "lines"
+    # Share of the question-without-its-names vector in ranking the candidate sentences (0:
+    # the question's own vector only).
+    nameless_blend: float = 0.0
     max_answer_tokens: int = 200
     max_answer_sentences: int = 4
     grammar: bool = True  # constrain local decoding to "text [S#]" sentences (slower per token)
