@@ -26,21 +26,13 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, Protocol
 
-import numpy as np
 from langchain_core.callbacks import CallbackManagerForChainRun
 from langchain_core.runnables import Runnable, RunnableConfig
 
 from index.split import sentence_spans
 from index.store import Filters
 from qa.cite import ABSTAIN_TEXT, ABSTAIN_TOKEN, also_stating, parse_reply, verify
-from qa.confidence import (
-    anchors,
-    check_messages,
-    confidence,
-    covering_articles,
-    measure,
-    without_names,
-)
+from qa.confidence import anchors, check_messages, confidence, covering_articles, measure
 from qa.conflicts import conflict_sentence, find_conflicts
 from qa.context import Context, build_context
 from qa.history import rewrite_question
@@ -316,7 +308,7 @@ class AnswerChain:
             leads = self.retriever.leads(ids)
         context = build_context(
             chunks,
-            question_vector=self.sentence_query(found),
+            question_vector=found.retrieval.query_vector,
             embed=self.retriever.embedder.embed,
             stored=self.retriever.sentence_vectors,
             count_tokens=self.count_tokens,
@@ -330,22 +322,6 @@ class AnswerChain:
             else []
         )
         return Prompt(found, context, tuple(messages))
-
-    def sentence_query(self, found: Found) -> np.ndarray | None:
-        """The vector the candidate sentences are ranked by: the question's, blended with the
-        question's without its names (`nameless_blend`). The names have already chosen the
-        article; within it every sentence repeats them, and those crowd out the one that
-        answers ("every customer would see a $25 credit" for "What compensation did Piedmont
-        Aqua offer?")."""
-        vector = found.retrieval.query_vector
-        share = self.settings.nameless_blend
-        if vector is None or share <= 0:
-            return vector
-        bare = without_names(found.standalone)
-        if not bare or bare == found.standalone:
-            return vector
-        blended = (1 - share) * vector + share * self.retriever.embedder.embed_query(bare)
-        return blended / float(np.linalg.norm(blended) or 1.0)
 
     def budget(self, chunks: Sequence[RetrievedChunk]) -> int:
         """The context budget: wider when one long article holds most of the retrieved chunks

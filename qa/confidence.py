@@ -49,21 +49,6 @@ def anchors(question: str) -> set[str]:
     return out
 
 
-def without_names(question: str) -> str:
-    """The question with its names and numbers (`anchors`) left out: "What compensation did
-    Piedmont Aqua offer?" -> "What compensation did offer?". Within the article the names chose,
-    every sentence is about them; what is left says what is asked."""
-    names = anchors(question)
-    kept = [
-        w
-        for w in question.split()
-        if not (
-            content_words(w.strip("?,.!:;'’\"")) and content_words(w.strip("?,.!:;'’\"")) <= names
-        )
-    ]
-    return " ".join(kept)
-
-
 def named(question: str) -> set[str]:
     """The question's names and numbers without years: a story's year is often only in its
     date, which the time gate and `_whole` read."""

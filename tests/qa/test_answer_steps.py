@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import dataclasses
 
-import numpy as np
 import pytest
 
 from qa.answer import AnswerChain, Query
 from qa.cite import ABSTAIN_TEXT, ABSTAIN_TOKEN
-from qa.confidence import without_names
 from qa.llm.mock import MockLLM
 from qa.types import Answer, Retrieved, TextDelta
 
@@ -66,16 +64,6 @@ class TestAnswerSteps:
         assert [QUESTION] in stub_assistant.embedder.calls  # the question was embedded
         assert prompt.standalone == QUESTION
         assert prompt.window is not None and prompt.window.why == "on thursday"  # a time word
-
-    def test_sentences_ranked_by_the_question_without_its_names_when_asked(self, stub_assistant):
-        plain = chain_with(stub_assistant, MockLLM())
-        found = plain.retrieve(query_for(), QUESTION)
-        assert plain.sentence_query(found) is found.retrieval.query_vector
-        blended = chain_with(stub_assistant, MockLLM(), nameless_blend=0.7).sentence_query(found)
-        assert blended is not None
-        assert abs(float(np.linalg.norm(blended)) - 1.0) < 1e-6
-        assert not np.allclose(blended, found.retrieval.query_vector)
-        assert [without_names(QUESTION)] in stub_assistant.embedder.calls
 
     def test_supported_reply_becomes_an_answer_with_exact_quotes(self, stub_assistant):
         llm = MockLLM([SUPPORTED])
