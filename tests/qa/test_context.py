@@ -193,3 +193,52 @@ class TestLayout:
             "[S2] Three left.",
             "[S3] Five is far away.",
         ]
+
+
+class TestFollowOn:
+    """A chosen sentence lends the next one its score less `follow_on`: the passage reads on."""
+
+    # Five sentences of one chunk; the question's vector is e0. The best sentence (S0) is
+    # followed by a weak one (S1); an unrelated sentence (S3) scores between them.
+    SIMS = [0.9, 0.1, 0.2, 0.6, 0.0]
+
+    def _context(self, follow_on):
+        from qa.types import Chunk
+
+        spans = list(sentence_spans(ARTICLE.text))
+        chunk = Chunk("c", ARTICLE.id, 0, 0, len(ARTICLE.text), ARTICLE.text, tuple(spans))
+        question = np.zeros(8, dtype=np.float32)
+        question[0] = 1.0
+
+        def stored(keys):
+            out = {}
+            for n, (a, s) in enumerate(keys):
+                v = np.zeros(8, dtype=np.float32)
+                v[0], v[1 + n] = self.SIMS[n], (1 - self.SIMS[n] ** 2) ** 0.5
+                out[(a, s.start)] = v
+            return out
+
+        return build_context(
+            [RetrievedChunk(chunk, 1.0)],
+            question_vector=question,
+            embed=_Embedder(),
+            stored=stored,
+            count_tokens=lambda t: 1,
+            budget_tokens=10,  # two sentences at 1 + 4 tokens each
+            follow_on=follow_on,
+        )
+
+    def test_off_takes_the_two_best(self):
+        ctx = self._context(None)
+        starts = [s.start for s in ctx.sentences]
+        spans = list(sentence_spans(ARTICLE.text))
+        assert starts == [spans[0].start, spans[3].start]
+
+    def test_on_reads_on_from_the_best(self):
+        ctx = self._context(0.15)  # S1 gets 0.9 - 0.15 = 0.75 > 0.6
+        spans = list(sentence_spans(ARTICLE.text))
+        assert [s.start for s in ctx.sentences] == [spans[0].start, spans[1].start]
+        assert ctx.sentences[1].score < ctx.sentences[0].score  # its own score is kept
+
+    def test_a_large_drop_changes_nothing(self):
+        assert self._context(0.5).sentences == self._context(None).sentences
