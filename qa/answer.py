@@ -315,7 +315,6 @@ class AnswerChain:
             budget_tokens=self.budget(chunks),
             leads=leads,
             lead_sentences=self.settings.lead_sentences,
-            follow_on=self.settings.follow_on,
         )
         messages = (
             answer_messages(context.render(self.settings.context_layout), found.standalone)

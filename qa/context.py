@@ -8,7 +8,6 @@ with tiktoken; they are then shown in article order so the model reads coherent 
 
 from __future__ import annotations
 
-import heapq
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -118,55 +117,6 @@ def _vectors(
     return np.stack(rows)
 
 
-def _choose(
-    candidates: Sequence[tuple[int, str, str, int, int, str]],
-    scores: Sequence[float],
-    count_tokens: Callable[[str], int],
-    budget: int,
-    follow_on: float | None,
-) -> tuple[list[int], int]:
-    """The candidates to show, best score first while they fit the budget; with `follow_on`,
-    each chosen sentence raises the next sentence of its article to its own score less
-    `follow_on` (if that is more than the next sentence's own)."""
-    after: dict[int, int] = {}
-    if follow_on is not None:
-        at = {(c[1], c[3]): i for i, c in enumerate(candidates)}
-        for i, c in enumerate(candidates):
-            j = next(
-                (
-                    at[(c[1], c[4] + gap)]
-                    for gap in range(_ADJACENT + 1)
-                    if (c[1], c[4] + gap) in at
-                ),
-                None,
-            )
-            if j is not None:
-                after[i] = j
-    current = list(scores)
-    heap = [(-v, i) for i, v in enumerate(current)]
-    heapq.heapify(heap)
-    done: set[int] = set()
-    chosen: list[int] = []
-    used = 0
-    while heap:
-        neg, i = heapq.heappop(heap)
-        if i in done or -neg != current[i]:
-            continue  # taken, or an older score of a sentence that was raised since
-        done.add(i)
-        cost = count_tokens(candidates[i][5]) + 4  # "[Sn] " and the newline
-        if used + cost > budget:
-            continue
-        chosen.append(i)
-        used += cost
-        j = after.get(i)
-        if j is not None and j not in done and follow_on is not None:
-            lent = current[i] - follow_on
-            if lent > current[j]:
-                current[j] = lent
-                heapq.heappush(heap, (-lent, j))
-    return chosen, used
-
-
 def build_context(
     retrieved: Sequence[RetrievedChunk],
     *,
@@ -177,15 +127,12 @@ def build_context(
     leads: Mapping[str, Chunk] | None = None,
     lead_sentences: int = 2,
     stored: Callable[[list[tuple[str, Span]]], Mapping[tuple[str, int], np.ndarray]] | None = None,
-    follow_on: float | None = None,
 ) -> Context:
     """Pick sentences from the retrieved chunks by similarity to the question, within budget.
     `leads` (article id -> its first chunk) adds each retrieved article's lead sentences to
     the candidates: news puts the who and what there (inverted pyramid). `stored` gives the
     sentence vectors computed at ingest, keyed (article id, start); `embed` computes the rest
-    (all of them for an index made before sentences were stored). `follow_on`: a chosen
-    sentence lends the sentence after it (when a candidate) its score less this much, so a
-    passage is read on rather than cut after its best sentence."""
+    (all of them for an index made before sentences were stored)."""
     candidates: list[tuple[int, str, str, int, int, str]] = []  # rank, article, title, s, e, text
     seen: set[tuple[str, int, int]] = set()
     for rank, c, spans in _with_leads(retrieved, leads or {}, lead_sentences):
@@ -208,7 +155,15 @@ def build_context(
         sims = np.zeros(len(candidates), dtype=np.float32)
     scores = [float(sims[i]) - 0.02 * cand[0] for i, cand in enumerate(candidates)]
     order = sorted(range(len(candidates)), key=lambda i: -scores[i])
-    chosen, used = _choose(candidates, scores, count_tokens, budget_tokens, follow_on)
+
+    chosen: list[int] = []
+    used = 0
+    for i in order:
+        cost = count_tokens(candidates[i][5]) + 4  # "[Sn] " and the newline
+        if used + cost > budget_tokens:
+            continue
+        chosen.append(i)
+        used += cost
 
     # Article order of first appearance in the ranking, then position in the article.
     article_rank: dict[str, int] = {}

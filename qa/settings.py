@@ -91,9 +91,6 @@ class Settings(BaseSettings):
     # 0.925/0.839 -> 0.940/0.854; sample abstain correct 0.750 -> 0.833, contains 0.711 ->
     # 0.684 (one answer); +4 prompt tokens (eval/RESULTS.md, stop 28).
     context_layout: Literal["lines", "paragraphs"] = "paragraphs"
-    # A chosen sentence lends the next sentence of its article its score less this much (None:
-    # off), so the context reads a passage on rather than cutting it after its best sentence.
-    follow_on: float | None = None
     max_answer_tokens: int = 200
     max_answer_sentences: int = 4
     grammar: bool = True  # constrain local decoding to "text [S#]" sentences (slower per token)
