@@ -171,10 +171,9 @@ def main(argv: list[str] | None = None) -> None:
     prompts_file = args.out / "prompts.json"
     index = settings.model_copy(update={"data_dir": args.out / "index"})
     prompts_file.write_text(json.dumps(build_prompts(index, args.questions)))
-    for config in args.configs:
-        if "@" in config:
-            print(f"== requantising to {config.partition('@')[2]}", flush=True)
-            requantised(settings, config.partition("@")[2])
+    for weights in sorted({c.partition("@")[2] for c in args.configs} - {""}):
+        print(f"== requantising to {weights}", flush=True)
+        requantised(settings, weights)
     runs: dict[str, list[dict[str, Any]]] = {c: [] for c in args.configs}
     for r in range(args.rounds):
         for config in args.configs:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
@@ -54,7 +55,7 @@ class Context:
     def refs(self) -> list[str]:
         return [s.ref for s in self.sentences]
 
-    def render(self, layout: str = "lines") -> str:
+    def render(self, layout: Literal["lines", "paragraphs"] = "lines") -> str:
         """Sources grouped by article under their headlines. "lines": each sentence on its own
         line after its id. "paragraphs": sentences that follow one another in the article
         share a line, and a new line starts where text was left out, so the model can tell a

@@ -9,8 +9,7 @@ import re
 import pytest
 
 from index.copies import signature, similarity
-from qa.answer import AnswerChain, Query
-from qa.extractive import extractive_llm
+from qa.answer import Query
 from qa.types import Article
 
 WIRE = [
@@ -76,13 +75,7 @@ class TestFoldedRetrieval:
     def test_no_context_holds_two_copies_of_a_sentence(self, make_assistant, threshold):
         a = make_assistant(backend="extractive", copy_threshold=threshold)
         a.add(corpus())
-        chain = AnswerChain(
-            a.settings,
-            a.retriever,
-            a.store.get_articles,
-            a.count_tokens,
-            extractive_llm(a.settings),
-        )
+        chain = a.chain("extractive")
         copies = {"wire-flood", "mesa-flood", "prairie-flood"}
         doubled = 0
         for q in QUESTIONS:
@@ -134,13 +127,7 @@ class TestFoldedRetrieval:
                 arts.append(Article(id=aid, title=title, text="\n\n".join(text), source=outlet))
         a = make_assistant(backend="extractive")
         a.add(arts)
-        chain = AnswerChain(
-            a.settings,
-            a.retriever,
-            a.store.get_articles,
-            a.count_tokens,
-            extractive_llm(a.settings),
-        )
+        chain = a.chain("extractive")
         for i, town in enumerate(towns):
             q = f"How many families left their homes in {town}?"
             prompt = chain.prepare(Query(q, k=5))
