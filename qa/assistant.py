@@ -170,6 +170,7 @@ class Assistant:
             rrf_k=settings.rrf_k,
             sentence_fusion=settings.sentence_fusion,
             copy_threshold=settings.copy_threshold,
+            recent_lead_days=settings.recent_lead_days,
         )
         self.count_tokens = TokenCounter(settings.cache_dir)
         self._llms: dict[str, LLM] = {}

@@ -52,6 +52,10 @@ class Settings(BaseSettings):
     rrf_k: int = 60
     # Fuse a third ranking: the candidates by their best sentence's similarity to the question.
     sentence_fusion: bool = True
+    # A question naming a period at most this many days long ("this week", "yesterday", "on
+    # Tuesday") gets its top story's lead chunk ranked first, where news says what happened.
+    # 0 turns it off. "This week" spans 10 days with the slack either side.
+    recent_lead_days: float = 10.0
     embed_batch_size: int = 32  # torch backend only; ONNX embeds one unpadded text per run
     embed_backend: Literal["torch", "onnx", "onnx-int8"] = "onnx"  # index and queries alike
 
