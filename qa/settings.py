@@ -98,6 +98,10 @@ class Settings(BaseSettings):
     max_answer_tokens: int = 200
     max_answer_sentences: int = 4
     grammar: bool = True  # constrain local decoding to "text [S#]" sentences (slower per token)
+    # Local model: the reply abstains when its probability of opening with NOT_IN_SOURCES
+    # reaches this, rather than when that opening outscores each answer's opening on its own
+    # (qa.llm.greedy.open_reply). None: the plain argmax.
+    abstain_threshold: float | None = Field(default=None, ge=0.0, le=1.0)
     temperature: float = 0.0
     n_threads: int | None = None
     n_ctx: int = 2048

@@ -39,6 +39,7 @@ def local_llm(settings: Settings) -> LLM:
         n_threads=settings.n_threads,
         temperature=settings.temperature,
         seed=settings.seed,
+        abstain_threshold=settings.abstain_threshold,
     )
 
 

@@ -89,8 +89,10 @@ class LocalLLM(LLM):
         seed: int = 0,
         flash_attn: bool = False,
         repack: bool = True,
+        abstain_threshold: float | None = None,
     ) -> None:
         self.model = model_name
+        self.abstain_threshold = abstain_threshold
         self.temperature = temperature
         self.seed = seed
         self._lock = threading.Lock()  # one context; calls must not interleave
@@ -134,6 +136,7 @@ class LocalLLM(LLM):
                     temperature=self.temperature,
                     seed=self.seed,
                     abstain=fmt.abstain_token if fmt else None,
+                    abstain_threshold=self.abstain_threshold,
                 )
             except ValueError as e:  # e.g. prompt longer than the context window
                 raise BackendError(f"The local model could not answer: {e}") from None

@@ -115,6 +115,29 @@ class TestGreedyGrammar:
             llm.complete(long, max_tokens=10)
 
 
+class TestAbstainThreshold:
+    """The abstain decision on its total probability (`abstain_threshold`), on the real model."""
+
+    def test_the_openings_spell_the_abstain_token(self, llm):
+        from qa.llm.greedy import abstain_tokens
+
+        ids = abstain_tokens(llm.engine, "NOT_IN_SOURCES")
+        assert ids
+        assert all("NOT_IN_SOURCES".startswith(llm.engine.piece(t).decode()) for t in ids)
+
+    @pytest.mark.parametrize("question", QUESTIONS)
+    def test_threshold_zero_always_abstains_and_one_never_does(self, llm, question):
+        try:
+            llm.abstain_threshold = 0.0
+            low = llm.complete(_messages(question), fmt=FMT, max_tokens=80)
+            llm.abstain_threshold = 1.0
+            high = llm.complete(_messages(question), fmt=FMT, max_tokens=80)
+        finally:
+            llm.abstain_threshold = None
+        assert low == "NOT_IN_SOURCES"
+        assert not high.startswith("NOT") and REPLY.fullmatch(high.strip()), high
+
+
 class TestWarm:
     def test_warm_caches_the_shared_prefix_and_changes_no_reply(self, llm):
         from qa.answer import answer_messages, warm

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from qa.llm.greedy import greedy_stream
+from qa.llm.greedy import greedy_stream, open_reply
 
 EOS = 0
 PROMPT = [99]
@@ -77,3 +77,41 @@ class TestAbstainSpelledOtherwise:
         pieces = ["Not", "_in", "_SOURCES", ".", " The", " end"]
         out, _ = _decode(pieces)
         assert out == "Not_in_SOURCES. The end"
+
+
+class MaskOnly:
+    """A grammar that allows every token but `banned`."""
+
+    def __init__(self, banned: set[int] = frozenset()) -> None:
+        self.banned = banned
+
+    def masked(self, logits: np.ndarray) -> np.ndarray:
+        out = logits.copy()
+        out[list(self.banned)] = -np.inf
+        return out
+
+
+class TestOpenReply:
+    """The first token: abstain on the abstain openings' total probability, not the argmax."""
+
+    # token 1 = "NOT" (abstain), tokens 2..5 = four openings of an answer
+    LOGITS = np.log(np.array([1e-9, 0.30, 0.20, 0.20, 0.15, 0.15]))
+
+    def test_an_abstention_outscored_by_the_answers_together_answers(self):
+        # argmax is token 1 (0.30), but answers hold 0.70
+        assert int(np.argmax(self.LOGITS)) == 1
+        assert open_reply(self.LOGITS, MaskOnly(), frozenset({1}), 0.5) == 2
+
+    def test_it_abstains_when_the_share_reaches_the_threshold(self):
+        assert open_reply(self.LOGITS, MaskOnly(), frozenset({1}), 0.29) == 1
+        # several abstain openings ("N", "NOT") count together; the likeliest one is taken
+        assert open_reply(self.LOGITS, MaskOnly(), frozenset({1, 2}), 0.45) == 1
+
+    def test_the_share_is_of_what_the_grammar_allows(self):
+        # with tokens 3..5 banned, "NOT" holds 0.30 / 0.50 of the allowed mass
+        assert open_reply(self.LOGITS, MaskOnly({3, 4, 5}), frozenset({1}), 0.6) == 2
+        assert open_reply(self.LOGITS, MaskOnly({3, 4, 5}), frozenset({1}), 0.5) == 1
+
+    def test_no_abstain_opening_allowed_is_the_plain_argmax(self):
+        assert open_reply(self.LOGITS, MaskOnly({1}), frozenset({1}), 0.1) == 2
+        assert open_reply(self.LOGITS, MaskOnly(), frozenset(), 0.1) == 1

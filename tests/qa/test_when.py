@@ -6,6 +6,8 @@ from datetime import UTC, date, datetime
 
 import pytest
 
+from index.types import Chunk
+from qa.retrieve import _lead_first
 from qa.types import Article
 from qa.when import time_window
 
@@ -70,3 +72,57 @@ class TestPreferredWindow:
             ans = a.ask(q, as_of=as_of, k=2)
             ids = [s.article_id for s in ans.sources]
             assert ids[0] == first and len(ids) == 2, (as_of, ids)
+
+
+def _chunk(article_id: str, index: int) -> Chunk:
+    return Chunk(id=f"{article_id}:{index}", article_id=article_id, index=index, start=index * 100,
+                 end=index * 100 + 90, text="x")  # fmt: skip
+
+
+class TestLeadFirst:
+    """The top story's lead chunk first, for a question about the last few days."""
+
+    def _ranked(self, *ids: str) -> tuple[list[tuple[str, dict]], dict[str, Chunk]]:
+        pool = {i: _chunk(*i.split(":")[:1], int(i.split(":")[1])) for i in ids}
+        return [(i, {"score": 1.0}) for i in ids], pool
+
+    def test_the_top_articles_lead_moves_to_the_top(self):
+        ranked, pool = self._ranked("a:2", "b:0", "a:0", "a:1")
+        assert [i for i, _ in _lead_first(ranked, pool)] == ["a:0", "a:2", "b:0", "a:1"]
+
+    def test_another_articles_lead_does_not_move(self):
+        ranked, pool = self._ranked("a:2", "b:0", "a:1")
+        assert [i for i, _ in _lead_first(ranked, pool)] == ["a:2", "b:0", "a:1"]
+
+    def test_a_lead_already_first_and_an_empty_list_are_left(self):
+        ranked, pool = self._ranked("a:0", "a:1")
+        assert [i for i, _ in _lead_first(ranked, pool)] == ["a:0", "a:1"]
+        assert _lead_first([], {}) == []
+
+    def test_only_short_periods_and_only_when_on(self, make_assistant):
+        """Real index: a story whose later paragraph repeats the question's words outranks its
+        own lead, until the question names this week."""
+        lead = (
+            "Latin pop star Marisol Reyes will play sixteen shows at the Silver Crest Casino in "
+            "Reno starting in November, the casino said on Tuesday. "
+        )
+        later = (
+            "The residency announcement this week made her the latest singer to announce a "
+            "residency, a singer residency trend that singers announced all week. "
+        )
+        text = lead + "Tickets go on sale Friday. " * 8 + later + "More shows may follow. " * 8
+        published = datetime(2024, 5, 14, 12, tzinfo=UTC).timestamp()
+        story = Article(id="reyes", title="Reno casino books show", text=text,
+                        published_at=published)  # fmt: skip
+        q = "Which singer announced a residency this week?"
+        starts = {}
+        for days in (10.0, 0.0):
+            a = make_assistant(backend="extractive", chunk_tokens=40, recent_lead_days=days)
+            a.add([story])
+            week = a.ask(q, as_of=date(2024, 5, 16), k=3)
+            year = a.ask("Which singer announced a residency this year?",
+                         as_of=date(2024, 5, 16), k=3)  # fmt: skip
+            starts[days] = (week.sources[0].start, year.sources[0].start)
+        assert starts[0.0][0] > 0  # without the rule a later chunk ranks first ...
+        assert starts[10.0][0] == 0  # ... with it the lead does, for "this week"
+        assert starts[10.0][1] == starts[0.0][1] > 0  # "this year" is not a short period
