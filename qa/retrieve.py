@@ -53,7 +53,7 @@ class HybridRetriever:
         rrf_k: int = 60,
         sentence_fusion: bool = True,
         copy_threshold: float = 0.6,
-        recent_lead_days: float = 10.0,
+        recent_lead_days: float = 11.0,
     ) -> None:
         self.store = store
         self.embedder = embedder

@@ -54,8 +54,9 @@ class Settings(BaseSettings):
     sentence_fusion: bool = True
     # A question naming a period at most this many days long ("this week", "yesterday", "on
     # Tuesday") gets its top story's lead chunk ranked first, where news says what happened.
-    # 0 turns it off. "This week" spans 10 days with the slack either side.
-    recent_lead_days: float = 10.0
+    # 0 turns it off. With a day of slack either side, "this week" spans up to 10 days and
+    # "last week" 11; "this month" (33) is left to the ranking.
+    recent_lead_days: float = 11.0
     embed_batch_size: int = 32  # torch backend only; ONNX embeds one unpadded text per run
     embed_backend: Literal["torch", "onnx", "onnx-int8"] = "onnx"  # index and queries alike
 

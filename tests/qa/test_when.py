@@ -99,6 +99,18 @@ class TestLeadFirst:
         assert [i for i, _ in _lead_first(ranked, pool)] == ["a:0", "a:1"]
         assert _lead_first([], {}) == []
 
+    @pytest.mark.parametrize(
+        ("words", "short"),
+        [("this week", True), ("last week", True), ("yesterday", True), ("on Monday", True),
+         ("last month", False), ("this month", False), ("in January", False), ("this year", False)],
+    )  # fmt: skip
+    def test_the_default_covers_the_last_few_days(self, words, short):
+        from qa.settings import Settings
+
+        w = time_window(f"Which mayor resigned {words}?", AS_OF)
+        assert w is not None
+        assert ((w.end - w.start) / 86400 <= Settings().recent_lead_days) is short
+
     def test_only_short_periods_and_only_when_on(self, make_assistant):
         """Real index: a story whose later paragraph repeats the question's words outranks its
         own lead, until the question names this week."""
@@ -116,7 +128,7 @@ class TestLeadFirst:
                         published_at=published)  # fmt: skip
         q = "Which singer announced a residency this week?"
         starts = {}
-        for days in (10.0, 0.0):
+        for days in (11.0, 0.0):
             a = make_assistant(backend="extractive", chunk_tokens=40, recent_lead_days=days)
             a.add([story])
             week = a.ask(q, as_of=date(2024, 5, 16), k=3)
@@ -124,5 +136,5 @@ class TestLeadFirst:
                          as_of=date(2024, 5, 16), k=3)  # fmt: skip
             starts[days] = (week.sources[0].start, year.sources[0].start)
         assert starts[0.0][0] > 0  # without the rule a later chunk ranks first ...
-        assert starts[10.0][0] == 0  # ... with it the lead does, for "this week"
-        assert starts[10.0][1] == starts[0.0][1] > 0  # "this year" is not a short period
+        assert starts[11.0][0] == 0  # ... with it the lead does, for "this week"
+        assert starts[11.0][1] == starts[0.0][1] > 0  # "this year" is not a short period
