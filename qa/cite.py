@@ -343,7 +343,9 @@ def _prune(
     and a quote that states none of a sentence's words is no evidence for it."""
     kept = list(cites)
     best = support(sentence, [c.quote for c in kept], given)
-    for c in list(kept):
+    # Last first: of two quotes that state the same, the one the model cited first stays (its
+    # main source, and the higher-ranked article: the context lists articles by rank).
+    for c in reversed(list(kept)):
         if len(kept) == 1:
             break
         rest = [k for k in kept if k is not c]

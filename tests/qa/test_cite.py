@@ -110,6 +110,22 @@ class TestVerify:
         c = out[0].citations[0]
         assert TEXT[c.start : c.end] == c.quote == "ratified by 123 countries"
 
+    def test_of_two_quotes_stating_the_same_the_first_cited_stays(self):
+        text = "Teachers in Westfield went on strike.\n\nWestfield teachers ended their strike."
+        art = Article(id="w", title="T", text=text)
+        parts = text.split("\n\n")
+        ctx = Context(
+            tuple(
+                NumberedSentence(f"S{n}", "w", "T", text.index(p), text.index(p) + len(p), p, 1.0)
+                for n, p in enumerate(parts, 1)
+            ),
+            20,
+        )
+        for refs, kept in (("[S1][S2]", "S1"), ("[S2][S1]", "S2")):
+            out = verify(parse_reply(f"Westfield teachers {refs}."), ctx, {"w": art},
+                         min_support=0.5, max_sentences=3)  # fmt: skip
+            assert out[0].supported and [c.ref for c in out[0].citations] == [kept]
+
     def test_mismatch_raises(self):
         with pytest.raises(CitationError):
             make_citation(ART, 0, len(TEXT) + 5)
