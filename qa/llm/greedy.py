@@ -132,10 +132,12 @@ def _choose(
 
 
 def abstain_tokens(engine: Engine, abstain: str) -> frozenset[int]:
-    """The single tokens that spell a beginning of `abstain` ("N", "NOT", ...): the tokens a
-    reply that abstains can open with."""
+    """The single tokens that spell a beginning of `abstain` at least three letters long
+    ("NOT", "NOT_IN", ...): the openings that commit a reply to abstaining. "N" and "NO" open
+    answers too ("Nikol Pashinyan ...", "No one ..."): counted, they made a sample answer
+    abstain."""
     out: set[int] = set()
-    for n in range(1, len(abstain) + 1):
+    for n in range(min(3, len(abstain)), len(abstain) + 1):
         ids = engine.tokenize(abstain[:n], add_bos=False, special=False)
         if len(ids) == 1:
             out.add(ids[0])
