@@ -49,6 +49,12 @@ class TestSettingsPrecedence:
             DEFAULTS["model"].default,
         )
 
+    @pytest.mark.parametrize(("given", "read"), [("off", None), ("None", None), ("", None),
+                                                 ("0.3", 0.3)])  # fmt: skip
+    def test_abstain_threshold_off_from_the_environment(self, monkeypatch, given, read):
+        monkeypatch.setenv("CITEQA_ABSTAIN_THRESHOLD", given)
+        assert Settings().abstain_threshold == read
+
     def test_config_file_beats_defaults(self, config):
         path = config('k = 7\nbackend = "extractive"\nmodel = "from-file"\n')
         s = settings_from(ask("--config", str(path)))
