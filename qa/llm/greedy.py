@@ -197,12 +197,14 @@ def greedy_stream(
     rng = np.random.default_rng(seed)
     text = codecs.getincrementaldecoder("utf-8")(errors="replace")
     said = ""
-    decide = rules is not None and abstain and abstain_threshold is not None and temperature <= 0
-    opens_abstain = abstain_tokens(engine, abstain) if decide and abstain else frozenset()
+    # The first step decides abstaining on its whole probability (greedy, under a grammar).
+    first = None
+    if rules is not None and abstain and abstain_threshold is not None and temperature <= 0:
+        first = (rules, abstain_tokens(engine, abstain), abstain_threshold)
     try:
         for step in range(max_tokens):
-            if step == 0 and decide and rules is not None and abstain_threshold is not None:
-                token = open_reply(engine.logits(), rules, opens_abstain, abstain_threshold)
+            if step == 0 and first is not None:
+                token = open_reply(engine.logits(), *first)
             else:
                 token = _choose(engine.logits(), rules, temperature, rng)
             if engine.is_eog(token):
