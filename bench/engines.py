@@ -111,6 +111,7 @@ def child(config: str, prompts_file: Path, settings: Settings) -> None:
         n_threads=settings.n_threads,
         repack="repack" in config,
         flash_attn=config.endswith("+fa"),
+        abstain_threshold=settings.abstain_threshold,  # decode as `citeqa ask` does
     )
     warm(llm)
     load_s = time.perf_counter() - t0
