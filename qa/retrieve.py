@@ -245,7 +245,7 @@ def _lead_first(
         (n for n, (i, _) in enumerate(ranked) if pool[i].article_id == top and pool[i].index == 0),
         None,
     )
-    if not at:
+    if at is None or at == 0:  # the lead was not retrieved, or it is first already
         return ranked
     return [ranked[at], *ranked[:at], *ranked[at + 1 :]]
 

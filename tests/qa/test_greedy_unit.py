@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import numpy as np
 
 from qa.llm.greedy import greedy_stream, open_reply
@@ -82,7 +84,7 @@ class TestAbstainSpelledOtherwise:
 class MaskOnly:
     """A grammar that allows every token but `banned`."""
 
-    def __init__(self, banned: set[int] = frozenset()) -> None:
+    def __init__(self, banned: Collection[int] = ()) -> None:
         self.banned = banned
 
     def masked(self, logits: np.ndarray) -> np.ndarray:
