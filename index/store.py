@@ -687,6 +687,11 @@ class SentenceVectors:
     vectors: np.ndarray
 
 
+# What the stored sentence vectors are: 1, each sentence embedded alone; 2, mixed with the
+# sentence read after the one before it (index/ingest.py, `WINDOW_WEIGHT`).
+SENTENCE_VECTORS_VERSION = 2
+
+
 def sentence_id(article_id: str, span: Span) -> str:
     return f"{article_id}#{span.start}-{span.end}"
 
@@ -741,7 +746,9 @@ def _article_meta(article: Article, n_chunks: int, *, sentences: bool) -> dict[s
         "minhash": signature(article.text),  # wire copies fold at question time
     }
     if sentences:
-        meta["sentences"] = 1  # its sentence vectors are stored (ingest re-writes one without)
+        # Its sentence vectors are stored, of this version (ingest re-writes one without, or
+        # with an older version's).
+        meta["sentences"] = SENTENCE_VECTORS_VERSION
     if article.injection is not None:
         meta[INJECTION_KEY] = spans_json(article.injection)
     for key in ("url", "source", "published_at", "origin", "origin_path"):

@@ -59,10 +59,52 @@ class TestIndexer:
         assert len(chunks) > 1 and len(spans) == 12  # chunks overlap; each sentence once
         got = indexer.store.sentence_vectors([(a.id, s) for s in spans])
         assert len(got) == 12
-        # The stored vector is the sentence's own embedding, as the context would compute it.
-        fresh = embedder.embed([a.text[s.start : s.end] for s in spans])
+        # The first sentence's stored vector is its own embedding; every later one's is half
+        # its own and half that of it read after the sentence before it.
+        texts = [a.text[s.start : s.end] for s in spans]
+        alone = embedder.embed(texts)
+        windows = embedder.embed([f"{p} {t}" for p, t in zip(texts, texts[1:], strict=False)])
         stored = np.stack([got[(a.id, s.start)] for s in spans])
-        assert np.allclose(stored, fresh, atol=1e-4)
+        assert np.allclose(stored[0], alone[0], atol=1e-4)
+        assert np.allclose(stored[1:], 0.5 * alone[1:] + 0.5 * windows, atol=1e-4)
+
+    def test_a_sentence_naming_its_subject_by_a_pronoun_is_found_by_the_name(
+        self, tmp_path, embedder
+    ):
+        import numpy as np
+
+        indexer = _indexer(tmp_path, embedder)
+        text = (
+            "The Stormriders have been owned since 2011 by Gerald Ostrander. "
+            "The 71-year-old built his fortune in refrigerated trucking."
+        )
+        a = Article(id="owner", title="Arena approved", text=text)
+        indexer.add([a])
+        second = indexer.chunk(a)[0].sentences[1]
+        stored = indexer.store.sentence_vectors([(a.id, second)])[(a.id, second.start)]
+        q = embedder.embed(["How did Gerald Ostrander make his money?"])[0]
+        alone = embedder.embed([text[second.start : second.end]])[0]
+        # Read with the sentence before it, "the 71-year-old" is Ostrander: closer to the
+        # question than the sentence alone (0.450 against 0.412 with MiniLM).
+        assert float(stored @ q) > float(alone @ q), (float(stored @ q), float(alone @ q))
+        assert np.linalg.norm(stored) <= 1.0 + 1e-6
+
+    def test_sentence_vectors_of_an_older_kind_are_stored_anew(self, tmp_path, embedder):
+        from index.ingest import article_sentences
+
+        indexer = _indexer(tmp_path, embedder)
+        a = _article(3)
+        indexer.add([a])
+        # As citeqa wrote it before sentences were read in their window: version 1.
+        meta = dict(indexer.store.article_meta(a.id))
+        indexer.store._articles.update(ids=[a.id], metadatas=[{**meta, "sentences": 1}])
+        report = indexer.add([a])
+        assert [(it.status, it.reason) for it in report.items] == [
+            ("replaced", "stored its sentence vectors (indexed by an older citeqa)")
+        ]
+        spans = article_sentences(indexer.chunk(a))
+        assert len(indexer.store.sentence_vectors([(a.id, s) for s in spans])) == len(spans)
+        assert indexer.add([a]).count("unchanged") == 1
 
     def test_an_index_from_before_sentence_vectors_gets_them_on_the_next_ingest(
         self, tmp_path, embedder

@@ -193,6 +193,46 @@ class TestRepair:
         assert loose[0].supported
 
 
+OFFER = (
+    "Piedmont Aqua opened a water site on Main Street.\n\n"
+    "It also said every customer would see a $25 credit on their next bill.\n\n"
+    "Kyrgyzstan sent a $25 credit to every customer.\n\n"
+    "Residents were frustrated."
+)
+
+
+def _offer_ctx() -> tuple[Context, dict[str, Article]]:
+    art = Article(id="p", title="Boil water", text=OFFER)
+    sents = []
+    for n, s in enumerate(OFFER.split("\n\n"), 1):
+        start = OFFER.index(s)
+        sents.append(NumberedSentence(f"S{n}", "p", "Boil water", start, start + len(s), s, 1.0))
+    return Context(tuple(sents), 40), {"p": art}
+
+
+class TestRepairReadsBack:
+    Q = "What compensation did Piedmont Aqua offer its customers?"
+
+    def test_a_quote_pointing_back_takes_its_subject_from_the_sentence_before(self):
+        # The model cited the sentence after the one that states it ([S2] sits between them
+        # in the paragraph layout). "It" in S2 is Piedmont Aqua, named in S1.
+        ctx, arts = _offer_ctx()
+        reply = "Piedmont Aqua offered a $25 credit on their next bill [S4]."
+        out = verify(parse_reply(reply), ctx, arts, min_support=0.5, max_sentences=3,
+                     question=self.Q)  # fmt: skip
+        assert out[0].supported
+        assert [c.ref for c in out[0].citations] == ["S2"]
+
+    def test_a_quote_that_names_its_own_subject_is_judged_alone(self):
+        # S3 holds the figure but is about another subject, and does not point back.
+        ctx, arts = _offer_ctx()
+        only = Context(tuple(s for s in ctx.sentences if s.ref in ("S3", "S4")), 20)
+        reply = "Piedmont Aqua offered a $25 credit [S4]."
+        out = verify(parse_reply(reply), only, arts, min_support=0.5, max_sentences=3,
+                     question=self.Q)  # fmt: skip
+        assert not out[0].supported
+
+
 RESTATED = (
     "Seasonality is a pattern that recurs every calendar year.\n\n"
     "The weather was mild on Tuesday.\n\n"
