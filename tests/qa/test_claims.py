@@ -379,6 +379,46 @@ class TestAnswerKind:
         assert answer_kind(q, "Calder & Finch designed it.", quotes) == 0.0
 
     @pytest.mark.parametrize(
+        ("question", "answer", "article", "ok"),
+        [
+            (  # the story is on the interim chief; the question asks for the permanent one
+                "Who did the school board hire as its permanent superintendent?",
+                "Ana Ruiz.",
+                "The board named Ana Ruiz interim superintendent on Monday.",
+                0.0,
+            ),
+            (
+                "Who did the school board hire as its interim superintendent?",
+                "Ana Ruiz.",
+                "The board named Ana Ruiz interim superintendent on Monday.",
+                1.0,
+            ),
+            (  # another quarter's revenue; hyphen or not, it is the same quarter
+                "What was BrightMart's second-quarter revenue?",
+                "$8.1 billion.",
+                "BrightMart reported first-quarter revenue of $8.1 billion.",
+                0.0,
+            ),
+            (
+                "What was BrightMart's second quarter revenue?",
+                "$8.4 billion.",
+                "BrightMart's second-quarter revenue was $8.4 billion.",
+                1.0,
+            ),
+            (  # a word the question uses plainly is not a contrast
+                "Which body will make the final decision on the spray?",
+                "The European Commission.",
+                "The European Commission will decide on the spray next year.",
+                1.0,
+            ),
+        ],
+    )
+    def test_the_question_s_contrast_word_is_in_an_article_cited(
+        self, question, answer, article, ok
+    ):
+        assert answer_kind(question, answer, [article], [article]) == ok
+
+    @pytest.mark.parametrize(
         ("question", "noun"),
         [
             ("How many water rescues did crews carry out?", "rescues"),
