@@ -180,40 +180,29 @@ def _related(word: str, evidence: set[str]) -> bool:
     )
 
 
-def _bears(quote: str, added: set[str], framed: set[str], before: str = "") -> bool:
+def _bears(
+    quote: str, added: set[str], framed: set[str], given: frozenset[str] = frozenset()
+) -> bool:
     """One quote holds some of what the sentence adds and some of the question it repeats: an
     answer assembled from a quote on the question and another that merely names the answer
-    ("… which does not include Kyrgyzstan …") is not supported. The question's words may
-    also be in `before`, the sentence the quote follows in its article: "It also said every
-    customer would see a $25 credit" is Piedmont Aqua's offer when the sentence before names
-    Piedmont Aqua."""
+    ("… which does not include Kyrgyzstan …") is not supported. A quote that opens by
+    pointing back ("It also said every customer would see a $25 credit") names its subject in
+    the sentence before, so any of the question's words (`given`: "customers") will do."""
     words = content_words(quote)
     words |= {singular(w) for w in words}
     has_added = any(w in words or singular(w) in words for w in added)
     if not has_added:
         return False
-    if before and _REFERS_BACK.match(quote):
-        words = words | content_words(before)
-    return any(_related(w, words) for w in framed)
+    frame = framed | given if _REFERS_BACK.match(quote) else framed
+    return any(_related(w, words) for w in frame)
 
 
-# A sentence that opens by pointing back ("It also said …", "The 71-year-old built …"): its
-# subject is named in the sentence before. One that opens with a name ("Kyrgyzstan was not
-# among them") states its own subject and is judged alone.
+# A sentence that opens by pointing back ("It also said …", "The 71-year-old built …"). One
+# that opens with a name ("Kyrgyzstan was not among them") states its own subject.
 _REFERS_BACK = re.compile(
     r"[\s\"“‘']*(?:it|its|he|his|she|her|they|their|this|that|these|those|the|such)\b",
     re.IGNORECASE,
 )
-
-
-def _sentence_before(article: Article, start: int) -> str:
-    """The sentence of `article` that ends last before `start` ("" for its first)."""
-    before = ""
-    for span in sentence_spans(article.text):
-        if span.end > start:
-            break
-        before = article.text[span.start : span.end]
-    return before
 
 
 def support(sentence: str, quotes: list[str], given: frozenset[str] = frozenset()) -> float:
@@ -446,8 +435,7 @@ def _repair(
         for ns in context.sentences:
             if (ns.article_id, ns.start) in have or ns.article_id not in articles:
                 continue
-            before = _sentence_before(articles[ns.article_id], ns.start) if framed else ""
-            if framed and not _bears(ns.text, added, framed, before):
+            if framed and not _bears(ns.text, added, framed, given):
                 continue  # names the answer, but not about what was asked
             score = support(sentence, [c.quote for c in chosen] + [ns.text], given)
             if score > best_score:

@@ -214,8 +214,9 @@ class TestRepairReadsBack:
     Q = "What compensation did Piedmont Aqua offer its customers?"
 
     def test_a_quote_pointing_back_takes_its_subject_from_the_sentence_before(self):
-        # The model cited the sentence after the one that states it ([S2] sits between them
-        # in the paragraph layout). "It" in S2 is Piedmont Aqua, named in S1.
+        # The model cited the sentence after the one that states it ([S3] sits between them
+        # in the paragraph layout). "It" in S2 is Piedmont Aqua, named in S1, and S2 is on
+        # the customers the question asks about.
         ctx, arts = _offer_ctx()
         reply = "Piedmont Aqua offered a $25 credit on their next bill [S4]."
         out = verify(parse_reply(reply), ctx, arts, min_support=0.5, max_sentences=3,
@@ -230,6 +231,24 @@ class TestRepairReadsBack:
         reply = "Piedmont Aqua offered a $25 credit [S4]."
         out = verify(parse_reply(reply), only, arts, min_support=0.5, max_sentences=3,
                      question=self.Q)  # fmt: skip
+        assert not out[0].supported
+
+    def test_a_quote_pointing_back_must_still_hold_a_word_of_the_question(self):
+        # "Its ruling ... does not include Kyrgyzstan" points back, but at nothing asked.
+        text = (
+            "Putin is wanted over the deportation of Ukrainian children.\n\n"
+            "Its ruling requires members of the ICC, which does not include Kyrgyzstan, "
+            "to arrest him."
+        )
+        art = Article(id="k", title="Putin", text=text)
+        sents = []
+        for n, s in enumerate(text.split("\n\n"), 1):
+            start = text.index(s)
+            sents.append(NumberedSentence(f"S{n}", "k", "Putin", start, start + len(s), s, 1.0))
+        q = "Which country proposed the UN resolution on Ukraine?"
+        reply = "Kyrgyzstan proposed the UN resolution on Ukraine [S1]."
+        out = verify(parse_reply(reply), Context(tuple(sents), 30), {"k": art}, min_support=0.5,
+                     max_sentences=3, question=q)  # fmt: skip
         assert not out[0].supported
 
 
