@@ -417,9 +417,26 @@ def _counted_near(question: str, answer: str, quotes: Sequence[str]) -> bool:
     counted = {singular(w) for w in content_words(head)}
     counted |= {x for w in list(counted) for x in _COUNT_GROUPS.get(w, ())}
     figures = {w for w in content_words(answer) if w.isdigit()}
-    if not counted or not figures:
-        return True  # "none", "all": nothing to place
+    if not counted:
+        return True
+    if not figures:
+        return _quantifies(answer, counted)
     return _near_figure(quotes, figures, counted, reach=4) is True
+
+
+# "None of the Central Asian countries …": what such a phrase quantifies comes after "of".
+_NONE_OF = re.compile(r"\b(?:none|all|both|neither|each|any)\s+of\s+((?:\S+\s+){0,4})", re.I)
+
+
+def _quantifies(answer: str, counted: set[str]) -> bool:
+    """An answer without a figure ("none", "all of them") to "how many X": when it says
+    "none of the Y", Y must be X. "None of the Central Asian countries supported Russia"
+    does not count the citizens working there (a sample near miss)."""
+    for m in _NONE_OF.finditer(answer):
+        words = {singular(w) for w in content_words(m.group(1))}
+        if words and not words & counted:
+            return False
+    return True
 
 
 def _near_figure(

@@ -363,6 +363,18 @@ class TestAnswerKind:
                 ["The bridge was built with 18 months of work."],
                 0.0,
             ),
+            (  # "none of the countries" counts countries, not citizens
+                "How many Central Asian citizens are working in Russia?",
+                "None of the Central Asian countries supported Russia in a UN vote.",
+                ["None of the Central Asian countries supported Russia in a UN vote."],
+                0.0,
+            ),
+            (
+                "How many students were hurt in the fire?",
+                "None of the students were hurt.",
+                ["None of the students were hurt, the principal said."],
+                1.0,
+            ),
         ],
     )
     def test_the_answer_gives_the_kind_asked(self, question, answer, quotes, ok):
