@@ -36,17 +36,9 @@ from index.types import Article, Chunk, IngestItem, IngestReport, Span
 _EMBED_GROUP = 64  # chunks embedded per call across articles (two batches of the embedder)
 # What an index's vectors are computed from; part of eval index names so an old index is not
 # reused. 2: the headline before every chunk's text (1: the text alone); 3: and every sentence
-# embedded alone and stored; 4: every sentence's vector read with the sentence before it
-# (`sentence_vector_texts`).
-EMBED_TEXT_VERSION = 4
-# How much of a stored sentence vector is the sentence read after the one before it (the rest
-# is the sentence alone). A sentence that names its subject only as "the 71-year-old" or "the
-# local's president" is unlike any question about that subject on its own. With 0.5, the share
-# of answerable questions with every gold sentence in the 350-token context rose on long news
-# 0.818 -> 0.891 and CLAP NQ 0.820 -> 0.907 (news 0.984, sample 0.974: level); 0.3/0.4/0.6/0.7
-# gave long news 0.836/0.836/0.855/0.855 and CLAP NQ 0.887/0.893/0.900/0.900; the headline
-# instead of the sentence before, 0.818-0.836 on long news (eval/RESULTS.md, stop 30).
-WINDOW_WEIGHT = 0.5
+# embedded alone and stored; 5: and every sentence read after the one before it, stored too
+# (`sentence_vector_texts`; 4, never released, stored the two mixed).
+EMBED_TEXT_VERSION = 5
 
 
 def embed_text(chunk: Chunk) -> str:
@@ -340,23 +332,19 @@ class Indexer:
         big = progress and len(texts) + len(sentence_texts) > 256
         vectors = self.embedder.embed(texts, progress=big)
         read = self.embedder.embed(sentence_texts, progress=big, grouped=True)
-        at, blended = 0, []
-        for alone, windows in parts:
-            n, m = len(alone), len(windows)
-            blended.append(blend(read[at : at + n], read[at + n : at + n + m]))
-            at += n + m
-        sentence_vectors = np.concatenate(blended) if blended else read
         offset, writes = 0, []
         for article, chunks, _, _ in group:
             writes.append((article, chunks, vectors[offset : offset + len(chunks)]))
             offset += len(chunks)
-        offset, sentences = 0, {}
-        for article, _, _, _ in group:
-            n = len(spans[article.id])
+        at, sentences = 0, {}
+        for (article, _, _, _), (alone, windows) in zip(group, parts, strict=True):
+            n, m = len(alone), len(windows)
+            own = read[at : at + n]
+            # The first sentence has no sentence before it: its window is itself.
             sentences[article.id] = SentenceVectors(
-                spans[article.id], sentence_vectors[offset : offset + n]
+                spans[article.id], own, np.concatenate([own[:1], read[at + n : at + n + m]])
             )
-            offset += n
+            at += n + m
         self.store.write_articles(writes, sentences)
         return [
             IngestItem(
@@ -376,15 +364,6 @@ def sentence_vector_texts(text: str, spans: Sequence[Span]) -> tuple[list[str], 
     first sentence has no window: its own text stands for both, so it is embedded once)."""
     alone = [text[s.start : s.end] for s in spans]
     return alone, [f"{alone[i - 1]} {alone[i]}" for i in range(1, len(alone))]
-
-
-def blend(alone: np.ndarray, windows: np.ndarray) -> np.ndarray:
-    """Each sentence's stored vector: (1 - WINDOW_WEIGHT) x the sentence alone + WINDOW_WEIGHT
-    x the sentence in its window (`windows` has a row for every sentence but the first). Not
-    renormalised, so a dot product with the question is exactly that mix of similarities."""
-    out = alone.copy()
-    out[1:] = (1.0 - WINDOW_WEIGHT) * alone[1:] + WINDOW_WEIGHT * windows
-    return out
 
 
 def article_sentences(chunks: Sequence[Chunk]) -> tuple[Span, ...]:

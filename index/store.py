@@ -322,7 +322,7 @@ class ChromaStore:
         need = (
             MIN_FREE_BYTES
             + sum(4 * (len(a.text.encode()) + v.nbytes + 2048 * len(cs)) for a, cs, v in items)
-            + sum(4 * (sv.vectors.nbytes + 256 * len(sv.spans)) for sv in sentences.values())
+            + sum(8 * (sv.vectors.nbytes + 256 * len(sv.spans)) for sv in sentences.values())
         )
         self.check_space(need)
         with self._disk_errors():
@@ -366,6 +366,12 @@ class ChromaStore:
             for a, _, _ in items
             if a.id in sentences
             for span, v in zip(sentences[a.id].spans, sentences[a.id].vectors, strict=True)
+        ]
+        rows += [
+            (window_id(a.id, span), v, {"article_id": a.id, "text_hash": a.text_hash})
+            for a, _, _ in items
+            if a.id in sentences and sentences[a.id].windows is not None
+            for span, v in zip(sentences[a.id].spans, sentences[a.id].windows, strict=True)
         ]
         for i in range(0, len(rows), MAX_BATCH):
             batch_rows = rows[i : i + MAX_BATCH]
@@ -609,20 +615,22 @@ class ChromaStore:
         ]
 
     def sentence_vectors(
-        self, keys: Sequence[tuple[str, Span]]
+        self, keys: Sequence[tuple[str, Span]], *, window: bool = False
     ) -> dict[tuple[str, int], np.ndarray]:
-        """Stored vectors of these (article id, sentence span)s, keyed (article id, start);
-        those not stored (an index made before sentences were embedded at ingest) are left
-        out for the caller to embed."""
+        """Stored vectors of these (article id, sentence span)s, keyed (article id, start):
+        each sentence alone, or with `window` read after the sentence before it. Those not
+        stored (an index made before sentences, or their windows, were embedded at ingest)
+        are left out for the caller to embed or do without."""
         if not keys:
             return {}
+        name = window_id if window else sentence_id
         got = self._sentences.get(
-            ids=list(dict.fromkeys(sentence_id(a, s) for a, s in keys)), include=["embeddings"]
+            ids=list(dict.fromkeys(name(a, s) for a, s in keys)), include=["embeddings"]
         )
         by_id = dict(zip(got["ids"], got["embeddings"], strict=True))
         out: dict[tuple[str, int], np.ndarray] = {}
         for a, s in keys:
-            v = by_id.get(sentence_id(a, s))
+            v = by_id.get(name(a, s))
             if v is not None:
                 out[(a, s.start)] = np.asarray(v, dtype=np.float32)
         return out
@@ -681,19 +689,26 @@ class ChromaStore:
 
 @dataclass(frozen=True, slots=True)
 class SentenceVectors:
-    """One article's sentences (absolute spans) and their vectors, row for row."""
+    """One article's sentences (absolute spans) and their vectors, row for row: each sentence
+    embedded alone, and (`windows`) read after the sentence before it (the first: alone)."""
 
     spans: tuple[Span, ...]
     vectors: np.ndarray
+    windows: np.ndarray | None = None
 
 
-# What the stored sentence vectors are: 1, each sentence embedded alone; 2, mixed with the
-# sentence read after the one before it (index/ingest.py, `WINDOW_WEIGHT`).
+# What is stored of each sentence: 1, its vector alone; 2, and its vector read after the
+# sentence before it (a second record, `window_id`).
 SENTENCE_VECTORS_VERSION = 2
 
 
 def sentence_id(article_id: str, span: Span) -> str:
     return f"{article_id}#{span.start}-{span.end}"
+
+
+def window_id(article_id: str, span: Span) -> str:
+    """The record of the sentence read after the one before it."""
+    return f"{sentence_id(article_id, span)}~w"
 
 
 def spans_json(spans: Sequence[Span]) -> str:

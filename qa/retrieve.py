@@ -219,10 +219,11 @@ class HybridRetriever:
         return sorted(best, key=lambda h: -h.score)
 
     def sentence_vectors(
-        self, keys: Sequence[tuple[str, Span]]
+        self, keys: Sequence[tuple[str, Span]], *, window: bool = False
     ) -> dict[tuple[str, int], np.ndarray]:
-        """The vectors stored at ingest for these sentences, keyed (article id, start)."""
-        return self.store.sentence_vectors(keys)
+        """The vectors stored at ingest for these sentences, keyed (article id, start): alone,
+        or with `window` read after the sentence before it."""
+        return self.store.sentence_vectors(keys, window=window)
 
     def leads(self, article_ids: list[str]) -> dict[str, Chunk]:
         """Each article's first chunk: in news the headline and lead carry the who and what,
