@@ -17,6 +17,7 @@ themselves, or `prepare`.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 import time
 from collections import Counter
@@ -48,7 +49,6 @@ from qa.types import (
     Retrieved,
     RetrievedChunk,
     Source,
-    Span,
     TextDelta,
 )
 from qa.when import Window, time_window
@@ -311,7 +311,9 @@ class AnswerChain:
             chunks,
             question_vector=found.retrieval.query_vector,
             embed=self.retriever.embedder.embed,
-            stored=self.context_vectors,
+            stored=self.retriever.sentence_vectors,
+            windows=functools.partial(self.retriever.sentence_vectors, window=True),
+            window_weight=self.settings.context_window_weight,
             count_tokens=self.count_tokens,
             budget_tokens=self.budget(chunks),
             leads=leads,
@@ -323,18 +325,6 @@ class AnswerChain:
             else []
         )
         return Prompt(found, context, tuple(messages))
-
-    def context_vectors(self, keys: Sequence[tuple[str, Span]]) -> dict[tuple[str, int], Any]:
-        """The stored vectors the context ranks sentences by: (1 - w) x the sentence alone +
-        w x the sentence read after the one before it (`context_window_weight`), so "The
-        71-year-old built his fortune in refrigerated trucking" is found by a question that
-        names him. A sentence whose window is not stored (an older index) counts alone."""
-        alone = self.retriever.sentence_vectors(keys)
-        w = self.settings.context_window_weight
-        if not w or not alone:
-            return alone
-        windows = self.retriever.sentence_vectors(keys, window=True)
-        return {k: (1.0 - w) * v + w * windows[k] if k in windows else v for k, v in alone.items()}
 
     def budget(self, chunks: Sequence[RetrievedChunk]) -> int:
         """The context budget: wider when one long article holds most of the retrieved chunks

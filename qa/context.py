@@ -128,12 +128,19 @@ def build_context(
     leads: Mapping[str, Chunk] | None = None,
     lead_sentences: int = 2,
     stored: Callable[[list[tuple[str, Span]]], Mapping[tuple[str, int], np.ndarray]] | None = None,
+    windows: Callable[[list[tuple[str, Span]]], Mapping[tuple[str, int], np.ndarray]] | None = None,
+    window_weight: float = 0.0,
 ) -> Context:
     """Pick sentences from the retrieved chunks by similarity to the question, within budget.
     `leads` (article id -> its first chunk) adds each retrieved article's lead sentences to
     the candidates: news puts the who and what there (inverted pyramid). `stored` gives the
     sentence vectors computed at ingest, keyed (article id, start); `embed` computes the rest
-    (all of them for an index made before sentences were stored)."""
+    (all of them for an index made before sentences were stored). `windows` gives the
+    vectors of the sentences read after the sentence before them: sentences are chosen by
+    (1 - `window_weight`) x the similarity alone + `window_weight` x that in the window, so
+    "The 71-year-old built his fortune …" is found by a question that names him. A sentence's
+    `score` stays its similarity alone (less its rank's nudge): the extractive backend's
+    threshold and the confidence's evidence similarity were set on that scale."""
     candidates: list[tuple[int, str, str, int, int, str]] = []  # rank, article, title, s, e, text
     seen: set[tuple[str, int, int]] = set()
     for rank, c, spans in _with_leads(retrieved, leads or {}, lead_sentences):
@@ -155,7 +162,18 @@ def build_context(
     else:
         sims = np.zeros(len(candidates), dtype=np.float32)
     scores = [float(sims[i]) - 0.02 * cand[0] for i, cand in enumerate(candidates)]
-    order = sorted(range(len(candidates)), key=lambda i: -scores[i])
+    rank_by = scores
+    if windows is not None and window_weight and question_vector is not None:
+        have = windows([(c[1], Span(c[3], c[4])) for c in candidates])
+        in_window = [
+            float(have[(c[1], c[3])] @ question_vector) if (c[1], c[3]) in have else float(sims[i])
+            for i, c in enumerate(candidates)
+        ]
+        rank_by = [
+            (1.0 - window_weight) * float(sims[i]) + window_weight * in_window[i] - 0.02 * c[0]
+            for i, c in enumerate(candidates)
+        ]
+    order = sorted(range(len(candidates)), key=lambda i: -rank_by[i])
 
     chosen: list[int] = []
     used = 0

@@ -89,6 +89,46 @@ class TestStoredSentenceVectors:
         assert ctx.sentences and ctx.tokens <= 20
 
 
+class TestWindows:
+    """Sentences are chosen by their mix with the window vectors; their scores stay alone."""
+
+    @staticmethod
+    def _two(window_weight: float):
+        text = "Ostrander owns the team. The 71-year-old made his money in trucking."
+        art = Article(id="o", title="Owner", text=text)
+        spans = sentence_spans(text)
+        q = np.array([1.0, 0.0], dtype=np.float32)
+        alone = {("o", spans[0].start): np.array([0.6, 0.8]), ("o", spans[1].start): [0.3, 0.95]}
+        window = {("o", spans[1].start): np.array([0.99, 0.14])}  # the first has none stored
+
+        def lookup(table):
+            return lambda keys: {
+                (a, s.start): np.asarray(table[(a, s.start)], dtype=np.float32)
+                for a, s in keys
+                if (a, s.start) in table
+            }
+
+        chunk = chunk_article(
+            art, lambda ts: [len(t.split()) for t in ts], target_tokens=40, max_tokens=80
+        )[0]
+        return build_context(
+            [RetrievedChunk(chunk, 1.0)],
+            question_vector=q,
+            embed=_Embedder(),  # never asked: every sentence's vector is stored
+            stored=lookup(alone),
+            windows=lookup(window),
+            window_weight=window_weight,
+            count_tokens=lambda t: 6,  # one sentence fits
+            budget_tokens=10,
+        )
+
+    def test_the_window_lifts_a_sentence_that_names_its_subject_only_by_pointing_back(self):
+        ctx = self._two(0.5)
+        assert [s.text for s in ctx.sentences] == ["The 71-year-old made his money in trucking."]
+        assert abs(ctx.sentences[0].score - 0.3) < 1e-6  # its similarity alone
+        assert [s.text for s in self._two(0.0).sentences] == ["Ostrander owns the team."]
+
+
 class TestSentenceChannel:
     """The retriever's third ranking: candidates by their best sentence (fake store)."""
 

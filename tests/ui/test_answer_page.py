@@ -83,7 +83,7 @@ ISLAND = {
 # Cites both Norrvik articles (two cards); cites two sentences of the bridge story (two
 # highlights); cites the island story's last sentence.
 BOTH = "What happened to the Norrvik bridge and the ferry?"
-TWO_SPANS = "What did Strand say about the repair cost and the trams?"
+TWO_SPANS = "What did Strand say the repair cost and when would trams run?"
 DEEP = "How long was Ansgar Holm the Skarv Island lighthouse keeper?"
 
 
