@@ -201,13 +201,18 @@ OFFER = (
 )
 
 
+def _numbered(art: Article) -> list[NumberedSentence]:
+    """The article's paragraphs (one sentence each) numbered S1, S2, … as the context shows them."""
+    out = []
+    for n, s in enumerate(art.text.split("\n\n"), 1):
+        start = art.text.index(s)
+        out.append(NumberedSentence(f"S{n}", art.id, art.title, start, start + len(s), s, 1.0))
+    return out
+
+
 def _offer_ctx() -> tuple[Context, dict[str, Article]]:
     art = Article(id="p", title="Boil water", text=OFFER)
-    sents = []
-    for n, s in enumerate(OFFER.split("\n\n"), 1):
-        start = OFFER.index(s)
-        sents.append(NumberedSentence(f"S{n}", "p", "Boil water", start, start + len(s), s, 1.0))
-    return Context(tuple(sents), 40), {"p": art}
+    return Context(tuple(_numbered(art)), 40), {"p": art}
 
 
 class TestRepairReadsBack:
@@ -241,10 +246,7 @@ class TestRepairReadsBack:
             "to arrest him."
         )
         art = Article(id="k", title="Putin", text=text)
-        sents = []
-        for n, s in enumerate(text.split("\n\n"), 1):
-            start = text.index(s)
-            sents.append(NumberedSentence(f"S{n}", "k", "Putin", start, start + len(s), s, 1.0))
+        sents = _numbered(art)
         q = "Which country proposed the UN resolution on Ukraine?"
         reply = "Kyrgyzstan proposed the UN resolution on Ukraine [S1]."
         out = verify(parse_reply(reply), Context(tuple(sents), 30), {"k": art}, min_support=0.5,
@@ -262,10 +264,7 @@ RESTATED = (
 
 def _restated_ctx() -> tuple[Context, dict[str, Article]]:
     art = Article(id="w", title="Seasonality", text=RESTATED)
-    sents = []
-    for n, s in enumerate(RESTATED.split("\n\n"), 1):
-        start = RESTATED.index(s)
-        sents.append(NumberedSentence(f"S{n}", "w", "Seasonality", start, start + len(s), s, 1.0))
+    sents = _numbered(art)
     other = Article(id="x", title="Other", text="Seasonality recurs every calendar year.")
     sents.append(NumberedSentence("S5", "x", "Other", 0, len(other.text), other.text, 1.0))
     return Context(tuple(sents), 60), {"w": art, "x": other}
