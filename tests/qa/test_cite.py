@@ -218,10 +218,10 @@ def _offer_ctx() -> tuple[Context, dict[str, Article]]:
 class TestRepairReadsBack:
     Q = "What compensation did Piedmont Aqua offer its customers?"
 
-    def test_a_quote_pointing_back_takes_its_subject_from_the_sentence_before(self):
-        # The model cited the sentence after the one that states it ([S3] sits between them
-        # in the paragraph layout). "It" in S2 is Piedmont Aqua, named in S1, and S2 is on
-        # the customers the question asks about.
+    def test_a_quote_pointing_back_may_bear_on_any_word_of_the_question(self):
+        # The model cited a sentence that states none of the claim. S2 states it but names
+        # its subject only as "It" (Piedmont Aqua, named in S1); it is on the customers the
+        # question asks about, so the repair may add it.
         ctx, arts = _offer_ctx()
         reply = "Piedmont Aqua offered a $25 credit on their next bill [S4]."
         out = verify(parse_reply(reply), ctx, arts, min_support=0.5, max_sentences=3,
