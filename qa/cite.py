@@ -154,6 +154,58 @@ _QUOTED = re.compile(r'"([^"]{2,})"')
 _QUOTE_CHARS = str.maketrans({"“": '"', "”": '"', "„": '"', "‘": "'", "’": "'", "‚": "'"})
 
 
+_MONEY_FIGURE = re.compile(
+    r"[$€£¥]\s?(\d[\d,]*(?:\.\d+)?)|"
+    r"(\d[\d,]*(?:\.\d+)?)(?:\s+(?:million|billion|trillion))?\s+(?:dollars|euros|pounds)\b",
+    re.IGNORECASE,
+)
+
+
+def money_figures(text: str) -> set[str]:
+    """The figures `text` writes as amounts of money ("$12,400", "3 million dollars"), without
+    their thousands separators."""
+    return {(m.group(1) or m.group(2)).replace(",", "") for m in _MONEY_FIGURE.finditer(text)}
+
+
+def _quoted_words(sentence: str) -> list[str]:
+    """What the sentence puts in quotation marks, lower-cased, spaces collapsed, without the
+    closing punctuation: an answer ends a quote with a period where the article went on
+    ('"If I come, a political show will start."' for '"If I come, a political show will
+    start," he added.')."""
+    out = []
+    for quoted in _QUOTED.findall(sentence.translate(_QUOTE_CHARS)):
+        words = " ".join(quoted.split()).lower().rstrip(".,;:!? ")
+        if words:
+            out.append(words)
+    return out
+
+
+def _quote_sources(
+    sentence: str, cites: Sequence[Citation], context: Context, articles: Mapping[str, Article]
+) -> list[Citation]:
+    """Shown sentences that hold words the sentence quotes and its citations do not: a model
+    quotes a remark and cites the sentence that introduces it ("… Putin said, commenting on
+    his absence" [S11]) rather than the one it is written in ([S12]). A quotation is checked
+    against the sources word for word (`support`), so it is cited where it is written."""
+    found: list[Citation] = []
+    have = {(c.article_id, c.start) for c in cites}
+    for words in _quoted_words(sentence):
+        if len(words.split()) < 3:
+            continue  # a quoted word or two ("terrorist") is a term, not a remark to locate
+        held = " ".join(" ".join(c.quote.split()).translate(_QUOTE_CHARS).lower() for c in cites)
+        if words in held:
+            continue
+        for ns in context.sentences:
+            if (ns.article_id, ns.start) in have or ns.article_id not in articles:
+                continue
+            if words in " ".join(ns.text.split()).translate(_QUOTE_CHARS).lower():
+                c = make_citation(articles[ns.article_id], ns.start, ns.end, ns.ref)
+                found.append(c)
+                have.add((c.article_id, c.start))
+                break
+    return found
+
+
 def singular(stem: str) -> str:
     """A `content_words` stem without a plural s ("days" -> "day"; "glass" stays)."""
     return stem[:-1] if len(stem) > 3 and stem.endswith("s") and stem[-2] != "s" else stem
@@ -221,13 +273,15 @@ def support(sentence: str, quotes: list[str], given: frozenset[str] = frozenset(
         evidence |= content_words(q)
     if any(w.isdigit() and w not in evidence for w in claim):
         return 0.0
+    if not money_figures(sentence) <= set().union(*(money_figures(q) for q in quotes)):
+        return 0.0  # "$12,400" of damage from "12,400 acres": a figure's unit is part of it
     # "days" is supported by "nine-day", "drivers" by "driver"
     evidence |= {singular(w) for w in evidence}
     claim = {w if w in evidence else singular(w) for w in claim}
     # Words the answer puts in quotation marks must be in the sources: no invented quotes.
     joined = " ".join(" ".join(q.split()).translate(_QUOTE_CHARS).lower() for q in quotes)
-    for quoted in _QUOTED.findall(sentence.translate(_QUOTE_CHARS)):
-        if " ".join(quoted.split()).lower() not in joined:
+    for quoted in _quoted_words(sentence):
+        if quoted not in joined:
             return 0.0
     return len(claim & evidence) / len(claim)
 
@@ -329,6 +383,8 @@ def verify(
                 if found and not _touches_injection(articles[aid], *found):
                     cites.append(make_citation(articles[aid], *found, ref="quote"))
                     break
+        if cites:
+            cites += _quote_sources(rs.text, cites, context, articles)
         # A sentence that gives orders is no answer, whatever it cites.
         gives_orders = looks_like_injection(rs.text)
         ok = (

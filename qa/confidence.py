@@ -439,6 +439,9 @@ def _quantifies(answer: str, counted: set[str]) -> bool:
     return True
 
 
+_AGE = re.compile(r"\b(\d+)[- ](?:year|month|week|day)s?[- ]olds?\b", re.IGNORECASE)
+
+
 def _near_figure(
     quotes: Sequence[str], figures: set[str], wanted: set[str], *, reach: int
 ) -> bool | None:
@@ -447,6 +450,7 @@ def _near_figure(
     no quote writes any of them."""
     seen = False
     for q in quotes:
+        q = _AGE.sub(r"\1 aged", q)  # "a 12-year-old company" counts no years of anything
         words = [content_words(w) for w in re.findall(r"[\w'’.,$%]+", q.replace("-", " "))]
         for i, here in enumerate(words):
             if here & figures:

@@ -5,7 +5,9 @@ The model restyles numbers: a source's "7 percent" comes out as "7%", "nine days
 no longer reads like the evidence it cites, and a reader searching the article for "7%" finds
 nothing. So once a sentence is verified, a figure whose quote writes it differently is
 rewritten in the quote's form; nothing else in the sentence changes. On the news dev set 5 of
-127 answerable questions had a right figure in another form (`eval/RESULTS.md`).
+127 answerable questions had a right figure in another form (`eval/RESULTS.md`). The model
+also drops a currency sign ("45 million" for the quote's "$45 million"): the amount is put
+back in its currency when every place the quotes write that figure writes it as money.
 """
 
 from __future__ import annotations
@@ -35,6 +37,24 @@ def _has_digits(number: str, quotes: Sequence[str]) -> bool:
     return any(pattern.search(q) for q in quotes)
 
 
+# An amount without its sign: "45 million", "27", "1,200" (not "$45", not "45%", not "4.5.1").
+_BARE_AMOUNT = re.compile(
+    r"(?<![\w.,$€£¥-])(\d[\d,]*(?:\.\d+)?)(\s+(?:million|billion|trillion)\b)?(?![\w%]|[.,]\d)",
+    re.I,
+)
+
+
+def _money_form(number: str, scale: str, quotes: Sequence[str]) -> str | None:
+    """The currency sign the quotes always write before `number` (and its scale word), if
+    they write it at least once and never without a sign."""
+    figure = re.escape(number) + (r"\s+" + re.escape(scale.strip()) if scale else "")
+    pattern = re.compile(rf"([$€£¥]?)(?<![\w.,]){figure}(?![\w%]|[.,]\d)", re.I)
+    signs = {m.group(1) for q in quotes for m in pattern.finditer(q)}
+    if len(signs) == 1 and "" not in signs:
+        return signs.pop()
+    return None
+
+
 def _has_word(word: str, quotes: Sequence[str]) -> bool:
     pattern = re.compile(rf"\b{word}\b", re.I)
     return any(pattern.search(q) for q in quotes)
@@ -61,4 +81,10 @@ def in_source_form(sentence: str, quotes: Sequence[str]) -> str:
         at_start = not text[: m.start()].strip()
         return word.capitalize() if at_start else word
 
-    return _INTEGER.sub(integer, text)
+    text = _INTEGER.sub(integer, text)
+
+    def money(m: re.Match[str]) -> str:
+        sign = _money_form(m.group(1), m.group(2) or "", quotes)
+        return sign + m.group(0) if sign else m.group(0)
+
+    return _BARE_AMOUNT.sub(money, text)

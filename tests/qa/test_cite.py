@@ -6,6 +6,7 @@ from qa.cite import (
     content_words,
     locate_quote,
     make_citation,
+    money_figures,
     parse_reply,
     support,
     verify,
@@ -310,6 +311,44 @@ class TestInventedQuotes:
         assert support('Moscow called the warrant "illegal".', src) > 0.5
         assert support("Moscow called the warrant “illegal”.", src) > 0.5
         assert support('Moscow called the warrant "a disgrace".', src) == 0.0
+
+    def test_a_quotation_may_end_where_the_answer_ends(self):
+        # The article goes on after the remark ('…will start," he added.'); the answer closes
+        # it with a period. The words are the article's.
+        src = ['"If I come, a political show will start," he added.']
+        assert support('Putin said "If I come, a political show will start."', src) > 0.5
+        assert support('Putin said "If I come, a circus will start."', src) == 0.0
+
+    def test_a_quotation_is_cited_where_it_is_written(self):
+        # The model cites the sentence that introduces the remark, not the one holding it.
+        text = (
+            "Putin said this month, commenting on his absence from Johannesburg.\n\n"
+            '"If I come, a political show will start," he added.\n\n'
+            "Moscow rejects the allegations."
+        )
+        art = Article(id="q", title="Putin", text=text)
+        reply = (
+            "Putin said, commenting on his absence from Johannesburg, "
+            '"If I come, a political show will start." [S1]'
+        )
+        out = verify(parse_reply(reply), Context(tuple(_numbered(art)), 30), {"q": art},
+                     min_support=0.5, max_sentences=3,
+                     question="How did Putin explain his absence from the summit?")  # fmt: skip
+        assert out[0].supported
+        assert [c.ref for c in out[0].citations] == ["S1", "S2"]
+        assert all(art.text[c.start : c.end] == c.quote for c in out[0].citations)
+
+
+class TestMoneyFigures:
+    def test_a_figure_given_as_money_must_be_money_in_its_quotes(self):
+        acres = ["The Ridgeback Fire has burned 12,400 acres and destroyed about 60 homes."]
+        assert support("The damage from the fire cost $12,400.", acres) == 0.0
+        dollars = ["The fire caused $12,400 in damage to the park."]
+        assert support("The damage from the fire cost $12,400.", dollars) > 0.5
+        assert support("It cost 3 million dollars.", ["It cost $3 million."]) > 0.5
+
+    def test_money_figures(self):
+        assert money_figures("$1,200 and 3 million dollars, but 12,400 acres") == {"1200", "3"}
 
 
 class TestRunOnReplies:

@@ -306,6 +306,18 @@ class TestAnswerKind:
                 ["Teachers won a 6.5 percent raise over two years."],
                 1.0,
             ),
+            (  # an age counts no years of anything
+                "How many years of market exclusivity does Noravex have?",
+                "Noravex has 12 years of market exclusivity.",
+                ["Pellham, a 12-year-old company with about 900 employees, makes Noravex."],
+                0.0,
+            ),
+            (
+                "How many years of market exclusivity does Noravex have?",
+                "Noravex has 12 years of market exclusivity.",
+                ["Noravex gets 12 years of market exclusivity in Europe."],
+                1.0,
+            ),
             (  # a bare figure is not judged
                 "What was Norstar's revenue?",
                 "Revenue was 8.1 billion.",

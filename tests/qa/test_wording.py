@@ -40,3 +40,31 @@ class TestInSourceForm:
 
     def test_no_quotes_no_change(self):
         assert in_source_form("It rose 7%.", []) == "It rose 7%."
+
+    @pytest.mark.parametrize(
+        ("sentence", "quote", "expected"),
+        [
+            (
+                "45 million of the contribution is set aside for the cleanup.",
+                "Of the city's $135 million, $45 million is set aside for the cleanup.",
+                "$45 million of the contribution is set aside for the cleanup.",
+            ),
+            ("Drivers want 27 an hour.", "Drivers want $27 an hour.", "Drivers want $27 an hour."),
+            ("It cost 1,200.", "It cost €1,200 in 2019.", "It cost €1,200."),
+        ],
+    )
+    def test_amount_gets_back_its_currency(self, sentence, quote, expected):
+        assert in_source_form(sentence, [quote]) == expected
+
+    @pytest.mark.parametrize(
+        ("sentence", "quote"),
+        [
+            # the quotes also write the figure without a sign: which one is meant is unknown
+            ("27 workers asked for it.", "27 workers asked for $27 an hour."),
+            ("It cost 45 million.", "It cost $45 billion."),  # another scale: untouched
+            ("It cost $45 million.", "It cost $45 million."),  # already in its currency
+            ("It rose 4.5%.", "It rose $4.5."),  # a percentage is no amount of money
+        ],
+    )
+    def test_amount_keeps_its_form_otherwise(self, sentence, quote):
+        assert in_source_form(sentence, [quote]) == sentence
