@@ -32,8 +32,15 @@ from langchain_core.runnables import Runnable, RunnableConfig
 
 from index.split import sentence_spans
 from index.store import Filters
-from qa.cite import ABSTAIN_TEXT, ABSTAIN_TOKEN, also_stating, parse_reply, verify
-from qa.confidence import anchors, check_messages, confidence, covering_articles, measure
+from qa.cite import ABSTAIN_TEXT, ABSTAIN_TOKEN, also_stating, parse_reply, recite_within, verify
+from qa.confidence import (
+    Signals,
+    anchors,
+    check_messages,
+    confidence,
+    covering_articles,
+    measure,
+)
 from qa.conflicts import conflict_sentence, find_conflicts
 from qa.context import Context, build_context
 from qa.history import rewrite_question
@@ -397,14 +404,34 @@ class AnswerChain:
             question=standalone,
         )
         supported = [s for s in sentences if s.supported]
-        signals = measure(
-            standalone,
-            sentences,
-            articles,
-            sentence_scores={(s.article_id, s.start): s.score for s in context.sentences},
-            retrieval_similarity=prompt.retrieval.best_similarity,
-            window=prompt.window,
-        )
+        scores = {(s.article_id, s.start): s.score for s in context.sentences}
+
+        def signals_of(sentences: Sequence[AnswerSentence]) -> Signals:
+            return measure(
+                standalone,
+                sentences,
+                articles,
+                sentence_scores=scores,
+                retrieval_similarity=prompt.retrieval.best_similarity,
+                window=prompt.window,
+            )
+
+        signals = signals_of(sentences)
+        window = prompt.window
+        if supported and self.settings.time_gate and window and signals.time_match < 1.0:
+            # Cited from another week's look-alike story: the answer stands if a story of the
+            # asked time states it too, and is cited from there.
+            recited = recite_within(
+                sentences,
+                context,
+                articles,
+                lambda a: window.contains(a.published_at),
+                min_support=self.settings.min_support,
+                question=standalone,
+            )
+            if recited is not None:
+                sentences, signals = recited, signals_of(recited)
+                supported = [s for s in sentences if s.supported]
         if supported and (
             min(signals.anchor_coverage, signals.answer_source) < self.settings.min_anchor_coverage
             or (self.settings.time_gate and signals.time_match < 1.0)

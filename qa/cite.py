@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from index.injection import flagged_spans
@@ -460,6 +460,44 @@ def also_stating(
         ns = context.sentences[i]
         out.append(make_citation(articles[ns.article_id], ns.start, ns.end, ns.ref))
     return out
+
+
+def recite_within(
+    sentences: Sequence[AnswerSentence],
+    context: Context,
+    articles: Mapping[str, Article],
+    within: Callable[[Article], bool],
+    *,
+    min_support: float,
+    question: str,
+) -> tuple[AnswerSentence, ...] | None:
+    """The kept sentences cited anew from the shown sentences of articles `within` (those of
+    the time the question asks about), or None when one of them is not stated there. Look-alike
+    stories repeat a name: "BrightMart reported quarterly results this week", right, cited
+    from last quarter's BrightMart story, is stated as well by this week's."""
+    given = frozenset(content_words(question))
+    inside = Context(
+        tuple(
+            ns
+            for ns in context.sentences
+            if ns.article_id in articles and within(articles[ns.article_id])
+        ),
+        context.tokens,
+    )
+    if not inside.sentences:
+        return None
+    out: list[AnswerSentence] = []
+    for s in sentences:
+        if not s.supported:
+            out.append(s)
+            continue
+        cites = _repair(s.text, [], inside, articles, min_support, given)
+        if cites is None:
+            return None
+        cites = _prune(s.text, cites, given)
+        score = support(s.text, [c.quote for c in cites], given)
+        out.append(AnswerSentence(s.text, tuple(cites), supported=True, support=score))
+    return tuple(out)
 
 
 def _touches_injection(article: Article, start: int, end: int) -> bool:

@@ -280,6 +280,13 @@ _ASKS_NUMBER = re.compile(
     r"budget|population|sales|toll|score|total|tally|fee|fine|payout|attendance)\b",
     re.IGNORECASE,
 )
+# "How long …?" answered by where a span starts or ends ("since 2009", "until at least
+# Friday"), not by a date the answer merely mentions ("for the first time since the court
+# issued a warrant in March": a sample near miss for "how long did Putin stay").
+_SPAN = re.compile(
+    rf"\b(?:since|until|till|through|into)\s+(?:[\w,.'’-]+\s+){{0,4}}?(?:{_TIME.pattern})",
+    re.IGNORECASE,
+)
 _ASKS_MEASURE = re.compile(r"^how (?:long|far|tall|high|deep|wide)\b", re.IGNORECASE)
 # "How fast was the train going?" wants a rate ("41 mph", "12 percent a year"), not the clock
 # time of the crash that the sentence also gives (a long-news near miss: "at 10:40 p.m.").
@@ -536,7 +543,7 @@ def answer_kind(
     if kind == "speed":
         return 1.0 if _SPEED.search(answer) else 0.0
     if kind == "measure":
-        return 1.0 if _MEASURE.search(answer) or _TIME.search(answer) else 0.0
+        return 1.0 if _MEASURE.search(answer) or _SPAN.search(answer) else 0.0
     if kind == "time":
         return 1.0 if _TIME.search(answer) else 0.0
     asked = content_words(question)

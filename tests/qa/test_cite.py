@@ -8,6 +8,7 @@ from qa.cite import (
     make_citation,
     money_figures,
     parse_reply,
+    recite_within,
     support,
     verify,
 )
@@ -375,3 +376,59 @@ class TestRunOnReplies:
         kept = [s for s in out if s.supported]
         assert [s.text for s in kept] == ["Putin arrived in Kyrgyzstan on Thursday."]
         assert [c.ref for c in kept[0].citations] == ["S1"]  # S3 adds nothing: pruned
+
+
+class TestReciteWithin:
+    """An answer cited from another week's look-alike story is cited anew from this week's."""
+
+    OLD = Article(
+        id="feb",
+        title="BrightMart results",
+        text="Grocery chain BrightMart said fourth-quarter revenue rose 6 percent.",
+        published_at=1_708_387_200.0,  # 2024-02-20
+    )
+    NEW = Article(
+        id="may",
+        title="BrightMart results",
+        text=(
+            "Grocery chain BrightMart said first-quarter revenue rose 4 percent.\n\n"
+            "Vera Sol added dates to her residency."
+        ),
+        published_at=1_716_163_200.0,  # 2024-05-20
+    )
+    Q = "Which grocery chain reported quarterly results this week?"
+
+    def _verified(self, reply: str):
+        sents = _numbered(self.OLD) + [
+            NumberedSentence(f"S{n + 2}", s.article_id, s.title, s.start, s.end, s.text, 1.0)
+            for n, s in enumerate(_numbered(self.NEW))
+        ]
+        ctx = Context(tuple(sents), 40)
+        arts = {"feb": self.OLD, "may": self.NEW}
+        out = verify(parse_reply(reply), ctx, arts, min_support=0.5, max_sentences=3,
+                     question=self.Q)  # fmt: skip
+        return out, ctx, arts
+
+    def test_a_claim_this_weeks_story_states_is_cited_from_it(self):
+        out, ctx, arts = self._verified("BrightMart reported quarterly results this week. [S1]")
+        assert [c.article_id for c in out[0].citations] == ["feb"]
+        recited = recite_within(out, ctx, arts, lambda a: a.id == "may", min_support=0.5,
+                                question=self.Q)  # fmt: skip
+        assert recited is not None
+        (s,) = recited
+        assert s.supported and [c.article_id for c in s.citations] == ["may"]
+        assert all(self.NEW.text[c.start : c.end] == c.quote for c in s.citations)
+
+    def test_a_claim_only_the_other_story_states_is_not(self):
+        old = Article(id="feb", title="Singers", text="Jonah Pike added dates in Las Vegas.",
+                      published_at=1_708_387_200.0)  # fmt: skip
+        ctx = Context(tuple(_numbered(old) + [
+            NumberedSentence("S2", "may", "BrightMart results", 0, 67, self.NEW.text[:67], 1.0)
+        ]), 40)  # fmt: skip
+        arts = {"feb": old, "may": self.NEW}
+        q = "Which singer added dates to a Las Vegas residency this week?"
+        out = verify(parse_reply("Jonah Pike added dates this week. [S1]"), ctx, arts,
+                     min_support=0.5, max_sentences=3, question=q)  # fmt: skip
+        assert out[0].supported
+        assert recite_within(out, ctx, arts, lambda a: a.id == "may", min_support=0.5,
+                             question=q) is None  # fmt: skip
