@@ -507,13 +507,30 @@ _CONTRASTS = re.compile(
 )
 
 
-def contrasts_held(question: str, texts: Sequence[str]) -> bool:
-    """Every contrast word of the question (see `_CONTRASTS`) is in one of `texts`."""
+def contrasts_held(question: str, texts: Sequence[str], quotes: Sequence[str] = ()) -> bool:
+    """Every contrast word of the question (see `_CONTRASTS`) is in one of `texts`, and no
+    quote says the opposite without it: "Farrow would lead the district on an interim basis"
+    names no permanent superintendent, though the article writes "permanent" elsewhere."""
     asked = {w.lower().replace("-", " ") for w in _CONTRASTS.findall(question)}
     if not asked:
         return True
     written = " ".join(texts).lower().replace("-", " ")
-    return all(re.search(rf"\b{re.escape(w)}\b", written) for w in asked)
+    if not all(re.search(rf"\b{re.escape(w)}\b", written) for w in asked):
+        return False
+    for quote in quotes:
+        said = {w.lower().replace("-", " ") for w in _CONTRASTS.findall(quote)}
+        if said and not said & asked and any(_opposed(a, b) for a in asked for b in said):
+            return False
+    return True
+
+
+def _opposed(a: str, b: str) -> bool:
+    """Two contrast words that cannot both describe one thing: interim and permanent,
+    first-quarter and second-quarter."""
+    if a.endswith("quarter") and b.endswith("quarter"):
+        return a != b
+    stand_in = {"interim", "acting"}
+    return (a == "permanent" and b in stand_in) or (b == "permanent" and a in stand_in)
 
 
 def answer_kind(
@@ -526,7 +543,7 @@ def answer_kind(
     not hold for "what was her name", a retail chain for "which software company" when
     neither the quotes nor the cited articles' `texts` call it one, or an answer from
     articles that never write the question's contrast word ("interim", "second-quarter")."""
-    if texts and answer.strip() and not contrasts_held(question, texts):
+    if texts and answer.strip() and not contrasts_held(question, texts, quotes):
         return 0.0
     kind = asked_kind(question)
     if kind is None or not answer.strip():

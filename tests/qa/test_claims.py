@@ -450,6 +450,16 @@ class TestAnswerKind:
     ):
         assert answer_kind(question, answer, [article], [article]) == ok
 
+    def test_a_quote_stating_the_opposite_is_no_answer(self):
+        # The article writes "first-quarter" elsewhere; the quote the answer cites gives
+        # another quarter's figure.
+        q = "What was BrightMart's first-quarter revenue?"
+        article = "BrightMart will report first-quarter results in May. It had a strong winter."
+        quote = "BrightMart said fourth-quarter revenue rose 6 percent to $8.4 billion."
+        assert answer_kind(q, "$8.4 billion.", [quote], [article, quote]) == 0.0
+        both = "First-quarter revenue of $8.1 billion beat the fourth-quarter figure."
+        assert answer_kind(q, "$8.1 billion.", [both], [article, both]) == 1.0
+
     @pytest.mark.parametrize(
         ("question", "noun"),
         [
