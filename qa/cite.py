@@ -224,7 +224,7 @@ def _framing(sentence: str, given: frozenset[str]) -> tuple[set[str], set[str]]:
     return (framed, words - framed) if words - framed else (set(), words)
 
 
-def _related(word: str, evidence: set[str]) -> bool:
+def related(word: str, evidence: set[str]) -> bool:
     """The word, or a form of it ("hourly" / "hour"), is in the evidence."""
     return word in evidence or any(
         len(e) >= 4 and len(word) >= 4 and (word.startswith(e) or e.startswith(word))
@@ -246,7 +246,7 @@ def _bears(
     if not has_added:
         return False
     frame = framed | given if _REFERS_BACK.match(quote) else framed
-    return any(_related(w, words) for w in frame)
+    return any(related(w, words) for w in frame)
 
 
 # A sentence that opens by pointing back ("It also said …", "The 71-year-old built …"). One

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from qa.cite import content_words, singular, support
+from qa.cite import content_words, related, singular, support
 from qa.types import AnswerSentence, Article
 from qa.when import Window
 
@@ -533,6 +533,24 @@ def _opposed(a: str, b: str) -> bool:
     return (a == "permanent" and b in stand_in) or (b == "permanent" and a in stand_in)
 
 
+# A reply that opens with a preposition is a phrase answering "at which …", "in what …".
+_PHRASE_ANSWER = re.compile(r"^\W*(?:at|in|on|from|to|by|for|with|after|before|during)\b", re.I)
+
+
+def about_question(question: str, answer: str) -> bool:
+    """False for a sentence answer that shares not a word (nor a form of one) with the question:
+    an answer restates something of what was asked ("… will fill in for Lena Frost"), and
+    "Pinnacle Entertainment Group will refund fans who cannot attend" is about something else.
+    Over the dev sets' answered replies (stop 31) such sentences of six or more content words
+    were 3 wrong answers and 1 right one, a phrase opening with "At the …", which is exempt.
+    Short answers ("EF-3", "Sadyr Japarov") say only the asked thing and are not judged."""
+    said = content_words(answer)
+    if len(said) < 6 or _PHRASE_ANSWER.match(answer):
+        return True
+    said |= {singular(w) for w in said}
+    return any(related(singular(w), said) for w in content_words(question))
+
+
 def answer_kind(
     question: str, answer: str, quotes: Sequence[str] = (), texts: Sequence[str] = ()
 ) -> float:
@@ -544,6 +562,8 @@ def answer_kind(
     neither the quotes nor the cited articles' `texts` call it one, or an answer from
     articles that never write the question's contrast word ("interim", "second-quarter")."""
     if texts and answer.strip() and not contrasts_held(question, texts, quotes):
+        return 0.0
+    if not about_question(question, answer):
         return 0.0
     kind = asked_kind(question)
     if kind is None or not answer.strip():

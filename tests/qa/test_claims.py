@@ -11,7 +11,15 @@ import pytest
 
 from index.clean import clean_text
 from qa.answer import AnswerChain, Found, Prompt, Query
-from qa.confidence import anchors, answer_kind, asked_kind, counted_noun, coverage, measure
+from qa.confidence import (
+    about_question,
+    anchors,
+    answer_kind,
+    asked_kind,
+    counted_noun,
+    coverage,
+    measure,
+)
 from qa.context import Context, NumberedSentence
 from qa.extractive import extractive_llm
 from qa.retrieve import Retrieval
@@ -449,6 +457,31 @@ class TestAnswerKind:
         self, question, answer, article, ok
     ):
         assert answer_kind(question, answer, [article], [article]) == ok
+
+    @pytest.mark.parametrize(
+        ("question", "answer", "about"),
+        [
+            (  # a sentence about something else
+                "Who will fill in for Lena Frost at the Crown Opal while she recovers?",
+                "Pinnacle Entertainment Group will refund fans who cannot attend the new dates.",
+                False,
+            ),
+            (
+                "Who will fill in for Lena Frost at the Crown Opal while she recovers?",
+                "Dana Reyes will fill in for Frost during her recovery.",
+                True,
+            ),
+            ("What rating did forecasters give the Hollis tornado?", "EF-3", True),  # short
+            ("How fast has the outbreak grown?", "Cases have risen 12 percent a week.", True),
+            (  # a phrase answering "at which"
+                "At which meet will Okonjo open her season?",
+                "At the Palmero Relays on April 13, on the track at Palmero State University.",
+                True,
+            ),
+        ],
+    )
+    def test_an_answer_restates_something_of_the_question(self, question, answer, about):
+        assert about_question(question, answer) is about
 
     def test_a_quote_stating_the_opposite_is_no_answer(self):
         # The article writes "first-quarter" elsewhere; the quote the answer cites gives
