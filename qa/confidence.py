@@ -306,7 +306,9 @@ _KIND_NOUNS = (
     r"athlete|person|group|band|party|agency|organization|organisation|school|university|"
     r"network|airline|brand|automaker|bank|candidate|official|leader|star|rapper|musician|"
     r"author|director|county|province|region|nation|court|judge|lawmaker|senator|governor|"
-    r"mayor|coach|laboratory|lab)"
+    r"mayor|coach|laboratory|lab|tournament|festival|meet|race|venue|stadium|arena|theater|"
+    r"theatre|casino|hotel|hospital|restaurant|retailer|chain|grocer|newspaper|album|film|"
+    r"movie|ship|steamboat)"
 )
 # Up to two words between "which"/"what" and the kind noun, none an auxiliary verb ("What
 # damage did state inspectors find" asks for no state).

@@ -231,6 +231,8 @@ class TestAnswerKind:
             ("How fast was the freight train traveling?", "speed"),
             ("In which Kyrgyz city was the summit held?", "name"),
             ("At what speed was the train going?", "speed"),
+            ("Which tournament will Ines Moravec play first?", "name"),  # a named event
+            ("Which painkillers should patients avoid?", None),  # drugs are not capitalised
             # an adjective that is also a kind noun ("state inspectors") asks for no name
             ("What damage did state inspectors find on the tank?", None),
         ],
