@@ -183,12 +183,16 @@ def _quoted_words(sentence: str) -> list[str]:
 def _quote_sources(
     sentence: str, cites: Sequence[Citation], context: Context, articles: Mapping[str, Article]
 ) -> list[Citation]:
-    """Shown sentences that hold words the sentence quotes and its citations do not: a model
-    quotes a remark and cites the sentence that introduces it ("… Putin said, commenting on
-    his absence" [S11]) rather than the one it is written in ([S12]). A quotation is checked
-    against the sources word for word (`support`), so it is cited where it is written."""
+    """Shown sentences of the articles already cited that hold words the sentence quotes and
+    its citations do not: a model quotes a remark and cites the sentence that introduces it
+    ("… Putin said, commenting on his absence" [S11]) rather than the one it is written in
+    ([S12]). A quotation is checked against the sources word for word (`support`), so it is
+    cited where it is written. Another article's sentence is not taken: a song title in
+    quotation marks ("Nice for What") is written in the song's article, which does not make
+    a claim from another article about it true (a CLAP NQ near miss)."""
     found: list[Citation] = []
     have = {(c.article_id, c.start) for c in cites}
+    cited = {c.article_id for c in cites}
     for words in _quoted_words(sentence):
         if len(words.split()) < 3:
             continue  # a quoted word or two ("terrorist") is a term, not a remark to locate
@@ -196,7 +200,7 @@ def _quote_sources(
         if words in held:
             continue
         for ns in context.sentences:
-            if (ns.article_id, ns.start) in have or ns.article_id not in articles:
+            if (ns.article_id, ns.start) in have or ns.article_id not in cited:
                 continue
             if words in " ".join(ns.text.split()).translate(_QUOTE_CHARS).lower():
                 c = make_citation(articles[ns.article_id], ns.start, ns.end, ns.ref)

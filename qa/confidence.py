@@ -545,9 +545,12 @@ def about_question(question: str, answer: str) -> bool:
     "Pinnacle Entertainment Group will refund fans who cannot attend" is about something else.
     Over the dev sets' answered replies (stop 31) such sentences of six or more content words
     were 3 wrong answers and 1 right one, a phrase opening with "At the …", which is exempt.
-    Short answers ("EF-3", "Sadyr Japarov") say only the asked thing and are not judged."""
+    Short answers ("EF-3", "Sadyr Japarov") say only the asked thing and are not judged, nor
+    are answers to a question that names nothing: "one of the causes of the german
+    hyperinflationary period was" is rightly answered "The Reichsbank responded by the
+    unlimited printing of notes" (CLAP NQ: 2 right answers of that kind, no wrong one)."""
     said = content_words(answer)
-    if len(said) < 6 or _PHRASE_ANSWER.match(answer):
+    if len(said) < 6 or _PHRASE_ANSWER.match(answer) or not anchors(question):
         return True
     said |= {singular(w) for w in said}
     return any(related(singular(w), said) for w in content_words(question))
