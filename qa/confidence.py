@@ -287,6 +287,7 @@ _SPAN = re.compile(
     rf"\b(?:since|until|till|through|into)\s+(?:[\w,.'’-]+\s+){{0,4}}?(?:{_TIME.pattern})",
     re.IGNORECASE,
 )
+_ASKS_DURATION = re.compile(r"^how long\b", re.IGNORECASE)
 _ASKS_MEASURE = re.compile(r"^how (?:long|far|tall|high|deep|wide)\b", re.IGNORECASE)
 # "How fast was the train going?" wants a rate ("41 mph", "12 percent a year"), not the clock
 # time of the crash that the sentence also gives (a long-news near miss: "at 10:40 p.m.").
@@ -585,7 +586,11 @@ def answer_kind(
     if kind == "speed":
         return 1.0 if _SPEED.search(answer) else 0.0
     if kind == "measure":
-        return 1.0 if _MEASURE.search(answer) or _SPAN.search(answer) else 0.0
+        if _MEASURE.search(answer):
+            return 1.0
+        # "How far did the index fall?" may be answered "1.8 percent"; "how long" wants a span.
+        other = _SPAN if _ASKS_DURATION.search(question) else _TIME
+        return 1.0 if other.search(answer) else 0.0
     if kind == "time":
         return 1.0 if _TIME.search(answer) else 0.0
     asked = content_words(question)

@@ -248,6 +248,7 @@ class TestAnswerKind:
             ("How long did the strike last?", "It lasted nine days.", [], 1.0),
             ("When did the strike begin?", "It began on Jan. 18.", [], 1.0),
             ("How long will the advisory last?", "It will last until at least Friday.", [], 1.0),
+            ("How far did the Nikkei index fall?", "It closed down 1.8 percent.", [], 1.0),
             ("How long has he driven for Lakeline?", "He has driven for it since 2001.", [], 1.0),
             (  # a date the answer mentions is no span of time
                 "How long did Putin stay in Kyrgyzstan?",
