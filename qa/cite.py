@@ -167,6 +167,11 @@ def money_figures(text: str) -> set[str]:
     return {(m.group(1) or m.group(2)).replace(",", "") for m in _MONEY_FIGURE.finditer(text)}
 
 
+def _plain(text: str) -> str:
+    """Text as quotations are compared: spaces collapsed, quote marks straightened, lower case."""
+    return " ".join(text.split()).translate(_QUOTE_CHARS).lower()
+
+
 def _quoted_words(sentence: str) -> list[str]:
     """What the sentence puts in quotation marks, lower-cased, spaces collapsed, without the
     closing punctuation: an answer ends a quote with a period where the article went on
@@ -174,7 +179,7 @@ def _quoted_words(sentence: str) -> list[str]:
     start," he added.')."""
     out = []
     for quoted in _QUOTED.findall(sentence.translate(_QUOTE_CHARS)):
-        words = " ".join(quoted.split()).lower().rstrip(".,;:!? ")
+        words = _plain(quoted).rstrip(".,;:!? ")
         if words:
             out.append(words)
     return out
@@ -193,16 +198,16 @@ def _quote_sources(
     found: list[Citation] = []
     have = {(c.article_id, c.start) for c in cites}
     cited = {c.article_id for c in cites}
+    held = " ".join(_plain(c.quote) for c in cites)
     for words in _quoted_words(sentence):
         if len(words.split()) < 3:
             continue  # a quoted word or two ("terrorist") is a term, not a remark to locate
-        held = " ".join(" ".join(c.quote.split()).translate(_QUOTE_CHARS).lower() for c in cites)
         if words in held:
             continue
         for ns in context.sentences:
             if (ns.article_id, ns.start) in have or ns.article_id not in cited:
                 continue
-            if words in " ".join(ns.text.split()).translate(_QUOTE_CHARS).lower():
+            if words in _plain(ns.text):
                 c = make_citation(articles[ns.article_id], ns.start, ns.end, ns.ref)
                 found.append(c)
                 have.add((c.article_id, c.start))
@@ -213,6 +218,12 @@ def _quote_sources(
 def singular(stem: str) -> str:
     """A `content_words` stem without a plural s ("days" -> "day"; "glass" stays)."""
     return stem[:-1] if len(stem) > 3 and stem.endswith("s") and stem[-2] != "s" else stem
+
+
+def word_forms(text: str) -> set[str]:
+    """`content_words` of the text and their singulars ("drivers" also as "driver")."""
+    words = content_words(text)
+    return words | {singular(w) for w in words}
 
 
 def _given(word: str, given: frozenset[str]) -> bool:
@@ -244,8 +255,7 @@ def _bears(
     ("… which does not include Kyrgyzstan …") is not supported. A quote that opens by
     pointing back ("It also said every customer would see a $25 credit") names its subject in
     the sentence before, so any of the question's words (`given`: "customers") will do."""
-    words = content_words(quote)
-    words |= {singular(w) for w in words}
+    words = word_forms(quote)
     has_added = any(w in words or singular(w) in words for w in added)
     if not has_added:
         return False
@@ -283,7 +293,7 @@ def support(sentence: str, quotes: list[str], given: frozenset[str] = frozenset(
     evidence |= {singular(w) for w in evidence}
     claim = {w if w in evidence else singular(w) for w in claim}
     # Words the answer puts in quotation marks must be in the sources: no invented quotes.
-    joined = " ".join(" ".join(q.split()).translate(_QUOTE_CHARS).lower() for q in quotes)
+    joined = " ".join(_plain(q) for q in quotes)
     for quoted in _quoted_words(sentence):
         if quoted not in joined:
             return 0.0

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from qa.cite import content_words, related, singular, support
+from qa.cite import content_words, related, singular, support, word_forms
 from qa.types import AnswerSentence, Article
 from qa.when import Window
 
@@ -514,17 +514,22 @@ def contrasts_held(question: str, texts: Sequence[str], quotes: Sequence[str] = 
     """Every contrast word of the question (see `_CONTRASTS`) is in one of `texts`, and no
     quote says the opposite without it: "Farrow would lead the district on an interim basis"
     names no permanent superintendent, though the article writes "permanent" elsewhere."""
-    asked = {w.lower().replace("-", " ") for w in _CONTRASTS.findall(question)}
+    asked = _contrast_words(question)
     if not asked:
         return True
     written = " ".join(texts).lower().replace("-", " ")
     if not all(re.search(rf"\b{re.escape(w)}\b", written) for w in asked):
         return False
     for quote in quotes:
-        said = {w.lower().replace("-", " ") for w in _CONTRASTS.findall(quote)}
+        said = _contrast_words(quote)
         if said and not said & asked and any(_opposed(a, b) for a in asked for b in said):
             return False
     return True
+
+
+def _contrast_words(text: str) -> set[str]:
+    """The text's contrast words (`_CONTRASTS`), lower-cased, hyphens as spaces."""
+    return {w.lower().replace("-", " ") for w in _CONTRASTS.findall(text)}
 
 
 def _opposed(a: str, b: str) -> bool:
@@ -550,10 +555,9 @@ def about_question(question: str, answer: str) -> bool:
     are answers to a question that names nothing: "one of the causes of the german
     hyperinflationary period was" is rightly answered "The Reichsbank responded by the
     unlimited printing of notes" (CLAP NQ: 2 right answers of that kind, no wrong one)."""
-    said = content_words(answer)
-    if len(said) < 6 or _PHRASE_ANSWER.match(answer) or not anchors(question):
+    if len(content_words(answer)) < 6 or _PHRASE_ANSWER.match(answer) or not anchors(question):
         return True
-    said |= {singular(w) for w in said}
+    said = word_forms(answer)
     return any(related(singular(w), said) for w in content_words(question))
 
 

@@ -161,18 +161,23 @@ def build_context(
         sims = _vectors(candidates, embed, stored) @ question_vector
     else:
         sims = np.zeros(len(candidates), dtype=np.float32)
-    scores = [float(sims[i]) - 0.02 * cand[0] for i, cand in enumerate(candidates)]
-    rank_by = scores
+    alone = [float(x) for x in sims]
+    mixed = alone
     if windows is not None and window_weight and question_vector is not None:
         have = windows([(c[1], Span(c[3], c[4])) for c in candidates])
         in_window = [
-            float(have[(c[1], c[3])] @ question_vector) if (c[1], c[3]) in have else float(sims[i])
+            float(have[(c[1], c[3])] @ question_vector) if (c[1], c[3]) in have else alone[i]
             for i, c in enumerate(candidates)
         ]
-        rank_by = [
-            (1.0 - window_weight) * float(sims[i]) + window_weight * in_window[i] - 0.02 * c[0]
-            for i, c in enumerate(candidates)
+        mixed = [
+            (1.0 - window_weight) * alone[i] + window_weight * in_window[i]
+            for i in range(len(candidates))
         ]
+
+    def nudged(values: list[float]) -> list[float]:
+        return [v - 0.02 * c[0] for v, c in zip(values, candidates, strict=True)]
+
+    scores, rank_by = nudged(alone), nudged(mixed)
     order = sorted(range(len(candidates)), key=lambda i: -rank_by[i])
 
     chosen: list[int] = []
