@@ -32,6 +32,19 @@ def _ctx() -> Context:
     return Context(tuple(sents), 30)
 
 
+def _verified(
+    reply: str,
+    ctx: Context | None = None,
+    arts: dict[str, Article] | None = None,
+    question: str = "",
+):
+    """The reply verified as the tests' chain would: min support 0.5, at most 3 sentences."""
+    ctx = _ctx() if ctx is None else ctx
+    arts = {"a": ART} if arts is None else arts
+    return verify(parse_reply(reply), ctx, arts, min_support=0.5,
+                  max_sentences=3, question=question)  # fmt: skip
+
+
 class TestParseReply:
     def test_ids_after_each_sentence(self):
         r = parse_reply("Putin arrived Thursday [S1]. He met leaders [S1][S3]. Extra words")
@@ -91,14 +104,12 @@ class TestVerify:
         )
 
     def test_unknown_id_rejected(self):
-        out = verify(
-            parse_reply("Something [S9]."), _ctx(), {"a": ART}, min_support=0.5, max_sentences=3
-        )
+        out = _verified("Something [S9].")
         assert not out[0].supported and out[0].citations == ()
 
     def test_unsupported_claim_dropped(self):
         reply = "Sadyr Japarov is the Kyrgyz president [S2]. 124 countries ratified it [S2]."
-        out = verify(parse_reply(reply), _ctx(), {"a": ART}, min_support=0.5, max_sentences=3)
+        out = _verified(reply)
         assert [s.supported for s in out] == [False, False]
 
     def test_free_quote_mapped_to_raw_offsets(self):
@@ -124,8 +135,7 @@ class TestVerify:
             20,
         )
         for refs, kept in (("[S1][S2]", "S1"), ("[S2][S1]", "S2")):
-            out = verify(parse_reply(f"Westfield teachers {refs}."), ctx, {"w": art},
-                         min_support=0.5, max_sentences=3)  # fmt: skip
+            out = _verified(f"Westfield teachers {refs}.", ctx, {"w": art})
             assert out[0].supported and [c.ref for c in out[0].citations] == [kept]
 
     def test_mismatch_raises(self):
@@ -169,7 +179,7 @@ class TestSupport:
 class TestRepair:
     def test_neighbouring_sentence_is_added_when_the_cited_one_lacks_the_claim(self):
         reply = "The Rome Statute was ratified by 123 countries [S1]."
-        out = verify(parse_reply(reply), _ctx(), {"a": ART}, min_support=0.5, max_sentences=3)
+        out = _verified(reply)
         assert out[0].supported
         # S2 (which states it) is added; S1, the model's own pick, states none of the claim's
         # words and is pruned, so the answer cites only what supports it.
@@ -179,7 +189,7 @@ class TestRepair:
 
     def test_invented_claim_is_not_repaired(self):
         reply = "Putin ate plov with Japarov in Bishkek [S1]."
-        out = verify(parse_reply(reply), _ctx(), {"a": ART}, min_support=0.5, max_sentences=3)
+        out = _verified(reply)
         assert not out[0].supported
 
     def test_a_quote_that_only_names_the_answer_is_not_added(self):
@@ -187,11 +197,10 @@ class TestRepair:
         # ratifying: no single quote states the answer, so it is not supported.
         q = "Which country ratified the Rome Statute last?"
         reply = "Kyrgyzstan ratified the Rome Statute last [S2]."
-        out = verify(parse_reply(reply), _ctx(), {"a": ART}, min_support=0.5, max_sentences=3,
-                     question=q)  # fmt: skip
+        out = _verified(reply, question=q)
         assert not out[0].supported
         # Without the question the whole sentence is judged, and S1 + S2 cover its words.
-        loose = verify(parse_reply(reply), _ctx(), {"a": ART}, min_support=0.5, max_sentences=3)
+        loose = _verified(reply)
         assert loose[0].supported
 
 
@@ -226,8 +235,7 @@ class TestRepairReadsBack:
         # question asks about, so the repair may add it.
         ctx, arts = _offer_ctx()
         reply = "Piedmont Aqua offered a $25 credit on their next bill [S4]."
-        out = verify(parse_reply(reply), ctx, arts, min_support=0.5, max_sentences=3,
-                     question=self.Q)  # fmt: skip
+        out = _verified(reply, ctx, arts, self.Q)
         assert out[0].supported
         assert [c.ref for c in out[0].citations] == ["S2"]
 
@@ -236,8 +244,7 @@ class TestRepairReadsBack:
         ctx, arts = _offer_ctx()
         only = Context(tuple(s for s in ctx.sentences if s.ref in ("S3", "S4")), 20)
         reply = "Piedmont Aqua offered a $25 credit [S4]."
-        out = verify(parse_reply(reply), only, arts, min_support=0.5, max_sentences=3,
-                     question=self.Q)  # fmt: skip
+        out = _verified(reply, only, arts, self.Q)
         assert not out[0].supported
 
     def test_a_quote_pointing_back_must_still_hold_a_word_of_the_question(self):
@@ -332,9 +339,8 @@ class TestInventedQuotes:
             "Putin said, commenting on his absence from Johannesburg, "
             '"If I come, a political show will start." [S1]'
         )
-        out = verify(parse_reply(reply), Context(tuple(_numbered(art)), 30), {"q": art},
-                     min_support=0.5, max_sentences=3,
-                     question="How did Putin explain his absence from the summit?")  # fmt: skip
+        q = "How did Putin explain his absence from the summit?"
+        out = _verified(reply, Context(tuple(_numbered(art)), 30), {"q": art}, q)
         assert out[0].supported
         assert [c.ref for c in out[0].citations] == ["S1", "S2"]
         assert all(art.text[c.start : c.end] == c.quote for c in out[0].citations)
@@ -372,7 +378,7 @@ class TestRunOnReplies:
 
     def test_each_sentence_of_a_run_on_body_is_checked_alone(self):
         reply = "Putin arrived in Kyrgyzstan on Thursday. He was paid 5 million dollars. [S1][S3]"
-        out = verify(parse_reply(reply), _ctx(), {"a": ART}, min_support=0.5, max_sentences=3)
+        out = _verified(reply)
         kept = [s for s in out if s.supported]
         assert [s.text for s in kept] == ["Putin arrived in Kyrgyzstan on Thursday."]
         assert [c.ref for c in kept[0].citations] == ["S1"]  # S3 adds nothing: pruned
@@ -405,9 +411,7 @@ class TestReciteWithin:
         ]
         ctx = Context(tuple(sents), 40)
         arts = {"feb": self.OLD, "may": self.NEW}
-        out = verify(parse_reply(reply), ctx, arts, min_support=0.5, max_sentences=3,
-                     question=self.Q)  # fmt: skip
-        return out, ctx, arts
+        return _verified(reply, ctx, arts, self.Q), ctx, arts
 
     def test_a_claim_this_weeks_story_states_is_cited_from_it(self):
         out, ctx, arts = self._verified("BrightMart reported quarterly results this week. [S1]")
@@ -427,8 +431,7 @@ class TestReciteWithin:
         ]), 40)  # fmt: skip
         arts = {"feb": old, "may": self.NEW}
         q = "Which singer added dates to a Las Vegas residency this week?"
-        out = verify(parse_reply("Jonah Pike added dates this week. [S1]"), ctx, arts,
-                     min_support=0.5, max_sentences=3, question=q)  # fmt: skip
+        out = _verified("Jonah Pike added dates this week. [S1]", ctx, arts, q)
         assert out[0].supported
         assert recite_within(out, ctx, arts, lambda a: a.id == "may", min_support=0.5,
                              question=q) is None  # fmt: skip

@@ -20,6 +20,14 @@ class TestInSourceForm:
             ("It rose 5%.", "It rose 5 per cent.", "It rose 5 per cent."),
             ("The strike lasted 9 days.", "It lasted nine days.", "The strike lasted nine days."),
             ("7 years of exclusivity.", "It gives seven years.", "Seven years of exclusivity."),
+            # an amount gets back the currency sign its quotes give it
+            (
+                "45 million of the contribution is set aside for the cleanup.",
+                "Of the city's $135 million, $45 million is set aside for the cleanup.",
+                "$45 million of the contribution is set aside for the cleanup.",
+            ),
+            ("Drivers want 27 an hour.", "Drivers want $27 an hour.", "Drivers want $27 an hour."),
+            ("It cost 1,200.", "It cost €1,200 in 2019.", "It cost €1,200."),
         ],
     )
     def test_figure_takes_the_quotes_form(self, sentence, quote, expected):
@@ -33,32 +41,6 @@ class TestInSourceForm:
             ("In 2021, 30 people came.", "thirty people came in 2021"),  # only one to twenty
             ("It cost $5 and 5.5 kg.", "It cost five dollars"),  # money and decimals stay
             ("Team 9 won.", "No number here."),
-        ],
-    )
-    def test_other_text_is_left_alone(self, sentence, quote):
-        assert in_source_form(sentence, [quote]) == sentence
-
-    def test_no_quotes_no_change(self):
-        assert in_source_form("It rose 7%.", []) == "It rose 7%."
-
-    @pytest.mark.parametrize(
-        ("sentence", "quote", "expected"),
-        [
-            (
-                "45 million of the contribution is set aside for the cleanup.",
-                "Of the city's $135 million, $45 million is set aside for the cleanup.",
-                "$45 million of the contribution is set aside for the cleanup.",
-            ),
-            ("Drivers want 27 an hour.", "Drivers want $27 an hour.", "Drivers want $27 an hour."),
-            ("It cost 1,200.", "It cost €1,200 in 2019.", "It cost €1,200."),
-        ],
-    )
-    def test_amount_gets_back_its_currency(self, sentence, quote, expected):
-        assert in_source_form(sentence, [quote]) == expected
-
-    @pytest.mark.parametrize(
-        ("sentence", "quote"),
-        [
             # the quotes also write the figure without a sign: which one is meant is unknown
             ("27 workers asked for it.", "27 workers asked for $27 an hour."),
             ("It cost 45 million.", "It cost $45 billion."),  # another scale: untouched
@@ -66,5 +48,8 @@ class TestInSourceForm:
             ("It rose 4.5%.", "It rose $4.5."),  # a percentage is no amount of money
         ],
     )
-    def test_amount_keeps_its_form_otherwise(self, sentence, quote):
+    def test_other_text_is_left_alone(self, sentence, quote):
         assert in_source_form(sentence, [quote]) == sentence
+
+    def test_no_quotes_no_change(self):
+        assert in_source_form("It rose 7%.", []) == "It rose 7%."
