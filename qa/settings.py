@@ -114,6 +114,9 @@ class Settings(BaseSettings):
     # 0.898 -> 0.921 and abstain wrong 0.063 -> 0.039 with abstain correct unchanged; CLAP NQ
     # abstain correct 0.640 -> 0.580, abstain wrong 0.227 -> 0.187 (eval/RESULTS.md, stop 29).
     abstain_threshold: float | None = Field(default=0.5, ge=0.0, le=1.0)
+    # Local model, greedy: up to this many next tokens guessed from the prompt and checked in
+    # one batch (prompt lookup decoding; qa.llm.greedy.PromptLookup). 0 decodes one at a time.
+    draft_tokens: int = Field(default=0, ge=0, le=32)
     temperature: float = 0.0
     n_threads: int | None = None
     n_ctx: int = 2048

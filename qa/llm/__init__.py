@@ -40,6 +40,7 @@ def local_llm(settings: Settings) -> LLM:
         temperature=settings.temperature,
         seed=settings.seed,
         abstain_threshold=settings.abstain_threshold,
+        draft_tokens=settings.draft_tokens,
     )
 
 

@@ -87,6 +87,7 @@ class Engine(Protocol):
     def metadata(self, key: str) -> str | None: ...
     def truncate(self, n: int) -> None: ...
     def eval(self, tokens: list[int]) -> None: ...
+    def eval_many(self, tokens: list[int]) -> np.ndarray: ...
     def logits(self) -> np.ndarray: ...
     def grammar(self, gbnf: str) -> Grammar: ...
     def reset(self) -> None: ...
@@ -100,6 +101,15 @@ def common_prefix(a: list[int], b: list[int]) -> int:
             break
         n += 1
     return n
+
+
+def eval_each(engine: Engine, tokens: list[int]) -> np.ndarray:
+    """`Engine.eval_many` one token at a time, for an engine that keeps only the last logits."""
+    rows = []
+    for t in tokens:
+        engine.eval([t])
+        rows.append(np.array(engine.logits(), dtype=np.float32))
+    return np.stack(rows)
 
 
 def eval_prompt(engine: Engine, prompt: list[int], *, reuse: int) -> None:
@@ -165,6 +175,33 @@ def open_reply(logits: np.ndarray, rules: Grammar, opens_abstain: frozenset[int]
     return int(np.argmax(allowed))
 
 
+class PromptLookup:
+    """Guesses of the next tokens, read from the prompt (prompt lookup decoding).
+
+    A cited answer mostly copies its sources and the question ("The engineer of the derailed
+    Lakeline train has been working for the agency since …"), so where the last tokens written
+    also stand in the prompt, the tokens that follow them there are a good guess. Checking
+    eight guesses in one batch costs ~2x one decoding step (131 vs 63 ms on two cores,
+    bench/RESULTS.md), so every guess past the second that holds is time saved."""
+
+    _SIZES = (3, 2)  # n-grams matched, longest first; one token alone guessed too wrongly
+
+    def __init__(self, prompt: list[int], n: int) -> None:
+        self._prompt, self._n = prompt, n
+        self._after: dict[tuple[int, ...], int] = {}
+        for size in self._SIZES:
+            for i in range(len(prompt) - size):  # the latest place wins: the sources and question
+                self._after[tuple(prompt[i : i + size])] = i + size
+
+    def draft(self, history: list[int]) -> list[int]:
+        """Up to `n` tokens that followed the end of `history` in the prompt, or none."""
+        for size in self._SIZES:
+            at = self._after.get(tuple(history[-size:]))
+            if at is not None:
+                return self._prompt[at : at + self._n]
+        return []
+
+
 def greedy_stream(
     engine: Engine,
     prompt: list[int],
@@ -176,9 +213,14 @@ def greedy_stream(
     seed: int = 0,
     abstain: str | None = None,
     abstain_threshold: float | None = None,
+    draft_tokens: int = 0,
 ) -> Iterator[str]:
     """Yield decoded text pieces; the caller holds the engine's lock. At most `reuse` cached
     tokens (the fixed prefix) are kept; the rest is evaluated afresh.
+
+    `draft_tokens` (greedy only): guess up to that many next tokens from the prompt
+    (`PromptLookup`) and check them in one batch (`Engine.eval_many`); the reply is the one
+    greedy decoding gives, up to the float differences of batched evaluation.
 
     A reply that opens with `abstain` in other letter case ("Not_in_SOURCES. The article does
     not provide …") is an abstention the grammar cannot forbid (its sentences may start with
@@ -201,12 +243,18 @@ def greedy_stream(
     first = None
     if rules is not None and abstain and abstain_threshold is not None and temperature <= 0:
         first = (rules, abstain_tokens(engine, abstain), abstain_threshold)
+    lookup = PromptLookup(prompt, draft_tokens) if draft_tokens > 0 and temperature <= 0 else None
+    history = list(prompt)
+    # Tokens of a checked draft not yet reached, and the logits after each (already in cache).
+    ahead: list[int] = []
+    ahead_logits: list[np.ndarray] = []
+    logits = engine.logits()
     try:
         for step in range(max_tokens):
             if step == 0 and first is not None:
-                token = open_reply(engine.logits(), *first)
+                token = open_reply(logits, *first)
             else:
-                token = _choose(engine.logits(), rules, temperature, rng)
+                token = _choose(logits, rules, temperature, rng)
             if engine.is_eog(token):
                 break
             if rules is not None:
@@ -218,7 +266,22 @@ def greedy_stream(
                 said += piece
                 if said.lstrip().upper().startswith(abstain.upper()):
                     return
-            engine.eval([token])
+            history.append(token)
+            if ahead and ahead[0] == token:  # the draft guessed it: evaluated already
+                ahead.pop(0)
+                logits = ahead_logits.pop(0)
+                continue
+            if ahead:  # the draft went astray here: forget the rest of it
+                engine.truncate(len(engine.tokens) - len(ahead))
+                ahead, ahead_logits = [], []
+            room = min(max_tokens - step - 2, engine.n_ctx - len(engine.tokens) - 1)
+            draft = lookup.draft(history)[: max(room, 0)] if lookup is not None else []
+            if draft:
+                rows = engine.eval_many([token, *draft])
+                logits, ahead, ahead_logits = rows[0], draft, list(rows[1:])
+            else:
+                engine.eval([token])
+                logits = engine.logits()
         tail = text.decode(b"", final=True)
         if tail:
             yield tail

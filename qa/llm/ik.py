@@ -197,31 +197,45 @@ class IkEngine:
 
     def eval(self, tokens: list[int]) -> None:
         """Append `tokens` to the cache in batches of n_batch; logits of the last one are kept."""
-        C = self._C
         for start in range(0, len(tokens), self._n_batch):
-            chunk = tokens[start : start + self._n_batch]
-            if len(self.tokens) + len(chunk) > self.n_ctx:
-                raise ValueError(
-                    f"{len(self.tokens) + len(chunk)} tokens do not fit the context window "
-                    f"of {self.n_ctx}"
-                )
-            batch = C.llama_batch_init(len(chunk), 0, 1)
-            try:
-                batch.n_tokens = len(chunk)
-                pos0 = len(self.tokens)
-                for i, t in enumerate(chunk):
-                    batch.token[i] = t
-                    batch.pos[i] = pos0 + i
-                    batch.n_seq_id[i] = 1
-                    batch.seq_id[i][0] = 0
-                    batch.logits[i] = 1 if i == len(chunk) - 1 else 0
-                rc = C.llama_decode(self._ctx, batch)
-            finally:
-                C.llama_batch_free(batch)
-            if rc != 0:
-                self.truncate(len(self.tokens))
-                raise ValueError(f"ik_llama.cpp could not evaluate the prompt (llama_decode {rc})")
-            self.tokens.extend(chunk)
+            self._decode(tokens[start : start + self._n_batch], every=False)
+
+    def eval_many(self, tokens: list[int]) -> np.ndarray:
+        """Append `tokens` (at most n_batch) in one batch; the logits after each, one row each."""
+        if len(tokens) > self._n_batch:
+            raise ValueError(f"{len(tokens)} tokens are more than one batch ({self._n_batch})")
+        self._decode(tokens, every=True)
+        rows = [
+            np.ctypeslib.as_array(self._C.llama_get_logits_ith(self._ctx, i), (self.n_vocab,))
+            for i in range(len(tokens))
+        ]
+        return np.array(rows, dtype=np.float32)
+
+    def _decode(self, chunk: list[int], *, every: bool) -> None:
+        """One llama_decode of `chunk`, with logits for every token or for the last only."""
+        C = self._C
+        if len(self.tokens) + len(chunk) > self.n_ctx:
+            raise ValueError(
+                f"{len(self.tokens) + len(chunk)} tokens do not fit the context window "
+                f"of {self.n_ctx}"
+            )
+        batch = C.llama_batch_init(len(chunk), 0, 1)
+        try:
+            batch.n_tokens = len(chunk)
+            pos0 = len(self.tokens)
+            for i, t in enumerate(chunk):
+                batch.token[i] = t
+                batch.pos[i] = pos0 + i
+                batch.n_seq_id[i] = 1
+                batch.seq_id[i][0] = 0
+                batch.logits[i] = 1 if every or i == len(chunk) - 1 else 0
+            rc = C.llama_decode(self._ctx, batch)
+        finally:
+            C.llama_batch_free(batch)
+        if rc != 0:
+            self.truncate(len(self.tokens))
+            raise ValueError(f"ik_llama.cpp could not evaluate the prompt (llama_decode {rc})")
+        self.tokens.extend(chunk)
 
     def logits(self) -> np.ndarray:
         """Next-token scores after the last evaluated token (a view, valid until the next eval)."""

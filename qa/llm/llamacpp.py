@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from qa.errors import ModelError
-from qa.llm.greedy import CandidateGrammar
+from qa.llm.greedy import CandidateGrammar, eval_each
 
 
 class LlamaCppGrammar(CandidateGrammar):
@@ -94,6 +94,10 @@ class LlamaCppEngine:
 
     def eval(self, tokens: list[int]) -> None:
         self._llm.eval(tokens)
+
+    def eval_many(self, tokens: list[int]) -> np.ndarray:
+        # The Llama object keeps the last logits only (no logits_all): one token at a time.
+        return eval_each(self, tokens)
 
     def logits(self) -> np.ndarray:
         import llama_cpp

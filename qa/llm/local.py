@@ -90,9 +90,11 @@ class LocalLLM(LLM):
         flash_attn: bool = False,
         repack: bool = True,
         abstain_threshold: float | None = None,
+        draft_tokens: int = 0,
     ) -> None:
         self.model = model_name
         self.abstain_threshold = abstain_threshold
+        self.draft_tokens = draft_tokens
         self.temperature = temperature
         self.seed = seed
         self._lock = threading.Lock()  # one context; calls must not interleave
@@ -137,6 +139,7 @@ class LocalLLM(LLM):
                     seed=self.seed,
                     abstain=fmt.abstain_token if fmt else None,
                     abstain_threshold=self.abstain_threshold,
+                    draft_tokens=self.draft_tokens,
                 )
             except ValueError as e:  # e.g. prompt longer than the context window
                 raise BackendError(f"The local model could not answer: {e}") from None

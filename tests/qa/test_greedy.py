@@ -187,3 +187,32 @@ class TestWarm:
             llm.complete(answer_messages(SOURCES, question), fmt=FMT, max_tokens=60)
             assert llm.complete(first, fmt=FMT, max_tokens=60) == alone
         assert starts and set(starts) == {prefix}
+
+
+class TestDraftTokens:
+    """Guessed tokens checked in one batch (`draft_tokens`), on the real engine."""
+
+    def test_eval_many_gives_the_logits_eval_gives(self, llm):
+        import numpy as np
+
+        prompt = llm.prompt_tokens(_messages(QUESTIONS[0]))
+        tail = prompt[-5:]
+        llm.engine.reset()
+        llm.engine.eval(prompt[:-5])
+        rows = llm.engine.eval_many(tail)
+        assert rows.shape == (5, llm.engine.n_vocab)
+        assert llm.engine.tokens == prompt
+        llm.engine.truncate(len(prompt) - 5)
+        llm.engine.eval(tail)
+        assert np.array_equal(rows[-1], llm.engine.logits())
+
+    @pytest.mark.parametrize("question", QUESTIONS)
+    def test_replies_keep_the_format_and_one_prompt_gives_one_reply(self, llm, question):
+        try:
+            llm.draft_tokens = 3
+            drafted = llm.complete(_messages(question), fmt=FMT, max_tokens=80)
+            again = llm.complete(_messages(question), fmt=FMT, max_tokens=80)
+        finally:
+            llm.draft_tokens = 0
+        assert drafted == again
+        assert REPLY.fullmatch(drafted.strip()), drafted

@@ -117,3 +117,95 @@ class TestOpenReply:
     def test_no_abstain_opening_allowed_is_the_plain_argmax(self):
         assert open_reply(self.LOGITS, MaskOnly({1}), frozenset({1}), 0.1) == 2
         assert open_reply(self.LOGITS, MaskOnly(), frozenset(), 0.1) == 1
+
+
+class CopyingEngine:
+    """An `Engine` whose reply is a fixed token script after the prompt, whatever else is in
+    the cache: the next token is `script[len(tokens) - len(prompt)]`, so a wrong guess left in
+    the cache would show as a wrong next token. `batches` counts evaluations of reply tokens."""
+
+    name = "copying"
+    n_ctx = 4096
+
+    def __init__(self, prompt: list[int], script: list[int], n_vocab: int = 64) -> None:
+        self.prompt, self.script, self.n_vocab = prompt, script, n_vocab
+        self.tokens: list[int] = []
+        self.batches = 0
+
+    def piece(self, token: int) -> bytes:
+        return f" t{token}".encode()
+
+    def is_eog(self, token: int) -> bool:
+        return token == EOS
+
+    def truncate(self, n: int) -> None:
+        del self.tokens[n:]
+
+    def _scores(self, n_tokens: int) -> np.ndarray:
+        at = n_tokens - len(self.prompt)
+        scores = np.zeros(self.n_vocab, dtype=np.float32)
+        scores[self.script[at] if at < len(self.script) else EOS] = 1.0
+        return scores
+
+    def eval(self, tokens: list[int]) -> None:
+        self.batches += self.tokens[: len(self.prompt)] == self.prompt
+        self.tokens += tokens
+
+    def eval_many(self, tokens: list[int]) -> np.ndarray:
+        self.batches += 1
+        rows = [self._scores(len(self.tokens) + i + 1) for i in range(len(tokens))]
+        self.tokens += tokens
+        return np.stack(rows)
+
+    def logits(self) -> np.ndarray:
+        return self._scores(len(self.tokens))
+
+
+class TestPromptLookup:
+    """Guessed tokens come from the prompt, after the last n-gram written; none without one."""
+
+    PROMPT = [5, 6, 7, 8, 9, 10, 5, 6, 11, 12]
+
+    def test_the_latest_place_of_the_longest_match(self):
+        from qa.llm.greedy import PromptLookup
+
+        lookup = PromptLookup(self.PROMPT, 3)
+        assert lookup.draft([1, 5, 6]) == [11, 12]  # "5 6" stands twice: the later one
+        assert lookup.draft([7, 8]) == [9, 10, 5]
+        assert lookup.draft([1, 2, 3]) == []
+        assert lookup.draft([8]) == []  # one token alone is no match
+
+
+class TestDraftedDecoding:
+    """Decoding with guesses from the prompt writes what one-at-a-time decoding writes."""
+
+    PROMPT = [30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40]
+
+    def _run(self, script: list[int], draft: int) -> tuple[str, CopyingEngine]:
+        engine = CopyingEngine(self.PROMPT, script)
+        out = "".join(
+            greedy_stream(engine, self.PROMPT, max_tokens=50, grammar=None, draft_tokens=draft)
+        )
+        return out, engine
+
+    def test_same_reply_fewer_evaluations_when_it_copies(self):
+        script = [20, 33, 34, 35, 36, 37, 38, 21, 22]  # copies "33 .. 38" from the prompt
+        plain, _ = self._run(script, 0)
+        drafted, engine = self._run(script, 3)
+        assert drafted == plain == "".join(f" t{t}" for t in script)
+        assert engine.batches < len(script)
+
+    def test_a_wrong_guess_is_dropped_from_the_cache(self):
+        # "32 33" is followed by 34 in the prompt, but the reply goes on with 23
+        script = [32, 33, 23, 24, 36, 37, 25]
+        plain, _ = self._run(script, 0)
+        drafted, engine = self._run(script, 4)
+        assert drafted == plain
+        assert engine.tokens[: len(self.PROMPT) + len(script)] == self.PROMPT + script
+
+    def test_max_tokens_holds_with_guesses(self):
+        engine = CopyingEngine(self.PROMPT, [33, 34, 35, 36, 37, 38, 39, 40])
+        out = "".join(
+            greedy_stream(engine, self.PROMPT, max_tokens=4, grammar=None, draft_tokens=8)
+        )
+        assert out == " t33 t34 t35 t36"
