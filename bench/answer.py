@@ -102,6 +102,52 @@ def decode_speed(settings: Settings, question: str, runs: int) -> dict[str, floa
         }
 
 
+def draft_speed(settings: Settings, n: int, sizes: tuple[int, ...]) -> dict[int, dict[str, float]]:
+    """Decoding after the first token with each `draft_tokens` size, interleaved question by
+    question on the same answer prompts (the sample set's `n` evenly spread questions that
+    reach the model): generated tokens/s over all replies, and how many replies equal the
+    first size's (batched evaluation can tip a near tie)."""
+    from eval.sets import load_set
+    from qa.answer import warm
+    from qa.assistant import Assistant
+
+    sample = load_set(SAMPLE_SET)
+    questions = sample.questions[:: max(1, len(sample.questions) // n)][:n]
+    with Assistant(settings) as a:
+        a.add([SAMPLE_SET / "articles"], progress=False)
+        chain = a.chain("local")
+        llm = chain.llm
+        prompts = [chain.prepare(a.query(q.question, as_of=q.question_date)) for q in questions]
+        prompts = [p for p in prompts if not chain.gated(p)]
+        warm(llm)  # the instruction prefix cached, as `citeqa ask` does
+        seconds = {s: 0.0 for s in sizes}
+        tokens = {s: 0 for s in sizes}
+        replies: dict[int, list[str]] = {s: [] for s in sizes}
+        for prompt in prompts:
+            for size in sizes:
+                llm.draft_tokens = size
+                first, out = None, []
+                for piece in chain.generate(prompt):
+                    if first is None:
+                        first = time.perf_counter()
+                    out.append(piece)
+                if first is None:
+                    continue
+                seconds[size] += time.perf_counter() - first
+                reply = "".join(out)
+                n_tok = len(llm.engine.tokenize(reply, add_bos=False, special=False))
+                tokens[size] += max(n_tok - 1, 0)
+                replies[size].append(reply)
+    return {
+        s: {
+            "tok_s": tokens[s] / seconds[s] if seconds[s] else 0.0,
+            "equal": sum(x == y for x, y in zip(replies[s], replies[sizes[0]], strict=True)),
+            "replies": len(replies[s]),
+        }
+        for s in sizes
+    }
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--sample", type=int, default=20)
@@ -178,6 +224,20 @@ def main(argv: list[str] | None = None) -> None:
         f"{speed['ours_tok_s']:.1f} tok/s, free greedy decoding (no grammar) "
         f"{speed['raw_tok_s']:.1f} tok/s: {speed['ours_tok_s'] / speed['raw_tok_s']:.2f}x."
     )
+    drafts = draft_speed(
+        base.model_copy(update={"data_dir": args.out / "decode-index"}),
+        args.sample,
+        tuple(dict.fromkeys((0, base.draft_tokens or 3))),
+    )
+    lines.append(
+        "\nDecoding after the first token by `draft_tokens` (guesses from the prompt checked in "
+        f"one batch), the same {args.sample} sample questions' prompts, sizes interleaved "
+        "question by question:\n"
+    )
+    lines.append("| draft_tokens | tok/s after the first token | replies equal to draft 0 |")
+    lines.append("|---|---|---|")
+    for size, d in drafts.items():
+        lines.append(f"| {size} | {d['tok_s']:.1f} | {d['equal']}/{d['replies']} |")
     text = "\n".join(lines) + "\n"
     print(text)
     with args.results.open("a", encoding="utf-8") as f:

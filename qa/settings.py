@@ -116,7 +116,11 @@ class Settings(BaseSettings):
     abstain_threshold: float | None = Field(default=0.5, ge=0.0, le=1.0)
     # Local model, greedy: up to this many next tokens guessed from the prompt and checked in
     # one batch (prompt lookup decoding; qa.llm.greedy.PromptLookup). 0 decodes one at a time.
-    draft_tokens: int = Field(default=0, ge=0, le=32)
+    # Answers copy their sources, so decoding after the first token ran 16.1 -> 22.7 tok/s on
+    # 16 long-news prompts (17.0 -> 22.9 on 16 sample ones); 4 and 8 guesses gained less (22.4,
+    # 19.3: a wrong guess costs its batch). Batched arithmetic tips a near tie at times: 9 of
+    # 80 long-news replies changed wording, no outcome changed (eval/RESULTS.md, stop 32).
+    draft_tokens: int = Field(default=3, ge=0, le=32)
     temperature: float = 0.0
     n_threads: int | None = None
     n_ctx: int = 2048
