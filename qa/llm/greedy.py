@@ -182,7 +182,7 @@ class PromptLookup:
     Lakeline train has been working for the agency since …"), so where the last tokens written
     also stand in the prompt, the tokens that follow them there are a good guess. Checking
     eight guesses in one batch costs ~2x one decoding step (131 vs 63 ms on two cores,
-    bench/RESULTS.md), so every guess past the second that holds is time saved."""
+    eval/RESULTS.md, stop 32), so every guess past the second that holds is time saved."""
 
     _SIZES = (3, 2)  # n-grams matched, longest first; one token alone guessed too wrongly
 

@@ -94,7 +94,9 @@ class LocalLLM(LLM):
     ) -> None:
         self.model = model_name
         self.abstain_threshold = abstain_threshold
-        self.draft_tokens = draft_tokens
+        # llama-cpp-python keeps the last logits only, so its guesses would be checked one
+        # token at a time: every wrong one a wasted step. Guesses pay on ik_llama.cpp only.
+        self.draft_tokens = draft_tokens if engine == "ik" else 0
         self.temperature = temperature
         self.seed = seed
         self._lock = threading.Lock()  # one context; calls must not interleave
