@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -69,75 +70,67 @@ def openai_server(model: Path) -> tuple[subprocess.Popen[bytes], str]:
     raise RuntimeError("llama_cpp.server did not start")
 
 
-def decode_speed(settings: Settings, question: str, runs: int) -> dict[str, float]:
+def _after_first(pieces: Iterable[str]) -> tuple[list[str], float]:
+    """The pieces a reply streamed, and the seconds from its first piece to its end."""
+    out: list[str] = []
+    first = None
+    for piece in pieces:
+        if first is None:
+            first = time.perf_counter()
+        out.append(piece)
+    return out, time.perf_counter() - first if first is not None else 0.0
+
+
+def decode_speed(chain: Any, prompt: Any, runs: int) -> dict[str, float]:
     """Generated tokens/s after the first token, grammar-checked vs free greedy decoding on the
     same engine and the same prompt built by the real pipeline."""
-    from qa.assistant import Assistant
+    llm = chain.llm
 
-    with Assistant(settings) as a:
-        a.add([SAMPLE_SET / "articles"])
-        chain = a.chain("local")
-        prompt = chain.prepare(a.query(question))
-        llm = chain.llm
-        tokens = llm.prompt_tokens(prompt.messages)
+    def rate(pieces: Iterable[str]) -> float:
+        out, seconds = _after_first(pieces)
+        return (len(out) - 1) / seconds if len(out) > 1 and seconds else 0.0
 
-        def rate(pieces) -> tuple[float, int]:
-            n, first = 0, None
-            for _ in pieces:
-                n += 1
-                if first is None:
-                    first = time.perf_counter()
-            return (n - 1) / (time.perf_counter() - first) if n > 1 and first else 0.0, n
-
-        ours, theirs = [], []
-        for _ in range(runs):
-            fmt = chain.reply_format(prompt)
-            ours.append(rate(llm.stream(prompt.messages, fmt=fmt, max_tokens=120))[0])
-            # The same call without a reply format: decoding with no grammar at all.
-            theirs.append(rate(llm.stream(prompt.messages, fmt=None, max_tokens=120))[0])
-        return {
-            "ours_tok_s": float(np.median(ours)),
-            "raw_tok_s": float(np.median(theirs)),
-            "prompt_tokens": len(tokens),
-        }
+    ours, theirs = [], []
+    for _ in range(runs):
+        fmt = chain.reply_format(prompt)
+        ours.append(rate(llm.stream(prompt.messages, fmt=fmt, max_tokens=120)))
+        # The same call without a reply format: decoding with no grammar at all.
+        theirs.append(rate(llm.stream(prompt.messages, fmt=None, max_tokens=120)))
+    return {
+        "ours_tok_s": float(np.median(ours)),
+        "raw_tok_s": float(np.median(theirs)),
+        "prompt_tokens": len(llm.prompt_tokens(prompt.messages)),
+    }
 
 
-def draft_speed(settings: Settings, n: int, sizes: tuple[int, ...]) -> dict[int, dict[str, float]]:
+def draft_speed(
+    assistant: Any, chain: Any, n: int, sizes: tuple[int, ...]
+) -> dict[int, dict[str, float]]:
     """Decoding after the first token with each `draft_tokens` size, interleaved question by
     question on the same answer prompts (the sample set's `n` evenly spread questions that
     reach the model): generated tokens/s over all replies, and how many replies equal the
     first size's (batched evaluation can tip a near tie)."""
     from eval.sets import load_set
-    from qa.answer import warm
-    from qa.assistant import Assistant
 
     sample = load_set(SAMPLE_SET)
     questions = sample.questions[:: max(1, len(sample.questions) // n)][:n]
-    with Assistant(settings) as a:
-        a.add([SAMPLE_SET / "articles"], progress=False)
-        chain = a.chain("local")
-        llm = chain.llm
-        prompts = [chain.prepare(a.query(q.question, as_of=q.question_date)) for q in questions]
-        prompts = [p for p in prompts if not chain.gated(p)]
-        warm(llm)  # the instruction prefix cached, as `citeqa ask` does
-        seconds = {s: 0.0 for s in sizes}
-        tokens = {s: 0 for s in sizes}
-        replies: dict[int, list[str]] = {s: [] for s in sizes}
-        for prompt in prompts:
-            for size in sizes:
-                llm.draft_tokens = size
-                first, out = None, []
-                for piece in chain.generate(prompt):
-                    if first is None:
-                        first = time.perf_counter()
-                    out.append(piece)
-                if first is None:
-                    continue
-                seconds[size] += time.perf_counter() - first
-                reply = "".join(out)
-                n_tok = len(llm.engine.tokenize(reply, add_bos=False, special=False))
-                tokens[size] += max(n_tok - 1, 0)
-                replies[size].append(reply)
+    llm = chain.llm
+    prompts = [chain.prepare(assistant.query(q.question, as_of=q.question_date)) for q in questions]
+    prompts = [p for p in prompts if not chain.gated(p)]
+    seconds = {s: 0.0 for s in sizes}
+    tokens = {s: 0 for s in sizes}
+    replies: dict[int, list[str]] = {s: [] for s in sizes}
+    for prompt in prompts:
+        for size in sizes:
+            llm.draft_tokens = size
+            out, took = _after_first(chain.generate(prompt))
+            if not out:
+                continue
+            seconds[size] += took
+            reply = "".join(out)
+            n_tok = len(llm.engine.tokenize(reply, add_bos=False, special=False))
+            tokens[size] += max(n_tok - 1, 0)
+            replies[size].append(reply)
     return {
         s: {
             "tok_s": tokens[s] / seconds[s] if seconds[s] else 0.0,
@@ -198,11 +191,20 @@ def main(argv: list[str] | None = None) -> None:
         if server is not None:
             server.kill()
 
-    speed = decode_speed(
-        base.model_copy(update={"data_dir": args.out / "decode-index"}),
-        "Why did Pashinyan skip the summit?",
-        args.decode_runs,
-    )
+    from qa.answer import warm
+    from qa.assistant import Assistant
+
+    # One index and one model for both decoding measurements.
+    with Assistant(base.model_copy(update={"data_dir": args.out / "decode-index"})) as a:
+        a.add([SAMPLE_SET / "articles"], progress=False)
+        chain = a.chain("local")
+        warm(chain.llm)  # the instruction prefix cached, as `citeqa ask` does
+        speed = decode_speed(
+            chain, chain.prepare(a.query("Why did Pashinyan skip the summit?")), args.decode_runs
+        )
+        drafts = draft_speed(
+            a, chain, args.sample, tuple(dict.fromkeys((0, base.draft_tokens or 3)))
+        )
     lines = [
         "\n## Answering\n",
         f"`python -m bench.answer --sample {args.sample} --runs {' '.join(args.runs)}`, "
@@ -223,11 +225,6 @@ def main(argv: list[str] | None = None) -> None:
         f"median of {args.decode_runs}: citeqa local backend (grammar-checked) "
         f"{speed['ours_tok_s']:.1f} tok/s, free greedy decoding (no grammar) "
         f"{speed['raw_tok_s']:.1f} tok/s: {speed['ours_tok_s'] / speed['raw_tok_s']:.2f}x."
-    )
-    drafts = draft_speed(
-        base.model_copy(update={"data_dir": args.out / "decode-index"}),
-        args.sample,
-        tuple(dict.fromkeys((0, base.draft_tokens or 3))),
     )
     lines.append(
         "\nDecoding after the first token by `draft_tokens` (guesses from the prompt checked in "

@@ -78,6 +78,9 @@ class Engine(Protocol):
     n_ctx: int
     n_vocab: int
     tokens: list[int]
+    # Whether `eval_many` evaluates its tokens in one batch; if not, checking guesses costs a
+    # step each and `draft_tokens` only loses time.
+    batched: bool
 
     def tokenize(self, text: str, *, add_bos: bool, special: bool) -> list[int]: ...
     def piece(self, token: int) -> bytes: ...
@@ -101,15 +104,6 @@ def common_prefix(a: list[int], b: list[int]) -> int:
             break
         n += 1
     return n
-
-
-def eval_each(engine: Engine, tokens: list[int]) -> np.ndarray:
-    """`Engine.eval_many` one token at a time, for an engine that keeps only the last logits."""
-    rows = []
-    for t in tokens:
-        engine.eval([t])
-        rows.append(np.array(engine.logits(), dtype=np.float32))
-    return np.stack(rows)
 
 
 def eval_prompt(engine: Engine, prompt: list[int], *, reuse: int) -> None:

@@ -107,6 +107,7 @@ class IkEngine:
     """
 
     name = "ik-llama.cpp"
+    batched = True
 
     def __init__(
         self,

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from qa.errors import ModelError
-from qa.llm.greedy import CandidateGrammar, eval_each
+from qa.llm.greedy import CandidateGrammar
 
 
 class LlamaCppGrammar(CandidateGrammar):
@@ -41,6 +41,7 @@ class LlamaCppGrammar(CandidateGrammar):
 
 class LlamaCppEngine:
     name = "llama.cpp"
+    batched = False  # the Llama object keeps the last logits only (no logits_all)
 
     def __init__(
         self, model_path: str, *, n_ctx: int, n_threads: int, flash_attn: bool = False
@@ -96,8 +97,11 @@ class LlamaCppEngine:
         self._llm.eval(tokens)
 
     def eval_many(self, tokens: list[int]) -> np.ndarray:
-        # The Llama object keeps the last logits only (no logits_all): one token at a time.
-        return eval_each(self, tokens)
+        rows = []
+        for t in tokens:  # one at a time: see `batched`
+            self.eval([t])
+            rows.append(np.array(self.logits(), dtype=np.float32))
+        return np.stack(rows)
 
     def logits(self) -> np.ndarray:
         import llama_cpp

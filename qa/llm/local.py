@@ -94,9 +94,6 @@ class LocalLLM(LLM):
     ) -> None:
         self.model = model_name
         self.abstain_threshold = abstain_threshold
-        # llama-cpp-python keeps the last logits only, so its guesses would be checked one
-        # token at a time: every wrong one a wasted step. Guesses pay on ik_llama.cpp only.
-        self.draft_tokens = draft_tokens if engine == "ik" else 0
         self.temperature = temperature
         self.seed = seed
         self._lock = threading.Lock()  # one context; calls must not interleave
@@ -109,6 +106,8 @@ class LocalLLM(LLM):
             flash_attn=flash_attn,
             repack=repack,
         )
+        # Guesses pay only where the engine checks them in one batch (ik_llama.cpp).
+        self.draft_tokens = draft_tokens if self.engine.batched else 0
         template = self.engine.metadata("tokenizer.chat_template")
         if not template:
             self.engine.close()

@@ -216,3 +216,17 @@ class TestDraftTokens:
             llm.draft_tokens = 0
         assert drafted == again
         assert REPLY.fullmatch(drafted.strip()), drafted
+
+    def test_off_where_the_engine_checks_one_token_at_a_time(self, cache_dir):
+        pytest.importorskip("llama_cpp")
+        model = LocalLLM(
+            resolve_model("qwen2.5-coder-0.5b", cache_dir),
+            model_name="0.5b",
+            engine="llama-cpp",
+            draft_tokens=3,
+        )
+        try:
+            assert not model.engine.batched
+            assert model.draft_tokens == 0
+        finally:
+            model.close()

@@ -125,6 +125,7 @@ class CopyingEngine:
     the cache would show as a wrong next token. `batches` counts evaluations of reply tokens."""
 
     name = "copying"
+    batched = True
     n_ctx = 4096
 
     def __init__(self, prompt: list[int], script: list[int], n_vocab: int = 64) -> None:
