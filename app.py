@@ -31,6 +31,7 @@ from qa.render import (  # noqa: E402
     answer_html,
     article_html,
     citations_list_html,
+    draft_html,
     for_people,
     ingest_report_html,
     live_text,
@@ -38,7 +39,15 @@ from qa.render import (  # noqa: E402
     sources_details_html,
 )
 from qa.settings import Settings  # noqa: E402
-from qa.types import Answer, Article, IngestReport, Retrieved, Source, TextDelta  # noqa: E402
+from qa.types import (  # noqa: E402
+    Answer,
+    Article,
+    Draft,
+    IngestReport,
+    Retrieved,
+    Source,
+    TextDelta,
+)
 
 log = logging.getLogger("citeqa.app")
 # An article another tab (or process) removed while this one still lists it.
@@ -91,6 +100,7 @@ ol.citations { padding-left: 1.2em; } ol.citations li { margin: .4em 0; }
 ol.citations q { background: #fffbe6; } .searched { color: #555; font-size: .9em; }
 .no-match p { margin: .2em 0; }
 .stage { color: #555; font-style: italic; margin: 0; } .stopped { color: #555; }
+.answer.draft { color: #555; }
 #first-run { border: 1px solid #cfd8ea; border-radius: 12px; padding: 1em 1.2em;
   background: #f5f8fe; }
 .first-run-text h2 { margin: 0 0 .4em; font-size: 1.3em; }
@@ -379,7 +389,7 @@ class ChatPage:
         if searched:
             chat[-1] = _stage(f"Searching {_count(searched, 'article')}…")
             yield chat, answers, skip(), skip(), skip(), skip(), skip(), skip()
-        stream: Iterator[Retrieved | TextDelta | Answer] | None = None
+        stream: Iterator[Retrieved | TextDelta | Draft | Answer] | None = None
         # The Sources panel once the answer ends unanswered (stopped, failed): what retrieval
         # found stays, as it was for this question; before retrieval, the placeholder (not
         # "Searching…", and not a blank panel).
@@ -416,6 +426,10 @@ class ChatPage:
                     if live and live != "…":  # else the stage line stays
                         chat[-1] = {"role": "assistant", "content": live}
                         yield chat, answers, skip(), skip(), skip(), skip(), skip(), skip()
+                elif isinstance(event, Draft):
+                    # Checked already, shown as the draft it is until the second reading ends.
+                    chat[-1] = {"role": "assistant", "content": draft_html(event.answer)}
+                    yield chat, answers, skip(), skip(), skip(), skip(), skip(), skip()
                 else:
                     answers.append(event)
                     turn = len(answers) - 1

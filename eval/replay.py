@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +27,12 @@ from tqdm import tqdm
 from eval.report import write_reports
 from eval.run import EvalRow, Runner, summarize
 from eval.sets import load_set
-from qa.answer import AnswerChain, Query, Timer, warm
+from qa.answer import AnswerChain, Prompt, Query, Timer, warm
 from qa.assistant import check_question
 from qa.errors import InputError
+from qa.llm.base import Message
 from qa.settings import Settings
+from qa.types import Answer
 
 # Settings that change what the model was shown: a replay with other values would pair a reply
 # with a prompt it was not written for.
@@ -85,6 +88,7 @@ def replay(run: Path, out: Path, overrides: dict[str, Any], *, self_check: bool)
         settings, assistant.retriever, assistant.store.get_articles, assistant.count_tokens, llm
     )
     questions = {q.id: q for q in eval_set.questions}
+    count = assistant.count_tokens
     rows = [
         EvalRow.model_validate_json(line)
         for line in (run / "results.jsonl").read_text(encoding="utf-8").splitlines()
@@ -92,6 +96,7 @@ def replay(run: Path, out: Path, overrides: dict[str, Any], *, self_check: bool)
     ]
     out.mkdir(parents=True, exist_ok=True)
     new_rows: list[EvalRow] = []
+    unread: list[str] = []  # questions whose second reading could not be replayed
     for old in tqdm(rows, desc=f"replay {run.name}", unit="q"):
         q = questions[old.id]
         if old.error:
@@ -102,16 +107,22 @@ def replay(run: Path, out: Path, overrides: dict[str, Any], *, self_check: bool)
         # The logged generation's timings stand in for the generation not run again.
         logged = {k: old.timings[k] for k in ("rewrite", "first_token", "generate")
                   if k in old.timings}  # fmt: skip
+        if settings.second_reading:
+            logged.update({k: old.timings[k] for k in ("first_answer", "second_reading")
+                           if k in old.timings})  # fmt: skip
         timer = Timer(logged)
         found = timer.run("retrieve", chain.retrieve, query, asked)
         prompt = timer.run("context", chain.context, found)
         if prompt.messages:
             shown = list(prompt.messages)
-            if old.tokens.get("prompt") and _tokens(assistant, shown) != old.tokens["prompt"]:
+            if old.tokens.get("prompt") and _tokens(count, shown) != old.tokens["prompt"]:
                 raise InputError(f"{old.id}: the prompt differs from the run's; replay is off.")
         judge = timer.timed("check", llm.judge) if llm.is_model else None
         t0 = time.perf_counter()
-        answer = timer.stamp(timer.run("verify", chain.verify, prompt, old.raw_reply, judge))
+        answer, exact = timer.run("verify", replayed, chain, prompt, old, judge)
+        if not exact:
+            unread.append(old.id)
+        answer = timer.stamp(answer)
         row = runner.record(q, runner.empty_row(q), answer)
         row.timings["replayed_verify"] = time.perf_counter() - t0
         row.tokens = dict(old.tokens)  # what the model read and wrote, as logged
@@ -124,6 +135,7 @@ def replay(run: Path, out: Path, overrides: dict[str, Any], *, self_check: bool)
     summary["date"] = old_summary.get("date")
     summary["replayed_from"] = str(run)
     summary["replay_settings"] = {**overrides, "self_check": settings.self_check}
+    summary["second_readings_not_replayed"] = unread
     (out / "run.json").write_text(
         json.dumps({**config, "replayed_from": str(run), "overrides": overrides}, indent=2),
         encoding="utf-8",
@@ -136,8 +148,29 @@ def replay(run: Path, out: Path, overrides: dict[str, Any], *, self_check: bool)
     return summary
 
 
-def _tokens(assistant: Any, messages: list[dict[str, str]]) -> int:
-    return sum(assistant.count_tokens(m["content"]) for m in messages)
+def replayed(
+    chain: AnswerChain,
+    prompt: Prompt,
+    row: EvalRow,
+    judge: Callable[[Sequence[Message]], float | None] | None = None,
+) -> tuple[Answer, bool]:
+    """The answer `chain` gives today from the replies `row` logged for `prompt`, and whether
+    it is exact. With `second_reading` on, the logged second reply stands only for the focused
+    prompt it was written for: where today's checks cite other sentences (or the run read
+    once), that prompt differs, and the first reading's answer stays; that answer is not
+    exact, since reading again might have changed it."""
+    answer = chain.verify(prompt, row.raw_reply, judge)
+    focused = chain.focused(prompt, answer) if chain.settings.second_reading else None
+    if focused is None:
+        return answer, True
+    written_for = row.tokens.get("second_prompt")
+    if not row.second_reply or written_for != _tokens(chain.count_tokens, focused.messages):
+        return answer, False
+    return chain.reread(answer, focused, row.second_reply, judge), True
+
+
+def _tokens(count: Callable[[str], int], messages: Sequence[Message]) -> int:
+    return sum(count(m["content"]) for m in messages)
 
 
 def main() -> None:
@@ -152,6 +185,13 @@ def main() -> None:
     keys = ("answer_contains", "answer_recall", "citation_precision", "citation_recall",
             "abstain_correct", "abstain_wrong", "confidence_ece")  # fmt: skip
     print(" ".join(f"{k} {s.get(k, 0):.3f}" for k in keys))
+    if s["second_readings_not_replayed"]:
+        missed = s["second_readings_not_replayed"]
+        print(
+            f"{len(missed)} answers keep their first reading: the run holds no second reply "
+            f"for the focused prompt today's checks give ({', '.join(missed[:8])}"
+            f"{', …' if len(missed) > 8 else ''}); `citeqa eval` reads them again."
+        )
 
 
 if __name__ == "__main__":

@@ -18,11 +18,12 @@ HEADLINE = [
     "answer_contains", "answer_recall", "answer_similarity", "citation_validity",
     "citation_precision", "citation_recall", "citation_hit", "sentences_cited", "abstain_correct",
     "abstain_wrong", "abstention_f1", "confidence_ece", "answered_right", "latency_p50_s",
-    "latency_p95_s", "n_errors",
+    "latency_p95_s", "first_answer_p50_s", "second_reading_used", "n_errors",
 ]  # fmt: skip
 # Metrics where smaller is better, for deltas and "changed" arrows.
 LOWER_IS_BETTER = {
-    "abstain_wrong", "latency_p50_s", "latency_p95_s", "n_errors", "confidence_ece",
+    "abstain_wrong", "latency_p50_s", "latency_p95_s", "first_answer_p50_s", "n_errors",
+    "confidence_ece",
 }  # fmt: skip
 
 
@@ -87,7 +88,7 @@ def _plots(summary: dict[str, Any], rows: list[Any]) -> bytes:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 5, figsize=(25, 4.2))
-    keys = [k for k in HEADLINE if isinstance(summary.get(k), float) and "latency" not in k]
+    keys = [k for k in HEADLINE if isinstance(summary.get(k), float) and not k.endswith("_s")]
     axes[0].barh(keys, [summary[k] for k in keys], color="#4a7ab8")
     axes[0].set_xlim(0, 1)
     axes[0].set_title("metrics")

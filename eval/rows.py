@@ -21,6 +21,8 @@ class EvalRow(BaseModel):
     references: list[str]
     answer: str = ""
     raw_reply: str = ""  # what the model wrote, before verification
+    second_reply: str = ""  # what it wrote on the second, focused reading (none: "")
+    reading: int = 1  # which reading the answer is from
     abstained: bool = False
     citations: list[dict[str, Any]] = []
     retrieved: list[dict[str, Any]] = []

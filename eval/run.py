@@ -242,6 +242,8 @@ class Runner:
         """Fill `row` from an answer to `q` and score it."""
         row.answer = answer.text
         row.raw_reply = answer.raw_reply
+        row.second_reply = getattr(answer, "second_reply", "")
+        row.reading = getattr(answer, "reading", 1)
         row.abstained = answer.abstained
         row.citations = [c.to_dict() for c in answer.citations]
         row.retrieved = [
@@ -335,7 +337,13 @@ def summarize(rows: list[EvalRow], *, k: int) -> dict[str, Any]:
     ).items():
         out[key] = round(value, 4)
     out.update(m.calibration([(r.confidence, r.right) for r in rows]))
-    for stage in ("retrieve", "generate", "verify", "first_token"):
+    # A verified answer is there to show before a second reading ends: its time, or the
+    # whole answer's where no second reading ran.
+    firsts = [r.timings.get("first_answer", r.timings.get("total", 0.0)) for r in rows]
+    out["first_answer_p50_s"] = round(m.percentile(firsts, 50), 3)
+    out["second_readings"] = sum(bool(r.second_reply) for r in rows)
+    out["second_reading_used"] = sum(r.reading == 2 for r in rows)
+    for stage in ("retrieve", "generate", "verify", "first_token", "second_reading"):
         values = [r.timings[stage] for r in rows if stage in r.timings]
         if values:
             out[f"{stage}_p50_s"] = round(m.percentile(values, 50), 3)

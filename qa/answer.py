@@ -7,9 +7,12 @@ Each step is a method from one typed, frozen value to the next:
 
 Only generation streams. `AnswerChain.stream` is the one place that runs the steps in order:
 it times them (`Timer`), yields the passages found before the model starts (`Retrieved`), the
-reply's pieces as they come (`TextDelta`), then the verified `Answer`. `invoke` is that stream
-consumed, and `runnable()` is the same stream seen as a LangChain runnable, so the streamed,
-the invoked and the runnable's answers cannot drift apart: there is no second way through.
+reply's pieces as they come (`TextDelta`), then the verified `Answer`. With `second_reading`
+the first verified answer comes as a `Draft` while the model reads the sentences it cited a
+second time, alone (`focused`, `reread`); the `Answer` after it is the one given. `invoke` is
+that stream consumed, and `runnable()` is the same stream seen as a LangChain runnable, so the
+streamed, the invoked and the runnable's answers cannot drift apart: there is no second way
+through.
 Tools that stop before generation (context recall, the lever bench) call the first steps
 themselves, or `prepare`.
 """
@@ -53,6 +56,7 @@ from qa.types import (
     AnswerSentence,
     Article,
     Citation,
+    Draft,
     Retrieved,
     RetrievedChunk,
     Source,
@@ -60,7 +64,8 @@ from qa.types import (
 )
 from qa.when import Window, time_window
 
-Event = Retrieved | TextDelta | Answer  # what `AnswerChain.stream` yields, in that order
+# What `AnswerChain.stream` yields, in that order (a `Draft` only when a second reading runs).
+Event = Retrieved | TextDelta | Draft | Answer
 
 
 # --- the values passed from step to step ---------------------------------------------------
@@ -119,7 +124,12 @@ class Prompt:
 # --- timing -------------------------------------------------------------------------------
 
 # Timing keys in the order they happen: `Answer.timings` lists them so, then "total".
-STEPS = ("rewrite", "retrieve", "context", "first_token", "generate", "check", "verify")
+STEPS = (
+    "rewrite", "retrieve", "context", "first_token", "generate", "check", "verify",
+    "first_answer", "second_reading",
+)  # fmt: skip
+# Keys that record a moment (time spent in steps until then), not a step: left out of "total".
+MARKS = frozenset({"first_token", "first_answer"})
 
 
 class Trace(Protocol):
@@ -205,7 +215,7 @@ class Timer:
 
     def mark(self, name: str) -> None:
         """Record under `name` the time spent in steps so far (the running one included)."""
-        spent = sum(v for k, v in self._spent.items() if k != "first_token")
+        spent = sum(v for k, v in self._spent.items() if k not in MARKS)
         if self._running:
             spent += self._clock() - self._running[-1][1]
         self._spent[name] = spent
@@ -215,7 +225,7 @@ class Timer:
         order = [k for k in STEPS if k in self._spent]
         order += [k for k in self._spent if k not in STEPS and k != "total"]
         out = {k: self._spent[k] for k in order}
-        out["total"] = sum(v for k, v in out.items() if k != "first_token")
+        out["total"] = sum(v for k, v in out.items() if k not in MARKS)
         return out
 
     def stamp(self, answer: Answer) -> Answer:
@@ -255,7 +265,8 @@ class AnswerChain:
 
     def stream(self, query: Query, *, trace: Trace | None = None) -> Iterator[Event]:
         """Answer `query`: the passages found (`Retrieved`) before generation starts, the
-        reply's pieces (`TextDelta`) as the model writes them, then the verified `Answer`.
+        reply's pieces (`TextDelta`) as the model writes them, then the verified `Answer`
+        (first a `Draft` of it when a second reading follows; that reply is not streamed).
         Closing the stream mid-reply stops generation. `trace` is told of every step."""
         timer = Timer(trace=trace)
         standalone = timer.run("rewrite", self.rewrite, query)
@@ -275,6 +286,14 @@ class AnswerChain:
                 run.output = reply = "".join(pieces)
         judge = timer.timed("check", self.llm.judge) if self.llm.is_model else None
         answer = timer.run("verify", self.verify, prompt, reply, judge)
+        reread = self.settings.second_reading and self.llm.is_model
+        focused = self.focused(prompt, answer) if reread else None
+        if focused is not None:
+            timer.mark("first_answer")
+            yield Draft(timer.stamp(answer))
+            with timer.step("second_reading", focused) as run:
+                second = "".join(self.generate(focused))
+                run.output = answer = self.reread(answer, focused, second, judge)
         yield timer.stamp(answer)
 
     def invoke(self, query: Query) -> Answer:
@@ -351,6 +370,52 @@ class AnswerChain:
         if not keep:
             return chunks
         return [rc for rc in chunks if rc.chunk.article_id in keep]
+
+    def focused(self, prompt: Prompt, answer: Answer) -> Prompt | None:
+        """The prompt of a second reading: only the shown sentences the answer cites and
+        their shown neighbours in the same article, under the same numbers. None when there
+        is nothing to read again: an abstention, or a focus that is the whole context (the
+        same prompt gives the same greedy reply).
+
+        A 1.5B model reading ~10 sentences of several stories at times answers from the wrong
+        clause of the right sentence ("who had refused to say …" for "what did he coach") or
+        from a neighbour; reading the 3-6 sentences it chose, alone, it reads them better."""
+        if answer.abstained:
+            return None
+        cited = {(c.article_id, c.start) for c in answer.citations}
+        shown = prompt.context.sentences
+        keep: set[int] = set()
+        for i, s in enumerate(shown):
+            if (s.article_id, s.start) not in cited:
+                continue
+            near = (j for j in (i - 1, i, i + 1) if 0 <= j < len(shown))
+            keep.update(j for j in near if shown[j].article_id == s.article_id)
+        if not keep or len(keep) == len(shown):
+            return None
+        sentences = tuple(shown[i] for i in sorted(keep))
+        rendered = Context(sentences, 0).render(self.settings.context_layout)
+        context = Context(sentences, self.count_tokens(rendered))
+        return Prompt(prompt.found, context, tuple(answer_messages(rendered, prompt.standalone)))
+
+    def reread(
+        self,
+        first: Answer,
+        focused: Prompt,
+        reply: str,
+        judge: Callable[[Sequence[Message]], float | None] | None = None,
+    ) -> Answer:
+        """The answer after the second reading's `reply`: its own where it passes
+        verification, else the first reading's (a second reading that declines does not
+        withdraw an answer: on stop 32's replies that would have withdrawn 4 right answers
+        for 4 wrong ones). Either way the answer carries both replies and its tokens both
+        prompts'."""
+        second = self.verify(focused, reply, judge)
+        tokens = {**first.tokens, "second_prompt": second.tokens.get("prompt", 0),
+                  "second_completion": second.tokens.get("completion", 0)}  # fmt: skip
+        chosen, reading = (first, 1) if second.abstained else (second, 2)
+        return dataclasses.replace(
+            chosen, raw_reply=first.raw_reply, second_reply=reply, reading=reading, tokens=tokens
+        )
 
     def gated(self, prompt: Prompt) -> bool:
         """No context worth asking about: abstain without spending a generation."""

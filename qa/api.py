@@ -72,7 +72,7 @@ from qa.errors import (
     NotFoundError,
     StoreError,
 )
-from qa.types import Answer, Article, IngestItem, IngestReport, Retrieved, TextDelta
+from qa.types import Answer, Article, Draft, IngestItem, IngestReport, Retrieved, TextDelta
 
 log = logging.getLogger("citeqa.api")
 
@@ -456,10 +456,11 @@ def retraction(answer: Answer, streamed: str) -> dict[str, Any] | None:
     return None
 
 
-def answer_events(events: Iterable[Retrieved | TextDelta | Answer]) -> Iterator[str]:
+def answer_events(events: Iterable[Retrieved | TextDelta | Draft | Answer]) -> Iterator[str]:
     """/v1/answers as server-sent events: `sources` {sources} (what retrieval found, before the
-    model starts), `delta` {text}…, `retracted` (when something shown is not in the verified
-    answer), then `answer` (Answer.to_dict())."""
+    model starts), `delta` {text}…, `draft` (the first reading's verified answer, as
+    Answer.to_dict(), when the model reads what it cited a second time), `retracted` (when
+    something shown is not in the verified answer), then `answer` (Answer.to_dict())."""
     live = LiveText(numbered=False)
     for event in events:
         if isinstance(event, Retrieved):
@@ -468,6 +469,8 @@ def answer_events(events: Iterable[Retrieved | TextDelta | Answer]) -> Iterator[
             text = live.feed(event.text)
             if text:
                 yield sse("delta", {"text": text})
+        elif isinstance(event, Draft):
+            yield sse("draft", event.answer.to_dict())
         else:
             rest = live.finish()
             if rest:
@@ -608,11 +611,11 @@ def _ask_kwargs(options: AnswerOptions) -> dict[str, Any]:
 
 
 def _started(
-    events: Iterator[Retrieved | TextDelta | Answer],
-) -> Iterator[Retrieved | TextDelta | Answer]:
+    events: Iterator[Retrieved | TextDelta | Draft | Answer],
+) -> Iterator[Retrieved | TextDelta | Draft | Answer]:
     """Run the stream up to the model's first event now, so a bad question, a filter that
     matches nothing or a backend that is down is an HTTP status, not an event after a 200."""
-    head: list[Retrieved | TextDelta | Answer] = []
+    head: list[Retrieved | TextDelta | Draft | Answer] = []
     for event in events:
         head.append(event)
         if not isinstance(event, Retrieved):
@@ -937,7 +940,7 @@ def _urls(assistant: Any, answer: Answer) -> dict[str, str | None]:
 
 
 def chat_chunks(
-    events: Iterable[Retrieved | TextDelta | Answer],
+    events: Iterable[Retrieved | TextDelta | Draft | Answer],
     assistant: Any,
     reply_id: str,
     created: int,

@@ -159,6 +159,11 @@ class AnswerOut(BaseModel):
     tokens: dict[str, int]
     confidence: float | None = Field(description="Calibrated P(right); null on abstention.")
     signals: dict[str, float]
+    reading: int = Field(
+        1,
+        description="1: the answer to the whole context; 2: the answer of a second reading "
+        "of only the sentences the first cited (setting second_reading).",
+    )
 
 
 # --- /v1/articles --------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from qa.llm.base import LLM
 from qa.retrieve import HybridRetriever
 from qa.settings import Settings
 from qa.tokens import TokenCounter
-from qa.types import Answer, Article, IngestReport, Retrieved, TextDelta
+from qa.types import Answer, Article, Draft, IngestReport, Retrieved, TextDelta
 
 if TYPE_CHECKING:
     # The chain imports LangChain (~0.7 s on 2 cores): only asking needs it, so its module
@@ -377,9 +377,10 @@ class Assistant:
         k: int | None = None,
         backend: str | None = None,
         as_of: date | None = None,
-    ) -> Iterator[Retrieved | TextDelta | Answer]:
+    ) -> Iterator[Retrieved | TextDelta | Draft | Answer]:
         """Yields the `Retrieved` passages as soon as retrieval is done, `TextDelta`s as the
-        model writes, then the verified `Answer`."""
+        model writes, then the verified `Answer` (after a `Draft` of it when the model reads
+        the sentences it cited a second time: `second_reading`)."""
         chain = self.chain(backend)
         yield from chain.stream(self.query(question, history, filters, k=k, as_of=as_of))
 

@@ -194,8 +194,20 @@ def details_html(answer: Answer) -> str:
         ],  # fmt: skip
         "backend": answer.backend,
         "model": answer.model,
+        "reading": answer.reading,
     }
     return details_block("answer-details", data)
+
+
+# Shown under a draft while the model reads the sentences it cited a second time.
+REREADING = "Checking: reading the cited sentences again…"
+
+
+def draft_html(draft: Answer) -> str:
+    """The first reading's verified answer while the second reading runs: its sentences
+    without chips (the citation panel follows the answer given), and what is happening."""
+    text = " ".join(html.escape(s.text) for s in draft.sentences if s.supported)
+    return f'<div class="answer draft">{text}</div><p class=stage role=status>{REREADING}</p>'
 
 
 def sources_details_html(sources: Sequence[Source]) -> str:

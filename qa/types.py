@@ -19,6 +19,7 @@ __all__ = [
     "Article",
     "Chunk",
     "Citation",
+    "Draft",
     "IngestItem",
     "IngestReport",
     "IngestStatus",
@@ -96,7 +97,11 @@ class Answer:
     model: str = ""
     timings: dict[str, float] = field(default_factory=dict)
     tokens: dict[str, int] = field(default_factory=dict)
-    raw_reply: str = ""
+    raw_reply: str = ""  # what the model wrote on the first reading (the whole context)
+    # What it wrote on the second, focused reading ("" when there was none; see
+    # `AnswerChain.reread`), and which reading the answer given is from.
+    second_reply: str = ""
+    reading: int = 1
     confidence: float | None = None  # P(the answer is right), calibrated; None on abstention
     signals: dict[str, float] = field(default_factory=dict)  # what the confidence is made of
 
@@ -136,6 +141,7 @@ class Answer:
             "tokens": dict(self.tokens),
             "confidence": None if self.confidence is None else round(self.confidence, 4),
             "signals": dict(self.signals),
+            "reading": self.reading,
         }
 
     def to_markdown(self) -> str:
@@ -170,6 +176,15 @@ class Retrieved:
 
     sources: tuple[Source, ...]
     standalone_question: str  # what was searched for (a follow-up, rewritten)
+
+
+@dataclass(frozen=True, slots=True)
+class Draft:
+    """The first reading's verified answer, sent while the model reads the sentences it cites
+    a second time (see `AnswerChain.stream`): it is checked and can be shown, but the `Answer`
+    that follows replaces it."""
+
+    answer: Answer
 
 
 @dataclass(frozen=True, slots=True)

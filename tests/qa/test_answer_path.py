@@ -5,6 +5,7 @@ consumed or adapted. Real index (stub embedder), scripted model: no weights, abo
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -15,7 +16,7 @@ from qa.answer import STEPS, Query, Timer, final
 from qa.cite import ABSTAIN_TOKEN
 from qa.llm.base import Message, ReplyFormat
 from qa.llm.mock import MockLLM
-from qa.types import Answer, Retrieved, TextDelta
+from qa.types import Answer, AnswerSentence, Citation, Draft, Retrieved, TextDelta
 from tests.qa.test_answer_steps import chain_with
 
 QUESTION = "Where did Putin arrive on Thursday?"
@@ -186,3 +187,123 @@ class TestOnePath:
         assert final(iter([Retrieved((), "q"), TextDelta("a"), answer])) is answer
         with pytest.raises(RuntimeError, match="not an Answer"):
             final(iter([Retrieved((), "q")]))
+
+
+SECOND = "Vladimir Putin arrived in Kyrgyzstan Thursday. [S1]"
+UNSUPPORTED = "The summit was cancelled because of snow in Moscow. [S1]"
+
+
+def refs_in(call) -> list[str]:
+    """The sentence ids a call's prompt shows, in order."""
+    return re.findall(r"\[(S\d+)\]", call.messages[-1]["content"])
+
+
+class TestSecondReading:
+    """With `second_reading`, an answer's cited sentences and their shown neighbours are read
+    again, alone; the second answer is given where it passes verification, else the first."""
+
+    def stream(self, assistant, llm: MockLLM, **settings: Any) -> list[Any]:
+        chain = chain_with(assistant, llm, second_reading=True, **settings)
+        return list(chain.stream(Query(QUESTION, 5)))
+
+    def test_the_second_prompt_shows_only_the_cited_sentences_and_their_neighbours(
+        self, stub_assistant
+    ):
+        llm = MockLLM([SUPPORTED, SECOND])
+        events = self.stream(stub_assistant, llm, also_cite=0)  # S1 is the one cited
+        first, second = llm.calls
+        shown = refs_in(first)
+        assert len(shown) > 2 and refs_in(second) == ["S1", "S2"]  # S1 and its next sentence
+        assert second.fmt is not None and list(second.fmt.refs) == ["S1", "S2"]
+        assert second.messages[0] == first.messages[0]  # same instructions (cached prefix)
+        assert [type(e) for e in events[:1]] == [Retrieved]
+        draft, answer = events[-2:]
+        assert isinstance(draft, Draft) and isinstance(answer, Answer)
+        assert draft.answer.raw_reply == SUPPORTED and draft.answer.reading == 1
+        assert all(isinstance(e, TextDelta) for e in events[1:-2])  # the first reply only
+        assert "".join(e.text for e in events[1:-2]) == SUPPORTED
+
+    def test_sentences_cited_by_also_cite_are_read_again_too(self, stub_assistant):
+        llm = MockLLM([SUPPORTED, SECOND])
+        draft = next(e for e in self.stream(stub_assistant, llm) if isinstance(e, Draft))
+        chain = chain_with(stub_assistant, MockLLM())
+        shown = chain.prepare(Query(QUESTION, 5)).context.sentences
+        cited = {c.ref for c in draft.answer.citations}
+        assert len(cited) > 1  # S1 and what also_cite added
+        near = {
+            shown[j].ref
+            for i, s in enumerate(shown) if s.ref in cited
+            for j in (i - 1, i, i + 1)
+            if 0 <= j < len(shown) and shown[j].article_id == s.article_id
+        }  # fmt: skip
+        assert cited <= set(refs_in(llm.calls[1])) == near
+        assert len(near) < len(shown)
+
+    def test_a_verified_second_answer_is_given_with_both_replies(self, stub_assistant):
+        answer = self.stream(stub_assistant, MockLLM([SUPPORTED, SECOND]), also_cite=0)[-1]
+        assert (answer.reading, answer.raw_reply, answer.second_reply) == (2, SUPPORTED, SECOND)
+        assert answer.text == "Vladimir Putin arrived in Kyrgyzstan Thursday."
+        assert answer.citations[0].quote.startswith(answer.text[:-1])
+        assert answer.tokens["second_prompt"] < answer.tokens["prompt"]
+        assert answer.to_dict()["reading"] == 2
+
+    def test_a_second_reading_that_declines_or_fails_keeps_the_first_answer(
+        self, stub_assistant
+    ):
+        for second in (ABSTAIN_TOKEN, UNSUPPORTED):
+            events = self.stream(stub_assistant, MockLLM([SUPPORTED, second]))
+            draft, answer = events[-2:]
+            assert answer.reading == 1 and answer.second_reply == second
+            assert untimed(answer) == dataclasses.replace(
+                untimed(draft.answer), second_reply=second, tokens=answer.tokens
+            )
+            assert not answer.abstained and answer.text == draft.answer.text
+
+    def test_the_draft_time_is_a_moment_and_the_second_reading_a_step(self, stub_assistant):
+        answer = self.stream(stub_assistant, MockLLM([SUPPORTED, SECOND]))[-1]
+        t = answer.timings
+        assert list(t)[-3:] == ["first_answer", "second_reading", "total"]
+        steps = sum(v for k, v in t.items() if k not in ("first_token", "first_answer", "total"))
+        assert t["total"] == pytest.approx(steps)
+        assert t["first_token"] <= t["first_answer"] <= t["total"]
+
+    def test_no_second_reading_after_an_abstention_or_without_a_model(self, stub_assistant):
+        llm = MockLLM([ABSTAIN_TOKEN])  # a second call would fail: nothing is scripted
+        events = self.stream(stub_assistant, llm)
+        assert len(llm.calls) == 1 and not any(isinstance(e, Draft) for e in events)
+        assert events[-1].abstained and events[-1].second_reply == ""
+
+
+        class Picker(MockLLM):  # a backend without a model, as extractive: nothing to re-read
+            is_model = False
+
+        picker = Picker([SUPPORTED])
+        events = self.stream(stub_assistant, picker)
+        assert not events[-1].abstained and len(picker.calls) == 1
+        assert not any(isinstance(e, Draft) for e in events) and events[-1].reading == 1
+
+    def test_no_second_reading_when_the_focus_is_the_whole_context(self, stub_assistant):
+        chain = chain_with(stub_assistant, MockLLM(), second_reading=True, also_cite=0)
+        prompt = chain.prepare(Query(QUESTION, 5))
+        cited = chain.verify(prompt, SUPPORTED)
+        focused = chain.focused(prompt, cited)
+        assert focused is not None and focused.found is prompt.found
+        assert [s.ref for s in focused.context.sentences] == ["S1", "S2"]
+        assert focused.context.tokens < prompt.context.tokens
+        # An answer citing every shown sentence leaves nothing out to focus on.
+        every = tuple(
+            Citation(s.article_id, s.title, s.start, s.end, s.text, s.ref)
+            for s in prompt.context.sentences
+        )
+        whole = dataclasses.replace(cited, sentences=(AnswerSentence(cited.text, every),))
+        assert chain.focused(prompt, whole) is None
+
+    def test_ask_and_stream_give_the_second_readings_answer(self, stub_assistant):
+        stub_assistant.settings = stub_assistant.settings.model_copy(
+            update={"second_reading": True}
+        )
+        stub_assistant.llm().enqueue(SUPPORTED, SECOND, SUPPORTED, SECOND)
+        asked = stub_assistant.ask(QUESTION)
+        streamed = list(stub_assistant.stream(QUESTION))
+        assert asked.reading == 2 and untimed(asked) == untimed(streamed[-1])
+        assert isinstance(streamed[-2], Draft)

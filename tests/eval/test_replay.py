@@ -1,0 +1,63 @@
+"""Replaying a run's logged replies through today's checks (`eval.replay.replayed`): the
+second reading's reply is put back where it was written for the same focused prompt, and
+only there. Real index (stub embedder), scripted model."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from eval.replay import replayed
+from eval.rows import EvalRow
+from qa.answer import Query
+from qa.llm.mock import MockLLM
+from qa.types import Answer
+from tests.qa.test_answer_steps import QUESTION, SUPPORTED, chain_with
+
+SECOND = "Vladimir Putin arrived in Kyrgyzstan Thursday. [S1]"
+
+
+def logged(answer: Answer) -> EvalRow:
+    """The row an eval run writes for `answer` (what a replay reads of it)."""
+    return EvalRow(
+        id="q1", question=QUESTION, answerable=True, references=[], raw_reply=answer.raw_reply,
+        second_reply=answer.second_reply, reading=answer.reading, tokens=dict(answer.tokens),
+    )  # fmt: skip
+
+
+def untimed(answer: Answer) -> Answer:
+    return dataclasses.replace(answer, timings={})
+
+
+class TestReplayed:
+    def run(self, assistant, **settings) -> Answer:
+        chain = chain_with(assistant, MockLLM([SUPPORTED, SECOND]), **settings)
+        return chain.invoke(Query(QUESTION, 5))
+
+    def test_a_second_reading_replays_to_the_same_answer(self, stub_assistant):
+        live = self.run(stub_assistant, second_reading=True)
+        assert live.reading == 2
+        chain = chain_with(stub_assistant, MockLLM(), second_reading=True)  # never called
+        prompt = chain.prepare(Query(QUESTION, 5))
+        answer, exact = replayed(chain, prompt, logged(live))
+        assert exact and untimed(answer) == untimed(live)
+
+    def test_with_the_second_reading_off_the_first_answer_is_given(self, stub_assistant):
+        live = self.run(stub_assistant, second_reading=True)
+        once = self.run(stub_assistant, second_reading=False)
+        chain = chain_with(stub_assistant, MockLLM(), second_reading=False)
+        answer, exact = replayed(chain, chain.prepare(Query(QUESTION, 5)), logged(live))
+        assert exact and answer.reading == 1
+        assert untimed(answer) == dataclasses.replace(untimed(once), tokens=answer.tokens)
+
+    def test_a_second_reply_for_another_focus_is_not_used(self, stub_assistant):
+        live = self.run(stub_assistant, second_reading=True)
+        chain = chain_with(stub_assistant, MockLLM(), second_reading=True)
+        prompt = chain.prepare(Query(QUESTION, 5))
+        other = logged(live)
+        other.tokens["second_prompt"] += 7  # written for another focused prompt
+        answer, exact = replayed(chain, prompt, other)
+        assert not exact and answer.reading == 1 and answer.raw_reply == SUPPORTED
+        # A run that read once has no second reply to put back.
+        once = logged(self.run(stub_assistant, second_reading=False))
+        answer, exact = replayed(chain, prompt, once)
+        assert not exact and answer.reading == 1
