@@ -247,9 +247,7 @@ class TestSecondReading:
         assert answer.tokens["second_prompt"] < answer.tokens["prompt"]
         assert answer.to_dict()["reading"] == 2
 
-    def test_a_second_reading_that_declines_or_fails_keeps_the_first_answer(
-        self, stub_assistant
-    ):
+    def test_a_second_reading_that_declines_or_fails_keeps_the_first_answer(self, stub_assistant):
         for second in (ABSTAIN_TOKEN, UNSUPPORTED):
             events = self.stream(stub_assistant, MockLLM([SUPPORTED, second]))
             draft, answer = events[-2:]
@@ -272,7 +270,6 @@ class TestSecondReading:
         events = self.stream(stub_assistant, llm)
         assert len(llm.calls) == 1 and not any(isinstance(e, Draft) for e in events)
         assert events[-1].abstained and events[-1].second_reply == ""
-
 
         class Picker(MockLLM):  # a backend without a model, as extractive: nothing to re-read
             is_model = False
