@@ -33,7 +33,11 @@ ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_SET = ROOT / "eval" / "sets" / "sample"
 KEYS = (
     "first_token_p50_s",
+    # The first reading's checked answer (shown as a draft), which is the whole answer where
+    # no second reading follows (`second_reading`).
+    "first_answer_p50_s",
     "latency_p50_s",
+    "second_reading_used",
     "latency_p95_s",
     "prompt_tokens_mean",
     "completion_tokens_mean",

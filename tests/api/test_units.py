@@ -5,6 +5,7 @@ real app over a stub Assistant that raises each error (in-process ASGI, no serve
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from collections.abc import Iterator
 from types import SimpleNamespace
@@ -31,7 +32,7 @@ from qa.errors import (
     NotFoundError,
     StoreError,
 )
-from qa.types import Answer, AnswerSentence, Citation, Source, TextDelta
+from qa.types import Answer, AnswerSentence, Citation, Draft, Source, TextDelta
 from tests.api.conftest import sse_events
 
 TEXT = "Pashinyan stayed home. He criticised Moscow. Lukashenko came."
@@ -120,6 +121,18 @@ def test_events_retract_a_dropped_sentence():
     assert events[2][1]["all"] is False
     assert events[2][1]["sentences"] == ["He flew to Paris."]
     assert "He flew to Paris." not in events[3][1]["answer"]
+
+
+def test_events_send_a_draft_before_the_answer_that_replaces_it():
+    draft = answer(AnswerSentence("Pashinyan stayed home.", (C1,)))
+    final = dataclasses.replace(
+        answer(AnswerSentence("Pashinyan stayed away from the summit.", (C1,))), reading=2
+    )
+    stream = [TextDelta("Pashinyan stayed home. [S1]"), Draft(draft), final]
+    events = sse_events("".join(answer_events(stream)))
+    assert [n for n, _ in events] == ["delta", "draft", "answer"]
+    assert events[1][1] == draft.to_dict() and events[1][1]["reading"] == 1
+    assert events[2][1] == final.to_dict() and events[2][1]["reading"] == 2
 
 
 def test_events_retract_everything_on_abstention():

@@ -1,10 +1,14 @@
 """End to end with real components: Chroma on disk, the packaged embedder and local LLMs."""
 
+import copy
+
 import pytest
 
+from eval.replay import replayed
+from eval.rows import EvalRow
 from index.load import load_paths
 from qa.errors import InputError, NotFoundError
-from qa.types import Answer, Article, Retrieved, TextDelta
+from qa.types import Answer, Article, Draft, Retrieved, TextDelta
 from tests.conftest import SAMPLE
 
 # The passage on why Pashinyan stayed away: criticism of Moscow, Nagorno-Karabakh, the ICC.
@@ -118,6 +122,37 @@ class TestLocalModel:
         assert "".join(d.text for d in deltas) == final.raw_reply
         assert "123" in final.text
         _assert_quotes_exact(sample_assistant, final)
+
+    def test_a_second_reading_is_a_verified_draft_then_the_answer(self, sample_assistant):
+        """The default reads what the first reply cites a second time: the first verified
+        answer comes as a Draft, the second prompt is the cited sentences and their
+        neighbours only, and what is given replays to itself from the logged replies."""
+        assert sample_assistant.settings.second_reading  # the default
+        question = "Why did Pashinyan skip the summit?"
+        events = list(sample_assistant.stream(question))
+        drafts = [e for e in events if isinstance(e, Draft)]
+        final = events[-1]
+        assert len(drafts) == 1 and events[-2] is drafts[0] and isinstance(final, Answer)
+        draft = drafts[0].answer
+        assert not draft.abstained and not final.abstained, final.raw_reply
+        deltas = "".join(e.text for e in events if isinstance(e, TextDelta))
+        assert deltas == draft.raw_reply == final.raw_reply  # only the first reply streams
+        assert final.second_reply and final.reading in (1, 2)
+        assert 0 < final.tokens["second_prompt"] < final.tokens["prompt"]
+        _assert_quotes_exact(sample_assistant, draft)
+        _assert_quotes_exact(sample_assistant, final)
+        assert final.timings["first_answer"] < final.timings["total"]
+        # Deterministic: reading once gives the draft, and the logged replies give the answer.
+        chain = sample_assistant.chain()
+        query = sample_assistant.query(question)
+        once = copy.copy(chain)
+        once.settings = chain.settings.model_copy(update={"second_reading": False})
+        assert once.invoke(query).text == draft.text
+        row = EvalRow(id="q", question=question, answerable=True, references=[],
+                      raw_reply=final.raw_reply, second_reply=final.second_reply,
+                      tokens=dict(final.tokens))  # fmt: skip
+        replay, exact = replayed(chain, chain.prepare(query), row, chain.llm.judge)
+        assert exact and replay.text == final.text and replay.citations == final.citations
 
     def test_follow_up_is_rewritten(self, sample_assistant):
         history = [

@@ -6,7 +6,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from qa.errors import BackendError
-from qa.types import Answer, Retrieved, Source, TextDelta
+from qa.render import REREADING
+from qa.types import Answer, AnswerSentence, Draft, Retrieved, Source, TextDelta
 
 SOURCE = Source(
     article_id="putin-kyrgyzstan-visit",
@@ -26,9 +27,10 @@ EARLIER = [
 class StandIn:
     """Streams like `Assistant.stream`; records how far the page has read it."""
 
-    def __init__(self, fail: Exception | None = None) -> None:
+    def __init__(self, fail: Exception | None = None, *, draft: str = "") -> None:
         self.read: list[str] = []
         self.fail = fail
+        self.draft = draft  # a first reading's answer, read again before the Answer
 
     def articles(self) -> list[dict[str, Any]]:
         return [{"id": SOURCE.article_id, "title": SOURCE.title}]
@@ -47,6 +49,10 @@ class StandIn:
             raise self.fail
         self.read.append("delta")
         yield TextDelta("Putin visited Kyrgyzstan [S1].")
+        if self.draft:
+            self.read.append("draft")
+            said = (AnswerSentence(self.draft),)
+            yield Draft(Answer(question, self.draft, said, False, sources=(SOURCE,)))
         self.read.append("answer")
         yield Answer(
             question=question,
@@ -94,6 +100,23 @@ class TestRespond:
             {"__type__": "update", "visible": False},
             {"__type__": "update", "visible": True},
         )  # Stop goes, Ask is back
+
+    def test_a_draft_shows_checked_and_marked_until_the_answer_replaces_it(self):
+        stand_in = StandIn(draft="Putin went to <Kyrgyzstan> on Thursday.")
+        steps = _page(stand_in).respond("Where did Putin go?", [], [], "local", 5, "", "", "")
+        shown = []
+        for step in steps:  # read step by step: gradio copies each yield, the list is reused
+            shown.append(step[0][-1]["content"])
+            last = step
+        assert stand_in.read == ["retrieved", "delta", "draft", "answer"]
+        draft = next(c for c in shown if REREADING in c)
+        assert "Putin went to &lt;Kyrgyzstan&gt; on Thursday." in draft  # escaped
+        assert 'class="answer draft"' in draft and "[S1]" not in draft
+        chat, answers, *_ = last
+        assert shown.index(draft) == len(shown) - 2  # the answer comes right after it
+        assert chat[-1]["content"].startswith("<div class=answer>")  # the answer's cards
+        assert REREADING not in chat[-1]["content"]
+        assert [a.text for a in answers] == ["Putin visited Kyrgyzstan."]  # the draft is not kept
 
     def test_an_input_mistake_is_a_notice_and_the_conversation_stays(self):
         for question, before, expected in [
