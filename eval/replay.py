@@ -1,7 +1,7 @@
 """Replay a finished run's replies through today's verification, without generating again.
 
     python -m eval.replay runs/NAME --out runs/NAME-replayed [--set min_anchor_coverage=1]
-                          [--self-check]
+                          [--self-check] [--generate]
 
 What follows generation (parsing the reply, the citation checks, the signals, the gates, the
 confidence) is a deterministic function of the question, what was retrieved and the model's
@@ -55,7 +55,12 @@ def _value(text: str) -> Any:
         return text
 
 
-def replay(run: Path, out: Path, overrides: dict[str, Any], *, self_check: bool) -> dict:
+def replay(
+    run: Path, out: Path, overrides: dict[str, Any], *, self_check: bool, generate: bool = False
+) -> dict:
+    """`run`'s replies through today's checks into `out`; with `generate`, a second reading
+    the log holds no reply for (today's checks cite other sentences than the run's did) is
+    read with the local model, so the replay is exact at the cost of those readings only."""
     config = json.loads((run / "run.json").read_text(encoding="utf-8"))
     if config.get("pipeline") != "citeqa":
         raise InputError(f"{run} is a {config.get('pipeline')} run; only citeqa runs replay.")
@@ -97,6 +102,14 @@ def replay(run: Path, out: Path, overrides: dict[str, Any], *, self_check: bool)
     out.mkdir(parents=True, exist_ok=True)
     new_rows: list[EvalRow] = []
     unread: list[str] = []  # questions whose second reading could not be replayed
+    generated: list[str] = []  # ... and was read again here instead (`generate`)
+    reader = None
+    if generate and settings.second_reading:
+        local = assistant.llm("local")
+        warm(local)
+        reader = AnswerChain(
+            settings, assistant.retriever, assistant.store.get_articles, count, local
+        )
     for old in tqdm(rows, desc=f"replay {run.name}", unit="q"):
         q = questions[old.id]
         if old.error:
@@ -107,9 +120,6 @@ def replay(run: Path, out: Path, overrides: dict[str, Any], *, self_check: bool)
         # The logged generation's timings stand in for the generation not run again.
         logged = {k: old.timings[k] for k in ("rewrite", "first_token", "generate")
                   if k in old.timings}  # fmt: skip
-        if settings.second_reading:
-            logged.update({k: old.timings[k] for k in ("first_answer", "second_reading")
-                           if k in old.timings})  # fmt: skip
         timer = Timer(logged)
         found = timer.run("retrieve", chain.retrieve, query, asked)
         prompt = timer.run("context", chain.context, found)
@@ -120,12 +130,25 @@ def replay(run: Path, out: Path, overrides: dict[str, Any], *, self_check: bool)
         judge = timer.timed("check", llm.judge) if llm.is_model else None
         t0 = time.perf_counter()
         answer, exact = timer.run("verify", replayed, chain, prompt, old, judge)
-        if not exact:
+        if answer.second_reply:  # the logged second reading, put back: its time too
+            timer.mark("first_answer")
+            timer.add("second_reading", old.timings.get("second_reading", 0.0))
+        elif not exact and reader is None:
             unread.append(old.id)
+        elif not exact:  # read again now, with the local model
+            focused = chain.focused(prompt, answer)
+            assert focused is not None  # not exact: a second reading was due
+            timer.mark("first_answer")
+            with timer.step("second_reading"):
+                second = "".join(reader.generate(focused))
+                answer = chain.reread(answer, focused, second, judge)
+            generated.append(old.id)
         answer = timer.stamp(answer)
         row = runner.record(q, runner.empty_row(q), answer)
         row.timings["replayed_verify"] = time.perf_counter() - t0
-        row.tokens = dict(old.tokens)  # what the model read and wrote, as logged
+        # What the model read and wrote, as logged (the second reading's, as given now).
+        row.tokens = {k: v for k, v in old.tokens.items() if not k.startswith("second_")}
+        row.tokens.update({k: v for k, v in answer.tokens.items() if k.startswith("second_")})
         new_rows.append(row)
     runner.close()
     summary = summarize(new_rows, k=settings.k)
@@ -136,6 +159,7 @@ def replay(run: Path, out: Path, overrides: dict[str, Any], *, self_check: bool)
     summary["replayed_from"] = str(run)
     summary["replay_settings"] = {**overrides, "self_check": settings.self_check}
     summary["second_readings_not_replayed"] = unread
+    summary["second_readings_generated"] = generated
     (out / "run.json").write_text(
         json.dumps({**config, "replayed_from": str(run), "overrides": overrides}, indent=2),
         encoding="utf-8",
@@ -179,12 +203,20 @@ def main() -> None:
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE")
     ap.add_argument("--self-check", action="store_true")
+    ap.add_argument(
+        "--generate",
+        action="store_true",
+        help="read again with the local model where the log holds no second reply for today's "
+        "focused prompt",
+    )
     args = ap.parse_args()
     overrides = {k: _value(v) for k, v in (s.split("=", 1) for s in args.set)}
-    s = replay(args.run, args.out, overrides, self_check=args.self_check)
+    s = replay(args.run, args.out, overrides, self_check=args.self_check, generate=args.generate)
     keys = ("answer_contains", "answer_recall", "citation_precision", "citation_recall",
             "abstain_correct", "abstain_wrong", "confidence_ece")  # fmt: skip
     print(" ".join(f"{k} {s.get(k, 0):.3f}" for k in keys))
+    if s["second_readings_generated"]:
+        print(f"{len(s['second_readings_generated'])} second readings were read again here.")
     if s["second_readings_not_replayed"]:
         missed = s["second_readings_not_replayed"]
         print(

@@ -228,6 +228,10 @@ class Timer:
         out["total"] = sum(v for k, v in out.items() if k not in MARKS)
         return out
 
+    def add(self, name: str, seconds: float) -> None:
+        """Count `seconds` spent elsewhere for `name` (a replayed run's logged step)."""
+        self._add(name, seconds)
+
     def stamp(self, answer: Answer) -> Answer:
         return dataclasses.replace(answer, timings=self.timings())
 
@@ -372,17 +376,18 @@ class AnswerChain:
         return [rc for rc in chunks if rc.chunk.article_id in keep]
 
     def focused(self, prompt: Prompt, answer: Answer) -> Prompt | None:
-        """The prompt of a second reading: only the shown sentences the answer cites and
-        their shown neighbours in the same article, under the same numbers. None when there
-        is nothing to read again: an abstention, or a focus that is the whole context (the
-        same prompt gives the same greedy reply).
+        """The prompt of a second reading: only the shown sentences the reply cites (in any
+        of its sentences, also one the checks dropped: the model pointed at it as evidence)
+        and their shown neighbours in the same article, under the same numbers. None when
+        there is nothing to read again: an abstention, or a focus that is the whole context
+        (the same prompt gives the same greedy reply).
 
         A 1.5B model reading ~10 sentences of several stories at times answers from the wrong
         clause of the right sentence ("who had refused to say …" for "what did he coach") or
         from a neighbour; reading the 3-6 sentences it chose, alone, it reads them better."""
         if answer.abstained:
             return None
-        cited = {(c.article_id, c.start) for c in answer.citations}
+        cited = {(c.article_id, c.start) for s in answer.sentences for c in s.citations}
         shown = prompt.context.sentences
         keep: set[int] = set()
         for i, s in enumerate(shown):

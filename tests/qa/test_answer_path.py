@@ -239,6 +239,17 @@ class TestSecondReading:
         assert cited <= set(refs_in(llm.calls[1])) == near
         assert len(near) < len(shown)
 
+    def test_a_sentence_the_checks_dropped_still_points_at_evidence(self, stub_assistant):
+        chain = chain_with(stub_assistant, MockLLM(), also_cite=0)
+        prompt = chain.prepare(Query(QUESTION, 5))
+        last = prompt.context.refs[-1]
+        answer = chain.verify(prompt, f"{SUPPORTED} Heavy snow closed every airport. [{last}]")
+        assert [s.supported for s in answer.sentences] == [True, False]
+        focused = chain.focused(prompt, answer)
+        assert focused is not None
+        refs = [s.ref for s in focused.context.sentences]
+        assert refs[:2] == ["S1", "S2"] and last in refs
+
     def test_a_verified_second_answer_is_given_with_both_replies(self, stub_assistant):
         answer = self.stream(stub_assistant, MockLLM([SUPPORTED, SECOND]), also_cite=0)[-1]
         assert (answer.reading, answer.raw_reply, answer.second_reply) == (2, SUPPORTED, SECOND)
