@@ -152,9 +152,11 @@ class Settings(BaseSettings):
     self_check: bool = False
     # Read the sentences the first reply cites (and their shown neighbours) a second time,
     # alone, and answer again; the second answer is given where it passes verification, else
-    # the first. Replayed on stop 32's replies: +5 right answers over long news, sample and
-    # news, no abstention changed, +2.2-3.1 s per answered question (eval/RESULTS.md).
-    second_reading: bool = True
+    # the first. Off: generated on the three news-domain sets it read 4 more answers right
+    # (long news 0.764 -> 0.800 contains) but answered at greater length, and news lost 2 in
+    # answer_contains and 0.026 in citation precision; +3.4 s p50 per answered question
+    # (eval/RESULTS.md, stop 33).
+    second_reading: bool = False
     extractive_min_score: float = 0.45  # least question/sentence similarity to answer at all
     relevance_floor: float = 0.05  # below this best dense similarity, abstain without the LLM
 

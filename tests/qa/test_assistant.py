@@ -124,12 +124,17 @@ class TestLocalModel:
         _assert_quotes_exact(sample_assistant, final)
 
     def test_a_second_reading_is_a_verified_draft_then_the_answer(self, sample_assistant):
-        """The default reads what the first reply cites a second time: the first verified
-        answer comes as a Draft, the second prompt is the cited sentences and their
+        """With `second_reading`, what the first reply cites is read a second time: the first
+        verified answer comes as a Draft, the second prompt is the cited sentences and their
         neighbours only, and what is given replays to itself from the logged replies."""
-        assert sample_assistant.settings.second_reading  # the default
         question = "Why did Pashinyan skip the summit?"
-        events = list(sample_assistant.stream(question))
+        chain = sample_assistant.chain()
+        query = sample_assistant.query(question)
+        assert not chain.settings.second_reading  # off by default: read once
+        assert not any(isinstance(e, Draft) for e in chain.stream(query))
+        twice = copy.copy(chain)
+        twice.settings = chain.settings.model_copy(update={"second_reading": True})
+        events = list(twice.stream(query))
         drafts = [e for e in events if isinstance(e, Draft)]
         final = events[-1]
         assert len(drafts) == 1 and events[-2] is drafts[0] and isinstance(final, Answer)
@@ -143,15 +148,11 @@ class TestLocalModel:
         _assert_quotes_exact(sample_assistant, final)
         assert final.timings["first_answer"] < final.timings["total"]
         # Deterministic: reading once gives the draft, and the logged replies give the answer.
-        chain = sample_assistant.chain()
-        query = sample_assistant.query(question)
-        once = copy.copy(chain)
-        once.settings = chain.settings.model_copy(update={"second_reading": False})
-        assert once.invoke(query).text == draft.text
+        assert chain.invoke(query).text == draft.text
         row = EvalRow(id="q", question=question, answerable=True, references=[],
                       raw_reply=final.raw_reply, second_reply=final.second_reply,
                       tokens=dict(final.tokens))  # fmt: skip
-        replay, exact = replayed(chain, chain.prepare(query), row, chain.llm.judge)
+        replay, exact = replayed(twice, twice.prepare(query), row, twice.llm.judge)
         assert exact and replay.text == final.text and replay.citations == final.citations
 
     def test_follow_up_is_rewritten(self, sample_assistant):
