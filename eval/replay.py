@@ -104,7 +104,7 @@ def replay(
     unread: list[str] = []  # questions whose second reading could not be replayed
     generated: list[str] = []  # ... and was read again here instead (`generate`)
     reader = None
-    if generate and settings.second_reading:
+    if generate and settings.second_reading != "off":
         local = assistant.llm("local")
         warm(local)
         reader = AnswerChain(
@@ -179,12 +179,12 @@ def replayed(
     judge: Callable[[Sequence[Message]], float | None] | None = None,
 ) -> tuple[Answer, bool]:
     """The answer `chain` gives today from the replies `row` logged for `prompt`, and whether
-    it is exact. With `second_reading` on, the logged second reply stands only for the focused
-    prompt it was written for: where today's checks cite other sentences (or the run read
-    once), that prompt differs, and the first reading's answer stays; that answer is not
-    exact, since reading again might have changed it."""
+    it is exact. Where the chain reads twice (`second_reading`), the logged second reply
+    stands only for the focused prompt it was written for: where today's checks cite other
+    sentences (or the run read once), that prompt differs, and the first reading's answer
+    stays; that answer is not exact, since reading again might have changed it."""
     answer = chain.verify(prompt, row.raw_reply, judge)
-    focused = chain.focused(prompt, answer) if chain.settings.second_reading else None
+    focused = chain.focused(prompt, answer) if chain.rereads(prompt) else None
     if focused is None:
         return answer, True
     written_for = row.tokens.get("second_prompt")

@@ -290,7 +290,7 @@ class AnswerChain:
                 run.output = reply = "".join(pieces)
         judge = timer.timed("check", self.llm.judge) if self.llm.is_model else None
         answer = timer.run("verify", self.verify, prompt, reply, judge)
-        reread = self.settings.second_reading and self.llm.is_model
+        reread = self.llm.is_model and self.rereads(prompt)
         focused = self.focused(prompt, answer) if reread else None
         if focused is not None:
             timer.mark("first_answer")
@@ -359,10 +359,22 @@ class AnswerChain:
     def budget(self, chunks: Sequence[RetrievedChunk]) -> int:
         """The context budget: wider when one long article holds most of the retrieved chunks
         (`long_article_chunks`), so more of that article reaches the model."""
-        per_article = Counter(rc.chunk.article_id for rc in chunks)
-        if per_article and max(per_article.values()) >= self.settings.long_article_chunks:
+        if self.one_long_article(chunks):
             return max(self.settings.long_context_tokens, self.settings.context_tokens)
         return self.settings.context_tokens
+
+    def one_long_article(self, chunks: Sequence[RetrievedChunk]) -> bool:
+        """Whether retrieval settled on one long article: `long_article_chunks` of the chunks
+        come from it (a 280-word story has at most 3)."""
+        per_article = Counter(rc.chunk.article_id for rc in chunks)
+        return bool(per_article) and max(per_article.values()) >= self.settings.long_article_chunks
+
+    def rereads(self, prompt: Prompt) -> bool:
+        """Whether an answer to `prompt` is read a second time (`second_reading`)."""
+        mode = self.settings.second_reading
+        return mode == "always" or (
+            mode == "long" and self.one_long_article(prompt.retrieval.chunks)
+        )
 
     def focus(self, question: str, chunks: Sequence[RetrievedChunk]) -> Sequence[RetrievedChunk]:
         """The retrieved chunks the context is drawn from: those of the articles that hold all

@@ -162,7 +162,7 @@ class AnswerOut(BaseModel):
     reading: int = Field(
         1,
         description="1: the answer to the whole context; 2: the answer of a second reading "
-        "of only the sentences the first cited (setting second_reading).",
+        "of only the sentences the first reply cited (setting second_reading).",
     )
 
 

@@ -152,11 +152,13 @@ class Settings(BaseSettings):
     self_check: bool = False
     # Read the sentences the first reply cites (and their shown neighbours) a second time,
     # alone, and answer again; the second answer is given where it passes verification, else
-    # the first. Off: generated on the three news-domain sets it read 4 more answers right
-    # (long news 0.764 -> 0.800 contains) but answered at greater length, and news lost 2 in
-    # answer_contains and 0.026 in citation precision; +3.4 s p50 per answered question
-    # (eval/RESULTS.md, stop 33).
-    second_reading: bool = False
+    # the first. "long": only when retrieval settles on one long article (`long_article_chunks`
+    # of the k chunks from it), where the ~10 shown sentences are one story's look-alike
+    # clauses; "always"; "off". Generated on the news-domain dev sets (eval/RESULTS.md, stop
+    # 33): on every answer, long news and sample gained 4 right answers and lost none, but the
+    # news set's short stories lost 2 in answer_contains and 0.026 citation precision (longer
+    # answers); none of its questions settles on one long article. +3.4 s p50 where it runs.
+    second_reading: Literal["off", "long", "always"] = "long"
     extractive_min_score: float = 0.45  # least question/sentence similarity to answer at all
     relevance_floor: float = 0.05  # below this best dense similarity, abstain without the LLM
 

@@ -182,9 +182,12 @@ def without_citeqa_env(mp: pytest.MonkeyPatch) -> None:
 
 def stub_settings(root: Path, **overrides):
     """Settings for an index under `root` answered by the `mock` backend, from defaults only
-    (call with the CITEQA_* env cleared)."""
+    (call with the CITEQA_* env cleared). One scripted reply answers one question: the second
+    reading (the sample article is long, so by default it would run) is off unless a test
+    turns it on (TestSecondReading)."""
     from qa.settings import Settings
 
+    overrides.setdefault("second_reading", "off")
     return Settings.load(
         data_dir=root / "data", cache_dir=root / "cache", backend="mock", **overrides
     )

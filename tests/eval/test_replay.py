@@ -34,30 +34,30 @@ class TestReplayed:
         return chain.invoke(Query(QUESTION, 5))
 
     def test_a_second_reading_replays_to_the_same_answer(self, stub_assistant):
-        live = self.run(stub_assistant, second_reading=True)
+        live = self.run(stub_assistant, second_reading="always")
         assert live.reading == 2
-        chain = chain_with(stub_assistant, MockLLM(), second_reading=True)  # never called
+        chain = chain_with(stub_assistant, MockLLM(), second_reading="always")  # never called
         prompt = chain.prepare(Query(QUESTION, 5))
         answer, exact = replayed(chain, prompt, logged(live))
         assert exact and untimed(answer) == untimed(live)
 
     def test_with_the_second_reading_off_the_first_answer_is_given(self, stub_assistant):
-        live = self.run(stub_assistant, second_reading=True)
-        once = self.run(stub_assistant, second_reading=False)
-        chain = chain_with(stub_assistant, MockLLM(), second_reading=False)
+        live = self.run(stub_assistant, second_reading="always")
+        once = self.run(stub_assistant, second_reading="off")
+        chain = chain_with(stub_assistant, MockLLM(), second_reading="off")
         answer, exact = replayed(chain, chain.prepare(Query(QUESTION, 5)), logged(live))
         assert exact and answer.reading == 1
         assert untimed(answer) == dataclasses.replace(untimed(once), tokens=answer.tokens)
 
     def test_a_second_reply_for_another_focus_is_not_used(self, stub_assistant):
-        live = self.run(stub_assistant, second_reading=True)
-        chain = chain_with(stub_assistant, MockLLM(), second_reading=True)
+        live = self.run(stub_assistant, second_reading="always")
+        chain = chain_with(stub_assistant, MockLLM(), second_reading="always")
         prompt = chain.prepare(Query(QUESTION, 5))
         other = logged(live)
         other.tokens["second_prompt"] += 7  # written for another focused prompt
         answer, exact = replayed(chain, prompt, other)
         assert not exact and answer.reading == 1 and answer.raw_reply == SUPPORTED
         # A run that read once has no second reply to put back.
-        once = logged(self.run(stub_assistant, second_reading=False))
+        once = logged(self.run(stub_assistant, second_reading="off"))
         answer, exact = replayed(chain, prompt, once)
         assert not exact and answer.reading == 1

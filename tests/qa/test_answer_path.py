@@ -16,6 +16,7 @@ from qa.answer import STEPS, Query, Timer, final
 from qa.cite import ABSTAIN_TOKEN
 from qa.llm.base import Message, ReplyFormat
 from qa.llm.mock import MockLLM
+from qa.settings import Settings
 from qa.types import Answer, AnswerSentence, Citation, Draft, Retrieved, TextDelta
 from tests.qa.test_answer_steps import chain_with
 
@@ -203,7 +204,8 @@ class TestSecondReading:
     again, alone; the second answer is given where it passes verification, else the first."""
 
     def stream(self, assistant, llm: MockLLM, **settings: Any) -> list[Any]:
-        chain = chain_with(assistant, llm, second_reading=True, **settings)
+        settings.setdefault("second_reading", "always")
+        chain = chain_with(assistant, llm, **settings)
         return list(chain.stream(Query(QUESTION, 5)))
 
     def test_the_second_prompt_shows_only_the_cited_sentences_and_their_neighbours(
@@ -291,7 +293,7 @@ class TestSecondReading:
         assert not any(isinstance(e, Draft) for e in events) and events[-1].reading == 1
 
     def test_no_second_reading_when_the_focus_is_the_whole_context(self, stub_assistant):
-        chain = chain_with(stub_assistant, MockLLM(), second_reading=True, also_cite=0)
+        chain = chain_with(stub_assistant, MockLLM(), second_reading="always", also_cite=0)
         prompt = chain.prepare(Query(QUESTION, 5))
         cited = chain.verify(prompt, SUPPORTED)
         focused = chain.focused(prompt, cited)
@@ -308,10 +310,23 @@ class TestSecondReading:
 
     def test_ask_and_stream_give_the_second_readings_answer(self, stub_assistant):
         stub_assistant.settings = stub_assistant.settings.model_copy(
-            update={"second_reading": True}
+            update={"second_reading": "always"}
         )
         stub_assistant.llm().enqueue(SUPPORTED, SECOND, SUPPORTED, SECOND)
         asked = stub_assistant.ask(QUESTION)
         streamed = list(stub_assistant.stream(QUESTION))
         assert asked.reading == 2 and untimed(asked) == untimed(streamed[-1])
         assert isinstance(streamed[-2], Draft)
+
+    def test_by_default_only_an_answer_from_one_long_article_is_read_again(self, stub_assistant):
+        # The stub index holds the sample article alone: every chunk retrieved is its.
+        assert Settings().second_reading == "long"
+        events = self.stream(stub_assistant, MockLLM([SUPPORTED, SECOND]), second_reading="long")
+        assert isinstance(events[-2], Draft) and events[-1].reading == 2
+        llm = MockLLM([SUPPORTED])  # a second call would fail: nothing more is scripted
+        many = 10**6  # no article is that long: the chunks are several stories'
+        events = self.stream(stub_assistant, llm, second_reading="long", long_article_chunks=many)
+        assert len(llm.calls) == 1 and events[-1].reading == 1 and not events[-1].second_reply
+        off = MockLLM([SUPPORTED])
+        events = self.stream(stub_assistant, off, second_reading="off")
+        assert len(off.calls) == 1 and not any(isinstance(e, Draft) for e in events)

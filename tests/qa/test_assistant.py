@@ -124,17 +124,16 @@ class TestLocalModel:
         _assert_quotes_exact(sample_assistant, final)
 
     def test_a_second_reading_is_a_verified_draft_then_the_answer(self, sample_assistant):
-        """With `second_reading`, what the first reply cites is read a second time: the first
-        verified answer comes as a Draft, the second prompt is the cited sentences and their
-        neighbours only, and what is given replays to itself from the logged replies."""
+        """By default an answer drawn from one long article (the sample's) is read a second
+        time: the first verified answer comes as a Draft, the second prompt is the cited
+        sentences and their neighbours only, and what is given replays to itself from the
+        logged replies."""
         question = "Why did Pashinyan skip the summit?"
         chain = sample_assistant.chain()
         query = sample_assistant.query(question)
-        assert not chain.settings.second_reading  # off by default: read once
-        assert not any(isinstance(e, Draft) for e in chain.stream(query))
-        twice = copy.copy(chain)
-        twice.settings = chain.settings.model_copy(update={"second_reading": True})
-        events = list(twice.stream(query))
+        assert chain.settings.second_reading == "long"
+        assert chain.rereads(chain.prepare(query))  # the sample article is long
+        events = list(sample_assistant.stream(question))
         drafts = [e for e in events if isinstance(e, Draft)]
         final = events[-1]
         assert len(drafts) == 1 and events[-2] is drafts[0] and isinstance(final, Answer)
@@ -148,11 +147,13 @@ class TestLocalModel:
         _assert_quotes_exact(sample_assistant, final)
         assert final.timings["first_answer"] < final.timings["total"]
         # Deterministic: reading once gives the draft, and the logged replies give the answer.
-        assert chain.invoke(query).text == draft.text
+        once = copy.copy(chain)
+        once.settings = chain.settings.model_copy(update={"second_reading": "off"})
+        assert once.invoke(query).text == draft.text
         row = EvalRow(id="q", question=question, answerable=True, references=[],
                       raw_reply=final.raw_reply, second_reply=final.second_reply,
                       tokens=dict(final.tokens))  # fmt: skip
-        replay, exact = replayed(twice, twice.prepare(query), row, twice.llm.judge)
+        replay, exact = replayed(chain, chain.prepare(query), row, chain.llm.judge)
         assert exact and replay.text == final.text and replay.citations == final.citations
 
     def test_follow_up_is_rewritten(self, sample_assistant):
