@@ -458,10 +458,21 @@ def retraction(answer: Answer, streamed: str) -> dict[str, Any] | None:
 
 def answer_events(events: Iterable[Retrieved | TextDelta | Draft | Answer]) -> Iterator[str]:
     """/v1/answers as server-sent events: `sources` {sources} (what retrieval found, before the
-    model starts), `delta` {text}…, `draft` (the first reading's verified answer, as
-    Answer.to_dict(), when the model reads what it cited a second time), `retracted` (when
-    something shown is not in the verified answer), then `answer` (Answer.to_dict())."""
+    model starts), `delta` {text}…, `retracted` (when something streamed is not in the
+    verified answer of the reply streamed), `draft` (that answer, as Answer.to_dict(), when
+    the model reads what it cited a second time: the second reply is not streamed), then
+    `answer` (Answer.to_dict())."""
     live = LiveText(numbered=False)
+    checked = False  # the streamed reply's verified answer was sent (as the draft)
+
+    def streamed_checked(answer: Answer) -> Iterator[str]:
+        rest = live.finish()
+        if rest:
+            yield sse("delta", {"text": rest})
+        dropped = retraction(answer, live.shown)
+        if dropped:
+            yield sse("retracted", dropped)
+
     for event in events:
         if isinstance(event, Retrieved):
             yield sse("sources", {"sources": [s.to_dict() for s in event.sources]})
@@ -470,14 +481,12 @@ def answer_events(events: Iterable[Retrieved | TextDelta | Draft | Answer]) -> I
             if text:
                 yield sse("delta", {"text": text})
         elif isinstance(event, Draft):
+            yield from streamed_checked(event.answer)
+            checked = True
             yield sse("draft", event.answer.to_dict())
         else:
-            rest = live.finish()
-            if rest:
-                yield sse("delta", {"text": rest})
-            dropped = retraction(event, live.shown)
-            if dropped:
-                yield sse("retracted", dropped)
+            if not checked:
+                yield from streamed_checked(event)
             yield sse("answer", event.to_dict())
 
 

@@ -135,6 +135,24 @@ def test_events_send_a_draft_before_the_answer_that_replaces_it():
     assert events[2][1] == final.to_dict() and events[2][1]["reading"] == 2
 
 
+def test_after_a_draft_the_streamed_reply_is_retracted_once_against_it():
+    draft = answer(
+        AnswerSentence("Pashinyan stayed home.", (C1,)),
+        AnswerSentence("He flew to Paris.", (C2,), supported=False, support=0.2),
+    )
+    final = dataclasses.replace(
+        answer(
+            AnswerSentence("Pashinyan stayed away.", (C1,)),
+            AnswerSentence("Never streamed.", (C2,), supported=False),
+        ),
+        reading=2,
+    )
+    stream = [TextDelta("Pashinyan stayed home. [S1] "), TextDelta("He flew to Paris. [S2]")]
+    events = sse_events("".join(answer_events([*stream, Draft(draft), final])))
+    assert [n for n, _ in events] == ["delta", "delta", "retracted", "draft", "answer"]
+    assert events[2][1]["sentences"] == ["He flew to Paris."]  # what was streamed, checked
+
+
 def test_events_retract_everything_on_abstention():
     a = answer(AnswerSentence("He flew to Paris.", (C2,), supported=False), abstained=True)
     events = events_of(a, "He flew to Paris. [S2]")
