@@ -320,9 +320,11 @@ def cmd_ask(args: argparse.Namespace) -> int:
         if answer.confidence is not None:
             print(f"\nConfidence: {answer.confidence:.2f}")
         t = answer.timings
+        # Where the answer was read twice, the second reading is most of the rest of the total.
+        again = f"second reading {t['second_reading']:.2f}s, " if "second_reading" in t else ""
         print(
             f"\n({answer.backend}/{answer.model}: retrieve {t.get('retrieve', 0):.2f}s, "
-            f"generate {t.get('generate', 0):.2f}s, total {t.get('total', 0):.2f}s)",
+            f"generate {t.get('generate', 0):.2f}s, {again}total {t.get('total', 0):.2f}s)",
             file=sys.stderr,
         )
     return EXIT_OK
