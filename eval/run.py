@@ -242,8 +242,8 @@ class Runner:
         """Fill `row` from an answer to `q` and score it."""
         row.answer = answer.text
         row.raw_reply = answer.raw_reply
-        row.second_reply = getattr(answer, "second_reply", "")
-        row.reading = getattr(answer, "reading", 1)
+        row.second_reply = answer.second_reply
+        row.reading = answer.reading
         row.abstained = answer.abstained
         row.citations = [c.to_dict() for c in answer.citations]
         row.retrieved = [

@@ -45,7 +45,7 @@ from qa.confidence import (
     measure,
 )
 from qa.conflicts import conflict_sentence, find_conflicts
-from qa.context import Context, build_context
+from qa.context import Context, build_context, sentence_cost
 from qa.history import rewrite_question
 from qa.llm.base import LLM, Message, ReplyFormat
 from qa.prompts import prompt_messages
@@ -410,8 +410,9 @@ class AnswerChain:
         if not keep or len(keep) == len(shown):
             return None
         sentences = tuple(shown[i] for i in sorted(keep))
-        rendered = Context(sentences, 0).render(self.settings.context_layout)
-        context = Context(sentences, self.count_tokens(rendered))
+        used = sum(sentence_cost(s.text, self.count_tokens) for s in sentences)
+        context = Context(sentences, used)  # counted as `build_context` counts its budget
+        rendered = context.render(self.settings.context_layout)
         return Prompt(prompt.found, context, tuple(answer_messages(rendered, prompt.standalone)))
 
     def reread(

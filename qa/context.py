@@ -27,6 +27,7 @@ __all__ = [
     "build_context",
     "looks_like_injection",
     "sanitize",
+    "sentence_cost",
 ]
 
 _WORD = re.compile(r"\w")
@@ -78,6 +79,11 @@ class Context:
                 lines.append(text)
             end = s.end
         return "\n".join(lines)
+
+
+def sentence_cost(text: str, count_tokens: Callable[[str], int]) -> int:
+    """The budget tokens a numbered sentence takes: its text, "[Sn] " and the newline."""
+    return count_tokens(text) + 4
 
 
 # Characters between two sentences that still read as one passage: the space after a full
@@ -183,7 +189,7 @@ def build_context(
     chosen: list[int] = []
     used = 0
     for i in order:
-        cost = count_tokens(candidates[i][5]) + 4  # "[Sn] " and the newline
+        cost = sentence_cost(candidates[i][5], count_tokens)
         if used + cost > budget_tokens:
             continue
         chosen.append(i)
