@@ -392,12 +392,17 @@ class AnswerChain:
         of its sentences, also one the checks dropped: the model pointed at it as evidence)
         and their shown neighbours in the same article, under the same numbers. None when
         there is nothing to read again: an abstention, or a focus that is the whole context
-        (the same prompt gives the same greedy reply).
+        (the same prompt gives the same greedy reply). A reply withheld only because it gives
+        another kind of thing than asked (`withheld_by` "kind": "its foreign minister" for
+        "who") is read again: it points at the right place but took the wrong words from it.
 
         A 1.5B model reading ~10 sentences of several stories at times answers from the wrong
         clause of the right sentence ("who had refused to say …" for "what did he coach") or
         from a neighbour; reading the 3-6 sentences it chose, alone, it reads them better."""
-        if answer.abstained:
+        withheld_for_kind = bool(answer.signals) and self.withheld_by(
+            Signals(**answer.signals)
+        ) == ("kind",)
+        if answer.abstained and not withheld_for_kind:
             return None
         cited = {(c.article_id, c.start) for s in answer.sentences for c in s.citations}
         shown = prompt.context.sentences
@@ -515,15 +520,8 @@ class AnswerChain:
             if recited is not None:
                 sentences, signals = recited, signals_of(recited)
                 supported = [s for s in sentences if s.supported]
-        if supported and (
-            min(signals.anchor_coverage, signals.answer_source) < self.settings.min_anchor_coverage
-            or (self.settings.time_gate and signals.time_match < 1.0)
-            or (self.settings.kind_gate and signals.answer_kind < 1.0)
-        ):
-            # The cited articles (or the one the answer's figure comes from) lack a name or
-            # number the question asks about, are from outside the time the question names, or
-            # the answer gives another kind of thing than asked: say so rather than guess.
-            supported = []
+        if supported and self.withheld_by(signals):
+            supported = []  # say so rather than guess
         if supported and judge is not None and self.settings.self_check:
             p_yes = judge(check_messages(standalone, sentences))
             signals = dataclasses.replace(signals, self_check=p_yes)
@@ -578,6 +576,22 @@ class AnswerChain:
             confidence=None if abstained else conf,
             signals=signals.as_dict(),
         )
+
+    def withheld_by(self, signals: Signals) -> tuple[str, ...]:
+        """The gates a supported answer fails, by name: "anchors" (the cited articles, or the
+        one the answer's figure comes from, lack a name or number the question asks about),
+        "time" (they are from outside the time the question names), "kind" (the answer gives
+        another kind of thing than asked: a place for "when", a role for "who")."""
+        s = self.settings
+        failed = (
+            (
+                "anchors",
+                min(signals.anchor_coverage, signals.answer_source) < s.min_anchor_coverage,
+            ),
+            ("time", s.time_gate and signals.time_match < 1.0),
+            ("kind", s.kind_gate and signals.answer_kind < 1.0),
+        )
+        return tuple(name for name, fails in failed if fails)
 
     def compared(
         self, prompt: Prompt, cited: Sequence[Citation], articles: Mapping[str, Article]

@@ -14,6 +14,7 @@ from langchain_core.callbacks import BaseCallbackHandler
 
 from qa.answer import STEPS, Query, Timer, final
 from qa.cite import ABSTAIN_TOKEN
+from qa.confidence import Signals
 from qa.llm.base import Message, ReplyFormat
 from qa.llm.mock import MockLLM
 from qa.settings import Settings
@@ -291,6 +292,30 @@ class TestSecondReading:
         events = self.stream(stub_assistant, picker)
         assert not events[-1].abstained and len(picker.calls) == 1
         assert not any(isinstance(e, Draft) for e in events) and events[-1].reading == 1
+
+    def test_a_reply_withheld_only_for_its_kind_is_read_again(self, stub_assistant):
+        # "When …" answered without a time: the kind gate withholds it, but the reply points
+        # at the sentence that holds the time, so that sentence is read again.
+        question = "When did Putin arrive in Kyrgyzstan?"
+        llm = MockLLM(["Putin arrived in Kyrgyzstan. [S1]", SUPPORTED])
+        chain = chain_with(stub_assistant, llm, second_reading="always", also_cite=0)
+        events = list(chain.stream(Query(question, 5)))
+        draft, answer = events[-2:]
+        assert isinstance(draft, Draft) and draft.answer.abstained
+        assert chain.withheld_by(Signals(**draft.answer.signals)) == ("kind",)
+        assert refs_in(llm.calls[1]) == ["S1", "S2"]
+        assert not answer.abstained and answer.reading == 2
+        assert answer.text == "Putin arrived in Kyrgyzstan on Thursday."
+
+    def test_a_reply_withheld_for_a_missing_name_is_not_read_again(self, stub_assistant):
+        # The question names a place no shown article holds: the anchors gate withholds the
+        # reply whatever its kind, and a second reading of it is not asked for.
+        question = "When did Putin arrive in Tashkent?"
+        llm = MockLLM(["Putin arrived in Kyrgyzstan. [S1]"])  # a second call would fail
+        chain = chain_with(stub_assistant, llm, second_reading="always", also_cite=0)
+        answer = list(chain.stream(Query(question, 5)))[-1]
+        assert answer.abstained and len(llm.calls) == 1
+        assert "anchors" in chain.withheld_by(Signals(**answer.signals))
 
     def test_no_second_reading_when_the_focus_is_the_whole_context(self, stub_assistant):
         chain = chain_with(stub_assistant, MockLLM(), second_reading="always", also_cite=0)
