@@ -1,7 +1,10 @@
-"""A stand-in OpenAI-compatible LLM server for the page's browser tests: its first answer waits
-until the test lets it start, then streams words slowly until told or until its client goes
-away; later answers are an immediate abstention. It records what it sent and whether the client
-hung up mid-answer, so a test can see that Stop really ended generation."""
+"""Stand-in OpenAI-compatible LLM servers for the page's browser tests.
+
+SlowLLM: its first answer waits until the test lets it start, then streams words slowly until
+told or until its client goes away; later answers are an immediate abstention. It records what
+it sent and whether the client hung up mid-answer, so a test can see that Stop really ended
+generation. ScriptedLLM: set replies in order, one of them held until the test releases it
+(the page's draft is then on screen while the second reading "runs")."""
 
 from __future__ import annotations
 
@@ -84,5 +87,57 @@ def slow_llm(**kwargs: float) -> Iterator[SlowLLM]:
         yield llm
     finally:
         llm.start.set()
+        server.shutdown()
+        server.server_close()
+
+
+class ScriptedLLM:
+    """Replies given in order, one per request, each streamed in one piece; request `hold`
+    (1-based) waits until the test sets `release`. `asked[n]` is set when request n arrives."""
+
+    def __init__(self, replies: list[str], hold: int) -> None:
+        self.replies = replies
+        self.hold = hold
+        self.release = threading.Event()
+        self.asked = [threading.Event() for _ in range(len(replies) + 2)]
+        self.requests = 0
+        self.url = ""
+
+
+def _scripted_handler(llm: ScriptedLLM) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:  # quiet
+            pass
+
+        def do_POST(self) -> None:  # noqa: N802 - the http.server API
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            llm.requests += 1
+            n = llm.requests
+            llm.asked[min(n, len(llm.asked) - 1)].set()
+            if n == llm.hold:
+                llm.release.wait(timeout=300)
+            reply = llm.replies[n - 1] if n <= len(llm.replies) else "NOT_IN_SOURCES"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.end_headers()
+            self.wfile.write(_chunk(reply) + _chunk("", "stop") + b"data: [DONE]\n\n")
+
+    return Handler
+
+
+@contextmanager
+def scripted_llm(replies: list[str], *, hold: int) -> Iterator[ScriptedLLM]:
+    """A running ScriptedLLM on a free loopback port; `url` is its /v1 base."""
+    llm = ScriptedLLM(replies, hold)
+    port = free_port()
+    server = ThreadingHTTPServer(("127.0.0.1", port), _scripted_handler(llm))
+    server.daemon_threads = True
+    llm.url = f"http://127.0.0.1:{port}/v1"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield llm
+    finally:
+        llm.release.set()
         server.shutdown()
         server.server_close()

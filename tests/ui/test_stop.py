@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.ui.conftest import SHOTS, _open, citeqa_server, needs_chromium
-from tests.ui.slow_llm import slow_llm
+from tests.ui.slow_llm import scripted_llm, slow_llm
 from tests.ui.test_answer_page import BRIDGE
 
 pytestmark = [pytest.mark.slow, needs_chromium]
@@ -90,4 +90,56 @@ class TestStagesAndStop:
         page.locator("#ask").wait_for()
         assert llm.hung_up.wait(timeout=30), "the LLM request was not closed"
         assert not errors
+        context.close()
+
+
+FIRST = "The Norrvik bridge repair cost 48 million euros. [S1]"
+SECOND = (
+    "The city of Norrvik reopened its harbour bridge after a repair that cost 48 million "
+    "euros. [S1]"
+)
+
+
+@pytest.fixture()
+def rereading_server(tmp_path):
+    """A server on an index of BRIDGE that reads every answer twice (`second_reading`
+    always), its openai backend a ScriptedLLM that holds the second reading; yields (url, llm)."""
+    articles = tmp_path / "bridge.jsonl"
+    articles.write_text(json.dumps(BRIDGE), encoding="utf-8")
+    citeqa = str(Path(sys.executable).with_name("citeqa"))
+    index = tmp_path / "index"
+    subprocess.run([citeqa, "ingest", "--data-dir", str(index), str(articles)], check=True,
+                   capture_output=True, timeout=300)  # fmt: skip
+    with scripted_llm([FIRST, SECOND], hold=2) as llm:
+        env = {"CITEQA_BACKEND": "openai", "CITEQA_OPENAI_BASE_URL": llm.url,
+               "CITEQA_RETRIES": "0", "CITEQA_SECOND_READING": "always"}  # fmt: skip
+        with citeqa_server(index, env=env) as url:
+            yield url, llm
+
+
+class TestDraftWhileReadAgain:
+    def test_the_checked_draft_shows_greyed_then_the_answer_replaces_it(
+        self, rereading_server, browser
+    ):
+        url, llm = rereading_server
+        context, page, dialogs, errors = _open(browser, url)
+        page.fill("#question textarea", "How much did the Norrvik bridge repair cost?")
+        page.click("#ask")
+        # The first reply is checked and shown as a draft while the second reading is held.
+        assert llm.asked[2].wait(timeout=120)
+        _reply_says(page, "Checking: reading the cited sentences again")
+        draft = page.locator("#chat .answer.draft").last
+        assert draft.inner_text().strip() == "The Norrvik bridge repair cost 48 million euros."
+        grey = draft.evaluate("el => getComputedStyle(el).color")
+        assert grey == "rgb(85, 85, 85)", grey  # #555: provisional, not the answer's colour
+        assert page.locator("#stop").is_visible()  # still working
+        page.screenshot(path=str(SHOTS / "draft-rereading-1280.png"), full_page=True)
+        llm.release.set()
+        # The second reading's answer replaces the draft, with its citation chip.
+        _reply_says(page, "reopened its harbour bridge")
+        page.locator("#ask").wait_for(timeout=60_000)
+        reply = page.evaluate(LAST_REPLY)
+        assert "Checking" not in reply and page.locator("#chat .answer.draft").count() == 0
+        assert page.locator("#chat .cite-chip").count() >= 1
+        assert llm.requests == 2 and not dialogs and not errors
         context.close()
