@@ -399,6 +399,8 @@ class AnswerChain:
         A 1.5B model reading ~10 sentences of several stories at times answers from the wrong
         clause of the right sentence ("who had refused to say …" for "what did he coach") or
         from a neighbour; reading the 3-6 sentences it chose, alone, it reads them better."""
+        # The signals are the kept sentences' (`measure`): a reply with none kept, such as one
+        # its citations do not support, never fails the kind gate alone.
         withheld_for_kind = bool(answer.signals) and self.withheld_by(
             Signals(**answer.signals)
         ) == ("kind",)

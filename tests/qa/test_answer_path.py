@@ -307,6 +307,15 @@ class TestSecondReading:
         assert not answer.abstained and answer.reading == 2
         assert answer.text == "Putin arrived in Kyrgyzstan on Thursday."
 
+    def test_an_unsupported_reply_of_the_wrong_kind_is_not_read_again(self, stub_assistant):
+        # Nothing of it is in what it cites: it points at no evidence, whatever its kind.
+        question = "When did Putin arrive in Kyrgyzstan?"
+        llm = MockLLM(["The weather in Bishkek was mild and sunny. [S1]"])  # one call only
+        chain = chain_with(stub_assistant, llm, second_reading="always", also_cite=0)
+        answer = list(chain.stream(Query(question, 5)))[-1]
+        assert answer.abstained and len(llm.calls) == 1
+        assert answer.sentences and not answer.sentences[0].supported
+
     def test_a_reply_withheld_for_a_missing_name_is_not_read_again(self, stub_assistant):
         # The question names a place no shown article holds: the anchors gate withholds the
         # reply whatever its kind, and a second reading of it is not asked for.
