@@ -42,18 +42,28 @@ def _chunk(text: str, finish: str | None = None) -> bytes:
     return f"data: {json.dumps(body)}\n\n".encode()
 
 
-def _handler(llm: SlowLLM) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args: object) -> None:  # quiet
-            pass
+class _Streaming(BaseHTTPRequestHandler):
+    """A quiet handler that takes a chat request and opens an event stream for its reply."""
 
+    def log_message(self, *args: object) -> None:  # quiet
+        pass
+
+    def _take_request(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+
+    def _open_stream(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.end_headers()
+
+
+def _handler(llm: SlowLLM) -> type[BaseHTTPRequestHandler]:
+    class Handler(_Streaming):
         def do_POST(self) -> None:  # noqa: N802 - the http.server API
-            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            self._take_request()
             llm.requests += 1
             first = llm.requests == 1
-            self.send_response(200)
-            self.send_header("Content-Type", "text/event-stream")
-            self.end_headers()
+            self._open_stream()
             if not first:
                 self.wfile.write(
                     _chunk("NOT_IN_SOURCES") + _chunk("", "stop") + b"data: [DONE]\n\n"
@@ -74,21 +84,28 @@ def _handler(llm: SlowLLM) -> type[BaseHTTPRequestHandler]:
 
 
 @contextmanager
-def slow_llm(**kwargs: float) -> Iterator[SlowLLM]:
-    """A running SlowLLM on a free loopback port; `url` is its /v1 base."""
-    llm = SlowLLM(**kwargs)  # type: ignore[arg-type]
+def _serving(handler: type[BaseHTTPRequestHandler], unblock: threading.Event) -> Iterator[str]:
+    """`handler` served on a free loopback port; yields its /v1 base. On the way out `unblock`
+    is set first, so a request the test still holds ends and the server can shut down."""
     port = free_port()
-    server = ThreadingHTTPServer(("127.0.0.1", port), _handler(llm))
+    server = ThreadingHTTPServer(("127.0.0.1", port), handler)
     server.daemon_threads = True
-    llm.url = f"http://127.0.0.1:{port}/v1"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield llm
+        yield f"http://127.0.0.1:{port}/v1"
     finally:
-        llm.start.set()
+        unblock.set()
         server.shutdown()
         server.server_close()
+
+
+@contextmanager
+def slow_llm(**kwargs: float) -> Iterator[SlowLLM]:
+    """A running SlowLLM on a free loopback port; `url` is its /v1 base."""
+    llm = SlowLLM(**kwargs)  # type: ignore[arg-type]
+    with _serving(_handler(llm), llm.start) as llm.url:
+        yield llm
 
 
 class ScriptedLLM:
@@ -105,21 +122,16 @@ class ScriptedLLM:
 
 
 def _scripted_handler(llm: ScriptedLLM) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args: object) -> None:  # quiet
-            pass
-
+    class Handler(_Streaming):
         def do_POST(self) -> None:  # noqa: N802 - the http.server API
-            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            self._take_request()
             llm.requests += 1
             n = llm.requests
             llm.asked[min(n, len(llm.asked) - 1)].set()
             if n == llm.hold:
                 llm.release.wait(timeout=300)
             reply = llm.replies[n - 1] if n <= len(llm.replies) else "NOT_IN_SOURCES"
-            self.send_response(200)
-            self.send_header("Content-Type", "text/event-stream")
-            self.end_headers()
+            self._open_stream()
             self.wfile.write(_chunk(reply) + _chunk("", "stop") + b"data: [DONE]\n\n")
 
     return Handler
@@ -129,15 +141,5 @@ def _scripted_handler(llm: ScriptedLLM) -> type[BaseHTTPRequestHandler]:
 def scripted_llm(replies: list[str], *, hold: int) -> Iterator[ScriptedLLM]:
     """A running ScriptedLLM on a free loopback port; `url` is its /v1 base."""
     llm = ScriptedLLM(replies, hold)
-    port = free_port()
-    server = ThreadingHTTPServer(("127.0.0.1", port), _scripted_handler(llm))
-    server.daemon_threads = True
-    llm.url = f"http://127.0.0.1:{port}/v1"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with _serving(_scripted_handler(llm), llm.release) as llm.url:
         yield llm
-    finally:
-        llm.release.set()
-        server.shutdown()
-        server.server_close()

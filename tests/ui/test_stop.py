@@ -21,15 +21,21 @@ pytestmark = [pytest.mark.slow, needs_chromium]
 LAST_REPLY = "() => [...document.querySelectorAll('#chat [data-testid=\"bot\"]')].pop()?.innerText"
 
 
-@pytest.fixture()
-def slow_server(tmp_path):
-    """A server on an index of BRIDGE whose openai backend is a SlowLLM; yields (url, llm)."""
+def _bridge_index(tmp_path: Path) -> Path:
+    """An index of BRIDGE, ingested with the CLI."""
     articles = tmp_path / "bridge.jsonl"
     articles.write_text(json.dumps(BRIDGE), encoding="utf-8")
     citeqa = str(Path(sys.executable).with_name("citeqa"))
     index = tmp_path / "index"
     subprocess.run([citeqa, "ingest", "--data-dir", str(index), str(articles)], check=True,
                    capture_output=True, timeout=300)  # fmt: skip
+    return index
+
+
+@pytest.fixture()
+def slow_server(tmp_path):
+    """A server on an index of BRIDGE whose openai backend is a SlowLLM; yields (url, llm)."""
+    index = _bridge_index(tmp_path)
     with slow_llm() as llm:
         env = {"CITEQA_BACKEND": "openai", "CITEQA_OPENAI_BASE_URL": llm.url,
                "CITEQA_RETRIES": "0"}  # fmt: skip
@@ -104,12 +110,7 @@ SECOND = (
 def rereading_server(tmp_path):
     """A server on an index of BRIDGE that reads every answer twice (`second_reading`
     always), its openai backend a ScriptedLLM that holds the second reading; yields (url, llm)."""
-    articles = tmp_path / "bridge.jsonl"
-    articles.write_text(json.dumps(BRIDGE), encoding="utf-8")
-    citeqa = str(Path(sys.executable).with_name("citeqa"))
-    index = tmp_path / "index"
-    subprocess.run([citeqa, "ingest", "--data-dir", str(index), str(articles)], check=True,
-                   capture_output=True, timeout=300)  # fmt: skip
+    index = _bridge_index(tmp_path)
     with scripted_llm([FIRST, SECOND], hold=2) as llm:
         env = {"CITEQA_BACKEND": "openai", "CITEQA_OPENAI_BASE_URL": llm.url,
                "CITEQA_RETRIES": "0", "CITEQA_SECOND_READING": "always"}  # fmt: skip
