@@ -205,9 +205,11 @@ REREADING = "Checking: reading the cited sentences again…"
 
 def draft_html(draft: Answer) -> str:
     """The first reading's verified answer while the second reading runs: its sentences
-    without chips (the citation panel follows the answer given), and what is happening."""
+    without chips (the citation panel follows the answer given), and what is happening. A
+    reply withheld for its kind and read again has no checked sentence: only the stage shows."""
     text = " ".join(html.escape(s.text) for s in draft.sentences if s.supported)
-    return f'<div class="answer draft">{text}</div><p class=stage role=status>{REREADING}</p>'
+    stage = f"<p class=stage role=status>{REREADING}</p>"
+    return f'<div class="answer draft">{text}</div>{stage}' if text else stage
 
 
 def sources_details_html(sources: Sequence[Source]) -> str:

@@ -1,4 +1,4 @@
-from qa.render import answer_html, article_html, live_text
+from qa.render import REREADING, answer_html, article_html, draft_html, live_text
 from qa.types import Answer, AnswerSentence, Article, Citation
 
 EVIL = Article(
@@ -42,3 +42,19 @@ class TestRender:
         assert live_text("Nobody") == "Nobody"
         assert live_text("Not_in_SOURCES") == "…"  # the parser's abstention in any case
         assert live_text("Notably, he left [S1]") == "Notably, he left"
+
+
+class TestDraftHtml:
+    def test_a_checked_draft_is_shown_greyed_with_the_stage(self):
+        said = (
+            AnswerSentence("Putin went to <Kyrgyzstan>."),
+            AnswerSentence("Dropped.", (), False),
+        )
+        shown = draft_html(Answer("Where?", "Putin went to <Kyrgyzstan>.", said, False))
+        assert shown.startswith('<div class="answer draft">Putin went to &lt;Kyrgyzstan&gt;.</div>')
+        assert "Dropped." not in shown and REREADING in shown
+
+    def test_a_withheld_reply_read_again_shows_the_stage_only(self):
+        said = (AnswerSentence("Moscow sent its foreign minister.", (), False),)
+        shown = draft_html(Answer("Who?", "The articles don't say.", said, True))
+        assert shown == f"<p class=stage role=status>{REREADING}</p>"
