@@ -153,6 +153,22 @@ def test_after_a_draft_the_streamed_reply_is_retracted_once_against_it():
     assert events[2][1]["sentences"] == ["He flew to Paris."]  # what was streamed, checked
 
 
+def test_a_withheld_reply_read_again_is_retracted_before_its_draft():
+    # The kind gate withheld the streamed reply ("its foreign minister" for "who"), and the
+    # second reading answered: the client is told the streamed text is out, then the draft
+    # (an abstention), then the answer, which was never streamed.
+    withheld = answer(
+        AnswerSentence("Moscow sent its foreign minister.", (C1,), supported=False), abstained=True
+    )
+    final = dataclasses.replace(answer(AnswerSentence("Russia sent Sergei Lavrov.", (C1,))),
+                                reading=2)  # fmt: skip
+    stream = [TextDelta("Moscow sent its foreign minister. [S1]"), Draft(withheld), final]
+    events = sse_events("".join(answer_events(stream)))
+    assert [n for n, _ in events] == ["delta", "retracted", "draft", "answer"]
+    assert events[1][1]["all"] is True
+    assert events[2][1]["abstained"] is True and events[3][1]["reading"] == 2
+
+
 def test_events_retract_everything_on_abstention():
     a = answer(AnswerSentence("He flew to Paris.", (C2,), supported=False), abstained=True)
     events = events_of(a, "He flew to Paris. [S2]")
