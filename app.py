@@ -388,7 +388,10 @@ class ChatPage:
             return
         if searched:
             chat[-1] = _stage(f"Searching {_count(searched, 'article')}…")
-            yield chat, answers, skip(), skip(), skip(), skip(), skip(), skip()
+            # Stop and Ask are sent again with each stage: the page throttles a generator's
+            # quick updates and may apply only the latest (gradio PR 7084), and a stage that
+            # skipped the buttons then left Stop hidden (once in a full CI run, 2026-12-07).
+            yield chat, answers, skip(), skip(), skip(), skip(), *ANSWERING
         stream: Iterator[Retrieved | TextDelta | Draft | Answer] | None = None
         # The Sources panel once the answer ends unanswered (stopped, failed): what retrieval
         # found stays, as it was for this question; before retrieval, the placeholder (not
@@ -419,7 +422,7 @@ class ChatPage:
                     found = len({s.article_id for s in event.sources})
                     writing = f"Writing the answer from {_count(found, 'article')}…"
                     chat[-1] = _stage(writing if found else "Writing the answer…")
-                    yield chat, answers, skip(), sources_html, skip(), skip(), skip(), skip()
+                    yield chat, answers, skip(), sources_html, skip(), skip(), *ANSWERING
                 elif isinstance(event, TextDelta):
                     partial += event.text
                     live = live_text(partial)
