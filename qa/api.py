@@ -432,19 +432,25 @@ def sse(event: str, data: Any) -> str:
     return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
 
 
-def retraction(answer: Answer, streamed: str) -> dict[str, Any] | None:
+def retraction(answer: Answer, streamed: str, *, draft: bool = False) -> dict[str, Any] | None:
     """What the stream showed that the verified answer does not say, or None.
 
-    Abstained: everything shown goes (`all`); otherwise the sentences verification dropped."""
+    Abstained: everything shown goes (`all`); otherwise the sentences verification dropped.
+    `draft`: `answer` is the first reading's, and a second reading follows (a reply withheld
+    for its kind is read again), so an abstention is not yet the answer."""
     if not streamed.strip():
         return None
     dropped = [s.text for s in answer.sentences if not s.supported]
     if answer.abstained:
+        then = (
+            "the sentences it cites are read again, and the answer follows."
+            if draft
+            else "the answer is an abstention."
+        )
         return {
             "all": True,
             "sentences": dropped or [streamed.strip()],
-            "message": "The streamed text is not supported by the articles; the answer is "
-            "an abstention.",
+            "message": f"The streamed text is not supported by the articles; {then}",
         }
     if dropped:
         return {
@@ -465,11 +471,11 @@ def answer_events(events: Iterable[Retrieved | TextDelta | Draft | Answer]) -> I
     live = LiveText(numbered=False)
     checked = False  # the streamed reply's verified answer was sent (as the draft)
 
-    def streamed_checked(answer: Answer) -> Iterator[str]:
+    def streamed_checked(answer: Answer, *, draft: bool = False) -> Iterator[str]:
         rest = live.finish()
         if rest:
             yield sse("delta", {"text": rest})
-        dropped = retraction(answer, live.shown)
+        dropped = retraction(answer, live.shown, draft=draft)
         if dropped:
             yield sse("retracted", dropped)
 
@@ -481,7 +487,7 @@ def answer_events(events: Iterable[Retrieved | TextDelta | Draft | Answer]) -> I
             if text:
                 yield sse("delta", {"text": text})
         elif isinstance(event, Draft):
-            yield from streamed_checked(event.answer)
+            yield from streamed_checked(event.answer, draft=True)
             checked = True
             yield sse("draft", event.answer.to_dict())
         else:

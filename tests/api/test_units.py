@@ -165,7 +165,7 @@ def test_a_withheld_reply_read_again_is_retracted_before_its_draft():
     stream = [TextDelta("Moscow sent its foreign minister. [S1]"), Draft(withheld), final]
     events = sse_events("".join(answer_events(stream)))
     assert [n for n, _ in events] == ["delta", "retracted", "draft", "answer"]
-    assert events[1][1]["all"] is True
+    assert events[1][1]["all"] is True and "the answer follows" in events[1][1]["message"]
     assert events[2][1]["abstained"] is True and events[3][1]["reading"] == 2
 
 
