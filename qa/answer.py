@@ -401,10 +401,9 @@ class AnswerChain:
         from a neighbour; reading the 3-6 sentences it chose, alone, it reads them better."""
         # The signals are the kept sentences' (`measure`): a reply with none kept, such as one
         # its citations do not support, never fails the kind gate alone.
-        withheld_for_kind = bool(answer.signals) and self.withheld_by(
-            Signals(**answer.signals)
-        ) == ("kind",)
-        if answer.abstained and not withheld_for_kind:
+        if answer.abstained and not (
+            answer.signals and self.withheld_by(Signals(**answer.signals)) == ("kind",)
+        ):
             return None
         cited = {(c.article_id, c.start) for s in answer.sentences for c in s.citations}
         shown = prompt.context.sentences
