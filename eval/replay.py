@@ -16,6 +16,7 @@ replayed run keeps the original generation timings. It refuses a run whose promp
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import time
 from collections.abc import Callable, Sequence
@@ -141,7 +142,11 @@ def replay(
             timer.mark("first_answer")
             with timer.step("second_reading"):
                 second = "".join(reader.generate(focused))
-                answer = chain.reread(answer, focused, second, judge)
+                answer = _second_tokens(
+                    chain.reread(answer, focused, second, judge),
+                    _tokens(count, focused.messages),
+                    count(second),
+                )
             generated.append(old.id)
         answer = timer.stamp(answer)
         row = runner.record(q, runner.empty_row(q), answer)
@@ -190,11 +195,19 @@ def replayed(
     written_for = row.tokens.get("second_prompt")
     if not row.second_reply or written_for != _tokens(chain.count_tokens, focused.messages):
         return answer, False
-    return chain.reread(answer, focused, row.second_reply, judge), True
+    again = chain.reread(answer, focused, row.second_reply, judge)
+    return _second_tokens(again, written_for, row.tokens.get("second_completion", 0)), True
 
 
 def _tokens(count: Callable[[str], int], messages: Sequence[Message]) -> int:
     return sum(count(m["content"]) for m in messages)
+
+
+def _second_tokens(answer: Answer, prompt: int, completion: int) -> Answer:
+    """`answer` with its second reading's token counts set: a replay verifies without a model
+    (its chain counts no prompt), and a row logged with 0 could not be replayed again."""
+    tokens = {**answer.tokens, "second_prompt": prompt, "second_completion": completion}
+    return dataclasses.replace(answer, tokens=tokens)
 
 
 def main() -> None:

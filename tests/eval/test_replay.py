@@ -61,3 +61,18 @@ class TestReplayed:
         once = logged(self.run(stub_assistant, second_reading="off"))
         answer, exact = replayed(chain, prompt, once)
         assert not exact and answer.reading == 1
+
+    def test_a_replayed_row_replays_again_with_its_second_reading(self, stub_assistant):
+        # A replay verifies without a model (as eval.replay's extractive chain): the second
+        # reading's logged token counts must still reach the row it writes.
+        class NoModel(MockLLM):
+            is_model = False
+
+        live = self.run(stub_assistant, second_reading="always")
+        chain = chain_with(stub_assistant, NoModel(), second_reading="always")
+        prompt = chain.prepare(Query(QUESTION, 5))
+        first, exact = replayed(chain, prompt, logged(live))
+        assert exact and first.reading == 2
+        assert first.tokens["second_prompt"] == live.tokens["second_prompt"] > 0
+        again, exact = replayed(chain, prompt, logged(first))
+        assert exact and again.reading == 2 and again.text == live.text
