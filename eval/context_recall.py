@@ -5,7 +5,9 @@
 For every answerable question it runs retrieval and context building exactly as `citeqa ask`
 does (same settings, same cached eval index as `citeqa eval`) and checks the gold evidence
 spans against the numbered sentences: "any" is the share of questions with at least one gold
-sentence shown, "all" the share with every gold sentence shown. A reply can only be right and
+sentence shown, "all" the share with every gold sentence shown; hit@1 and hit@k are the eval's
+retrieval figures (a retrieved chunk covers a gold span), so a retrieval change is measured
+here too. A reply can only be right and
 cited from what is shown, so this bounds answer quality; it takes seconds per set where an
 LLM run takes minutes, which makes it the place to compare ways of choosing sentences first.
 """
@@ -18,7 +20,7 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from eval.metrics import matches
+from eval.metrics import matches, retrieval_scores
 from eval.run import default_index_dir
 from eval.sets import load_set
 from qa.settings import Settings
@@ -45,11 +47,18 @@ def context_recall(set_path: Path, settings: Settings) -> dict[str, Any]:
             prompt = chain.prepare(assistant.query(q.question, as_of=q.question_date))
             shown = [(s.article_id, s.start, s.end) for s in prompt.context.sentences]
             found = [any(matches(s, g) for s in shown) for g in gold]
+            chunks = [
+                (rc.chunk.article_id, rc.chunk.start, rc.chunk.end)
+                for rc in prompt.retrieval.chunks
+            ]
+            ranked = retrieval_scores(chunks, gold, settings.k)
             rows.append(
                 {
                     "id": q.id,
                     "any": any(found),
                     "all": all(found),
+                    "hit_at_1": ranked["hit_at_1"],
+                    "hit_at_k": ranked["hit_at_k"],
                     "tokens": prompt.context.tokens,
                 }
             )
@@ -58,6 +67,8 @@ def context_recall(set_path: Path, settings: Settings) -> dict[str, Any]:
         "n": len(rows),
         "any": sum(r["any"] for r in rows) / len(rows) if rows else 0.0,
         "all": sum(r["all"] for r in rows) / len(rows) if rows else 0.0,
+        "hit_at_1": sum(r["hit_at_1"] for r in rows) / len(rows) if rows else 0.0,
+        "hit_at_k": sum(r["hit_at_k"] for r in rows) / len(rows) if rows else 0.0,
         "tokens": statistics.mean(r["tokens"] for r in rows) if rows else 0.0,
         "rows": rows,
     }
@@ -77,7 +88,7 @@ def main(argv: list[str] | None = None) -> None:
     for r in results:
         print(
             f"{r['set']:<12} n={r['n']:<4} any {r['any']:.3f}  all {r['all']:.3f}  "
-            f"tokens {r['tokens']:.0f}"
+            f"hit@1 {r['hit_at_1']:.3f}  hit@k {r['hit_at_k']:.3f}  tokens {r['tokens']:.0f}"
         )
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))

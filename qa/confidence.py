@@ -302,6 +302,17 @@ _ASKS_TIME = re.compile(
     r"(?:on |in |by )?which (?:year|date|day|month|week)\b|since when\b|until when\b)",
     re.IGNORECASE,
 )
+# A "when" question about something that has happened, and times still to come: on the dev
+# sets (stop 35) the one answered "when did …?" reply whose only time was one to come was an
+# invented answer to a near miss (n171); no right answer gives one.
+_ASKS_PAST = re.compile(r"\b(?:did|was|were|had)\b", re.IGNORECASE)
+_FUTURE_TIME = re.compile(
+    r"\b(?:later|early|earlier|late) this (?:week|month|year|season|spring|summer|fall|"
+    r"autumn|winter)\b|\bnext (?:week|month|year|season|spring|summer|fall|autumn|winter|"
+    r"monday|tuesday|wednesday|thursday|friday|saturday|sunday)\b|"
+    r"\bin the (?:coming|next (?:few )?)(?:days|weeks|months|years)\b|\btomorrow\b",
+    re.IGNORECASE,
+)
 _KIND_NOUNS = (
     r"(?:company|firm|team|club|country|city|state|town|singer|artist|actor|actress|player|"
     r"athlete|person|group|band|party|agency|organization|organisation|school|university|"
@@ -596,6 +607,10 @@ def answer_kind(
         other = _SPAN if _ASKS_DURATION.search(question) else _TIME
         return 1.0 if other.search(answer) else 0.0
     if kind == "time":
+        if _ASKS_PAST.search(question):
+            # "When did the FDA approve the spray?" answered "later this year" (from "plans
+            # to file with the FDA later this year"): a time still to come dates no past event.
+            answer = _FUTURE_TIME.sub(" ", answer)
         return 1.0 if _TIME.search(answer) else 0.0
     asked = content_words(question)
     held: set[str] = set().union(*(content_words(q) for q in quotes)) if quotes else set()

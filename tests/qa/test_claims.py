@@ -257,6 +257,14 @@ class TestAnswerKind:
                 0.0,
             ),
             ("When did the strike begin?", "Teachers walked out over pay.", [], 0.0),
+            (  # a time still to come dates no past event
+                "When did the FDA approve the spray?",
+                "The FDA approved the spray later this year.",
+                [],
+                0.0,
+            ),
+            ("When did it announce the closure?", "On Monday; it closes next month.", [], 1.0),
+            ("When will the FDA decide?", "The FDA will decide later this year.", [], 1.0),
             ("What was the company's revenue?", "It reported a smaller loss.", [], 0.0),
             ("How many countries backed Russia?", "None of them did.", [], 1.0),
             (
