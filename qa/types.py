@@ -149,9 +149,15 @@ class Answer:
         numbers = {(c.article_id, c.start, c.end): i for i, c in enumerate(self.citations, 1)}
         if self.abstained:
             lines = [self.text]
-            if self.sources:
+            # Each article once: three chunks of one story are one source to the reader (the
+            # page and the HTTP API list them so too).
+            closest: list[Source] = []
+            for src in self.sources:
+                if all(src.article_id != c.article_id for c in closest):
+                    closest.append(src)
+            if closest:
                 lines += ["", "Closest sources:"]
-                lines += [f"- {s.title} ({s.article_id})" for s in self.sources[:3]]
+                lines += [f"- {s.title} ({s.article_id})" for s in closest[:3]]
             return "\n".join(lines)
         parts = []
         for s in self.sentences:

@@ -1,5 +1,5 @@
 from qa.render import REREADING, answer_html, article_html, draft_html, live_text
-from qa.types import Answer, AnswerSentence, Article, Citation
+from qa.types import Answer, AnswerSentence, Article, Citation, Source
 
 EVIL = Article(
     id="e<1>",
@@ -33,6 +33,15 @@ class TestRender:
         assert "cite-chip cq-3-1" in html and "Hi &lt;there&gt;." in html
         gone = Answer("q", "The articles don't say.", (), abstained=True)
         assert "abstain" in answer_html(gone, 0)
+
+    def test_markdown_lists_each_closest_article_once(self):
+        def chunk(article: str, n: int) -> Source:
+            return Source(article, article.upper(), f"{article}{n}", 0, 10, 1.0, "text")
+
+        sources = (chunk("a", 1), chunk("a", 2), chunk("b", 1), chunk("a", 3), chunk("c", 1))
+        gone = Answer("q", "The articles don't say.", (), abstained=True, sources=sources)
+        closest = gone.to_markdown().split("Closest sources:\n")[1].splitlines()
+        assert closest == ["- A (a)", "- B (b)", "- C (c)"]
 
     def test_live_text_hides_ids(self):
         assert live_text("Putin arrived [S1]. He met [S") == "Putin arrived. He met"
