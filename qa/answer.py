@@ -35,6 +35,7 @@ from langchain_core.runnables import Runnable, RunnableConfig
 
 from index.split import sentence_spans
 from index.store import Filters
+from qa.asked import is_lower_query, tidy, truecase
 from qa.cite import ABSTAIN_TEXT, ABSTAIN_TOKEN, also_stating, parse_reply, recite_within, verify
 from qa.confidence import (
     Signals,
@@ -318,16 +319,24 @@ class AnswerChain:
 
     def rewrite(self, query: Query) -> str:
         """The question to search and answer: a follow-up that leans on the conversation
-        ("why did he go?") made standalone; otherwise the question as asked."""
+        ("why did he go?") made standalone; otherwise the question as asked, tidied (a capital
+        first letter and a question mark: `qa.asked.tidy`)."""
         if not query.history:
-            return query.question
-        return rewrite_question(query.question, query.history, self.llm)
+            return tidy(query.question)
+        return tidy(rewrite_question(query.question, query.history, self.llm))
 
     def retrieve(self, query: Query, standalone: str) -> Found:
+        """The passages for the question, and the question as answered: typed all in lower
+        case, with the names the retrieved articles write capitalised (`qa.asked.truecase`),
+        so the model reads "Kyrgyzstan" and the name checks find it."""
         window = time_window(standalone, query.as_of)
         retrieval = self.retriever.retrieve(
             standalone, k=query.k, filters=query.filters, prefer=window
         )
+        if is_lower_query(standalone) and retrieval.chunks:
+            ids = list(dict.fromkeys(rc.chunk.article_id for rc in retrieval.chunks))
+            texts = [a.text for a in self.get_articles(ids).values()]
+            standalone = truecase(standalone, texts)
         return Found(query, standalone, window, retrieval)
 
     def context(self, found: Found) -> Prompt:

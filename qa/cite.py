@@ -33,7 +33,7 @@ QUOTE_MARKER = re.compile(r"\[\s*(?:quote:\s*)?[\"“](.+?)[\"”]\s*\]", re.IGN
 _CITES = re.compile(rf"(?:\s*(?:{ID_MARKER.pattern}|{QUOTE_MARKER.pattern}))+\s*[.!?]?")
 MARKER_IDS = re.compile(r"S?(\d+)", re.IGNORECASE)  # the ids inside one ID_MARKER
 
-_STOPWORDS = frozenset(
+STOPWORDS = frozenset(
     """a about above after again against all also am an and any are as at be because been before
     being below between both but by can could did do does doing down during each few for from
     further had has have having he her here hers herself him himself his how i if in into is it
@@ -147,7 +147,7 @@ def content_words(text: str) -> set[str]:
     """Lower-cased word stems (first 6 letters) minus stopwords, number words as digits."""
     words = re.findall(r"[^\W_]+", unicodedata.normalize("NFKC", text).lower())
     words = [_NUMBER_WORDS.get(w, w) for w in words]
-    return {w[:6] for w in words if w not in _STOPWORDS and (len(w) > 1 or w.isdigit())}
+    return {w[:6] for w in words if w not in STOPWORDS and (len(w) > 1 or w.isdigit())}
 
 
 _QUOTED = re.compile(r'"([^"]{2,})"')

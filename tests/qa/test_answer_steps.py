@@ -65,6 +65,15 @@ class TestAnswerSteps:
         assert prompt.standalone == QUESTION
         assert prompt.window is not None and prompt.window.why == "on thursday"  # a time word
 
+    def test_a_search_box_question_is_asked_tidied_with_its_names(self, stub_assistant):
+        typed = "where did putin arrive on thursday"
+        prompt = chain_with(stub_assistant, MockLLM()).prepare(query_for(typed))
+        assert prompt.standalone == "Where did Putin arrive on Thursday?"
+        assert prompt.messages[1]["content"].endswith(f"Question: {prompt.standalone}")
+        # the answer keeps the question as typed; the one answered is its standalone question
+        ans = chain_with(stub_assistant, MockLLM([SUPPORTED])).invoke(query_for(typed))
+        assert (ans.question, ans.standalone_question) == (typed, prompt.standalone)
+
     def test_supported_reply_becomes_an_answer_with_exact_quotes(self, stub_assistant):
         llm = MockLLM([SUPPORTED])
         chain = chain_with(stub_assistant, llm)
