@@ -9,8 +9,10 @@ reply. Retrieval and the numbered context are recomputed (they are deterministic
 context maps the reply's [S#] ids to spans), the logged reply is put where the model's would
 be, and the rest runs as in `citeqa eval`. So a change to verification, or a gate setting, is
 measured on the exact replies the model gave, in seconds instead of an hour of generation. The
-replayed run keeps the original generation timings. It refuses a run whose prompt would differ
-(another retrieval or context setting than the code gives now): those need a real run.
+replayed run keeps the original generation timings. Where today's prompt differs from the one a
+reply was written for (another retrieval, context or question setting than the run's), it
+refuses, or with `--generate` reads those questions again with the local model (first reading
+and, where due, second), timed now; the rest is replayed.
 """
 
 from __future__ import annotations
@@ -104,8 +106,9 @@ def replay(
     new_rows: list[EvalRow] = []
     unread: list[str] = []  # questions whose second reading could not be replayed
     generated: list[str] = []  # ... and was read again here instead (`generate`)
+    first_read: list[str] = []  # questions whose prompt changed, read again here (`generate`)
     reader = None
-    if generate and settings.second_reading != "off":
+    if generate:
         local = assistant.llm("local")
         warm(local)
         reader = AnswerChain(
@@ -122,12 +125,23 @@ def replay(
         logged = {k: old.timings[k] for k in ("rewrite", "first_token", "generate")
                   if k in old.timings}  # fmt: skip
         timer = Timer(logged)
-        found = timer.run("retrieve", chain.retrieve, query, asked)
+        found = timer.run("retrieve", chain.retrieve, query, chain.rewrite(query))
         prompt = timer.run("context", chain.context, found)
         if prompt.messages:
             shown = list(prompt.messages)
             if old.tokens.get("prompt") and _tokens(count, shown) != old.tokens["prompt"]:
-                raise InputError(f"{old.id}: the prompt differs from the run's; replay is off.")
+                if reader is None:
+                    raise InputError(
+                        f"{old.id}: the prompt differs from the run's; replay is off "
+                        "(--generate reads such questions again with the local model)."
+                    )
+                old = _read_again(reader, prompt, old)  # a first reading, generated now
+                before = {k: v for k, v in timer.timings().items() if k in ("retrieve", "context")}
+                waited = sum(before.values()) + old.timings["first_token"]
+                timer = Timer(
+                    {**before, "first_token": waited, "generate": old.timings["generate"]}
+                )
+                first_read.append(old.id)
         judge = timer.timed("check", llm.judge) if llm.is_model else None
         t0 = time.perf_counter()
         answer, exact = timer.run("verify", replayed, chain, prompt, old, judge)
@@ -165,6 +179,7 @@ def replay(
     summary["replay_settings"] = {**overrides, "self_check": settings.self_check}
     summary["second_readings_not_replayed"] = unread
     summary["second_readings_generated"] = generated
+    summary["first_readings_generated"] = first_read
     (out / "run.json").write_text(
         json.dumps({**config, "replayed_from": str(run), "overrides": overrides}, indent=2),
         encoding="utf-8",
@@ -199,6 +214,26 @@ def replayed(
     return _second_tokens(again, written_for, row.tokens.get("second_completion", 0)), True
 
 
+def _read_again(reader: AnswerChain, prompt: Prompt, row: EvalRow) -> EvalRow:
+    """`row` as if the run had been made with today's prompt: the first reply generated now,
+    timed, and no second reply (one is generated if today's checks read again)."""
+    t0 = time.perf_counter()
+    first: float | None = None
+    parts: list[str] = []
+    for piece in reader.generate(prompt):
+        first = time.perf_counter() - t0 if first is None else first
+        parts.append(piece)
+    reply = "".join(parts)
+    timings = {"first_token": first or 0.0, "generate": time.perf_counter() - t0}
+    tokens = {
+        "prompt": _tokens(reader.count_tokens, prompt.messages),
+        "completion": reader.count_tokens(reply),
+    }
+    return row.model_copy(
+        update={"raw_reply": reply, "second_reply": "", "timings": timings, "tokens": tokens}
+    )
+
+
 def _tokens(count: Callable[[str], int], messages: Sequence[Message]) -> int:
     return sum(count(m["content"]) for m in messages)
 
@@ -219,8 +254,8 @@ def main() -> None:
     ap.add_argument(
         "--generate",
         action="store_true",
-        help="read again with the local model where the log holds no second reply for today's "
-        "focused prompt",
+        help="read again with the local model where the log holds no reply for today's prompt "
+        "(a changed first prompt, or a focused one with no second reply logged)",
     )
     args = ap.parse_args()
     overrides = {k: _value(v) for k, v in (s.split("=", 1) for s in args.set)}
@@ -228,6 +263,8 @@ def main() -> None:
     keys = ("answer_contains", "answer_recall", "citation_precision", "citation_recall",
             "abstain_correct", "abstain_wrong", "confidence_ece")  # fmt: skip
     print(" ".join(f"{k} {s.get(k, 0):.3f}" for k in keys))
+    if s["first_readings_generated"]:
+        print(f"{len(s['first_readings_generated'])} questions' prompts changed: read again here.")
     if s["second_readings_generated"]:
         print(f"{len(s['second_readings_generated'])} second readings were read again here.")
     if s["second_readings_not_replayed"]:

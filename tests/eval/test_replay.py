@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from eval.replay import replayed
+from eval.replay import _read_again, replayed
 from eval.rows import EvalRow
 from qa.answer import Query
 from qa.llm.mock import MockLLM
@@ -76,3 +76,21 @@ class TestReplayed:
         assert first.tokens["second_prompt"] == live.tokens["second_prompt"] > 0
         again, exact = replayed(chain, prompt, logged(first))
         assert exact and again.reading == 2 and again.text == live.text
+
+
+class TestReadAgain:
+    def test_a_changed_prompt_is_read_again_and_replays_as_live(self, stub_assistant):
+        # A run logged before the prompt changed: its reply was written for another prompt.
+        stale = logged(TestReplayed().run(stub_assistant, second_reading="always"))
+        stale = stale.model_copy(update={"raw_reply": "NOT_IN_SOURCES", "second_reply": ""})
+        reader = chain_with(stub_assistant, MockLLM([SUPPORTED]), second_reading="off")
+        prompt = reader.prepare(Query(QUESTION, 5))
+        fresh = _read_again(reader, prompt, stale)
+        assert fresh.raw_reply == SUPPORTED and not fresh.second_reply
+        assert fresh.tokens["prompt"] == sum(
+            reader.count_tokens(m["content"]) for m in prompt.messages
+        )
+        assert fresh.timings["generate"] >= fresh.timings["first_token"] >= 0
+        answer, exact = replayed(reader, prompt, fresh)
+        live = chain_with(stub_assistant, MockLLM([SUPPORTED]), second_reading="off")
+        assert exact and answer.text == live.invoke(Query(QUESTION, 5)).text
