@@ -18,6 +18,7 @@ os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 import gradio as gr  # noqa: E402
 
 from index.fetch import check_url, is_url  # noqa: E402
+from qa.asked import reworded  # noqa: E402
 from qa.assistant import Assistant, check_question  # noqa: E402
 from qa.errors import (  # noqa: E402
     BackendError,
@@ -491,7 +492,7 @@ class ChatPage:
         import html
 
         searched = ""
-        if standalone and standalone != question:
+        if standalone and reworded(question, standalone):
             searched = f"<p class=searched>Searched for: <q>{html.escape(standalone)}</q></p>"
 
         def also(s: Source) -> str:

@@ -45,6 +45,16 @@ def tidy(question: str) -> str:
     return q
 
 
+def reworded(question: str, asked: str) -> bool:
+    """Whether `asked` says something else than `question` (a follow-up made standalone), not
+    only the same words tidied: other capitals or a final question mark."""
+
+    def words(text: str) -> list[str]:
+        return _WORD.findall(text.casefold())
+
+    return words(question) != words(asked)
+
+
 def is_lower_query(question: str) -> bool:
     """Whether nothing after the first word is capitalised: typed as a search query, so its
     capitals say nothing about its names."""

@@ -2,7 +2,7 @@
 
 import pytest
 
-from qa.asked import is_lower_query, tidy, truecase
+from qa.asked import is_lower_query, reworded, tidy, truecase
 from qa.confidence import anchors
 
 KYRGYZ = (
@@ -34,6 +34,11 @@ class TestTidy:
     )
     def test_capital_and_question_mark(self, typed, tidied):
         assert tidy(typed) == tidied
+        assert not reworded(typed, tidied)  # the page shows no "Searched for"
+
+    def test_a_rewritten_follow_up_is_reworded(self):
+        assert reworded("why did he go?", "Why did Putin go to Kyrgyzstan?")
+        assert not reworded("who is japarov", "Who is Japarov?")
 
 
 class TestTruecase:
