@@ -66,6 +66,11 @@ class TestTruecase:
         # "Officials" opens no sentence here, "The" opens one: neither is a name.
         assert truecase("What did officials say?", [CITY]) == "What did officials say?"
 
+    def test_the_articles_spelling_joiners_and_acronyms_included(self):
+        text = "Delegates met in Rio de Janeiro in June, and the NFL sent two. Both left Rio."
+        asked = truecase("What happened in rio de janeiro with the nfl?", [text])
+        assert asked == "What happened in Rio de Janeiro with the NFL?"
+
     def test_names_in_a_list_are_names(self):
         text = "In 2022 Putin visited Uzbekistan, Kazakhstan, Tajikistan and Kyrgyzstan."
         assert truecase("Did putin visit kazakhstan?", [text]) == "Did Putin visit Kazakhstan?"
