@@ -510,11 +510,9 @@ def chat_parts(
     Numbers follow `answer.citations` (as in `Answer.to_markdown`); each source line is
     `[n] Title — "quote"`, the title linked when the article has an http(s) URL."""
     if answer.abstained:
-        seen: dict[str, str] = {}
-        for s in answer.sources:
-            seen.setdefault(s.article_id, s.title)
-        closest = "\n\n".join(f"- {md_inline(t)} ({md_inline(i)})" for i, t in seen.items())
-        return md_text(answer.text), f"{CLOSEST_HEADING}\n\n{closest}" if seen else "", []
+        found = answer.articles_found
+        closest = "\n\n".join(f"- {md_inline(s.title)} ({md_inline(s.article_id)})" for s in found)
+        return md_text(answer.text), f"{CLOSEST_HEADING}\n\n{closest}" if found else "", []
     numbers = {(c.article_id, c.start, c.end): n for n, c in enumerate(answer.citations, 1)}
     sentences = []
     for s in answer.sentences:

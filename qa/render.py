@@ -83,7 +83,7 @@ def answer_html(answer: Answer, turn: int, articles: Mapping[str, Article] | Non
     Markdown, and a blank line would end the HTML block."""
     e = html.escape
     if answer.abstained:
-        near = "".join(f"<li>{e(s.title)}</li>" for s in _unique_sources(answer)[:3])
+        near = "".join(f"<li>{e(s.title)}</li>" for s in answer.articles_found[:3])
         closest = f"<div class=closest>Closest sources:<ul>{near}</ul></div>" if near else ""
         return f"<div class=abstain>{e(answer.text)}</div>{closest}"
     numbers = citation_numbers(answer)
@@ -228,15 +228,6 @@ def details_block(css_class: str, data: Any, *, ensure_ascii: bool = False) -> s
     """`data` as JSON in a collapsed "Details" block (escaped: it holds article text)."""
     body = html.escape(json.dumps(data, ensure_ascii=ensure_ascii, indent=1))
     return f"<details class={css_class}><summary>Details</summary><pre>{body}</pre></details>"
-
-
-def _unique_sources(answer: Answer) -> list[Any]:
-    seen, out = set(), []
-    for s in answer.sources:
-        if s.article_id not in seen:
-            seen.add(s.article_id)
-            out.append(s)
-    return out
 
 
 def citations_list_html(answer: Answer, turn: int) -> str:

@@ -118,6 +118,16 @@ class Answer:
                 seen.setdefault((c.article_id, c.start, c.end), c)
         return tuple(seen.values())
 
+    @property
+    def articles_found(self) -> tuple[Source, ...]:
+        """The retrieved passages, one per article (its best-ranked), in rank order: three
+        chunks of one story are one source to the reader (the closest sources on abstention,
+        in the CLI, the page and the HTTP API)."""
+        best: dict[str, Source] = {}
+        for s in self.sources:
+            best.setdefault(s.article_id, s)
+        return tuple(best.values())
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "question": self.question,
@@ -149,15 +159,9 @@ class Answer:
         numbers = {(c.article_id, c.start, c.end): i for i, c in enumerate(self.citations, 1)}
         if self.abstained:
             lines = [self.text]
-            # Each article once: three chunks of one story are one source to the reader (the
-            # page and the HTTP API list them so too).
-            closest: list[Source] = []
-            for src in self.sources:
-                if all(src.article_id != c.article_id for c in closest):
-                    closest.append(src)
-            if closest:
+            if self.articles_found:
                 lines += ["", "Closest sources:"]
-                lines += [f"- {s.title} ({s.article_id})" for s in closest[:3]]
+                lines += [f"- {s.title} ({s.article_id})" for s in self.articles_found[:3]]
             return "\n".join(lines)
         parts = []
         for s in self.sentences:
