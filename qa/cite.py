@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
 from index.injection import flagged_spans
@@ -248,19 +249,46 @@ def related(word: str, evidence: set[str]) -> bool:
 
 
 def _bears(
-    quote: str, added: set[str], framed: set[str], given: frozenset[str] = frozenset()
+    quote: str,
+    added: set[str],
+    framed: set[str],
+    given: frozenset[str] = frozenset(),
+    *,
+    names: AbstractSet[str] = frozenset(),
+    before: str = "",
 ) -> bool:
     """One quote holds some of what the sentence adds and some of the question it repeats: an
     answer assembled from a quote on the question and another that merely names the answer
     ("… which does not include Kyrgyzstan …") is not supported. A quote that opens by
     pointing back ("It also said every customer would see a $25 credit") names its subject in
-    the sentence before, so any of the question's words (`given`: "customers") will do."""
+    the sentence before, so any of the question's words (`given`: "customers") will do; and
+    where that sentence (`before`) writes every name the answer repeats from the question
+    (`names`), the quote bears on them: "It lies in the Jordan Rift Valley", after "The Dead
+    Sea is 50 kilometres long", on where the Dead Sea is."""
     words = word_forms(quote)
     has_added = any(w in words or singular(w) in words for w in added)
     if not has_added:
         return False
-    frame = framed | given if _REFERS_BACK.match(quote) else framed
-    return any(related(w, words) for w in frame)
+    if not _REFERS_BACK.match(quote):
+        return any(related(w, words) for w in framed)
+    if any(related(w, words) for w in framed | given):
+        return True
+    prior = word_forms(before)
+    return bool(names) and all(related(w, prior) for w in names)
+
+
+def _framed_names(sentence: str, framed: set[str]) -> set[str]:
+    """The question's words the sentence writes capitalised ("Dead", "Sea" in "The Dead Sea
+    is located in …"): the names it is about."""
+    return framed & content_words(" ".join(re.findall(r"\b[A-Z][\w'’-]*", sentence)))
+
+
+def _sentence_before(article: Article, start: int) -> str:
+    """The article's sentence before the one at `start` (the last of the previous paragraph
+    at a paragraph's start: news copy opens a paragraph with "It said …" too)."""
+    head = article.text[max(0, start - 600) : start].rstrip()
+    spans = sentence_spans(head)
+    return head[spans[-1].start : spans[-1].end] if spans else ""
 
 
 # A sentence that opens by pointing back ("It also said …", "The 71-year-old built …"). One
@@ -293,9 +321,12 @@ def support(sentence: str, quotes: list[str], given: frozenset[str] = frozenset(
     evidence |= {singular(w) for w in evidence}
     claim = {w if w in evidence else singular(w) for w in claim}
     # Words the answer puts in quotation marks must be in the sources: no invented quotes.
+    # The question's own words in quotation marks name what was asked about ('The origin of
+    # the term "getting cold feet" …' for "where did the expression getting cold feet come
+    # from"), and are checked as any other words.
     joined = " ".join(_plain(q) for q in quotes)
     for quoted in _quoted_words(sentence):
-        if quoted not in joined:
+        if quoted not in joined and not content_words(quoted) <= given:
             return 0.0
     return len(claim & evidence) / len(claim)
 
@@ -537,13 +568,15 @@ def _repair(
     The added citations are exact spans like any other: only *which* span is adjusted."""
     chosen = list(cites)
     framed, added = _framing(sentence, given)
+    names = _framed_names(sentence, framed)
     for _ in range(max_added):
         have = {(c.article_id, c.start) for c in chosen}
         best, best_score = None, support(sentence, [c.quote for c in chosen], given)
         for ns in context.sentences:
             if (ns.article_id, ns.start) in have or ns.article_id not in articles:
                 continue
-            if framed and not _bears(ns.text, added, framed, given):
+            before = _sentence_before(articles[ns.article_id], ns.start)
+            if framed and not _bears(ns.text, added, framed, given, names=names, before=before):
                 continue  # names the answer, but not about what was asked
             score = support(sentence, [c.quote for c in chosen] + [ns.text], given)
             if score > best_score:

@@ -262,6 +262,28 @@ class TestRepairReadsBack:
                      max_sentences=3, question=q)  # fmt: skip
         assert not out[0].supported
 
+    def test_a_quote_pointing_back_bears_on_the_names_of_the_sentence_before(self):
+        # "It lies in …" names the Dead Sea in the sentence before; the model cited three
+        # other sentences on the Dead Sea. The repair may add it, not a sentence pointing back
+        # after one that names something else.
+        text = (
+            "The Dead Sea is a salt lake 430 metres below sea level.\n\n"
+            "The Dead Sea is 50 kilometres long.\n\n"
+            "It lies in the Jordan Rift Valley, and its main tributary is the Jordan River.\n\n"
+            "The Sea of Galilee is a freshwater lake.\n\n"
+            "It lies in the Jordan Rift Valley too, fed by the upper Jordan River."
+        )
+        art = Article(id="d", title="Dead Sea", text=text)
+        sents = _numbered(art)
+        q = "Where is the Dead Sea located in the world?"
+        reply = "The Dead Sea is located in the Jordan Rift Valley, fed by the Jordan River. [S1]"
+        out = _verified(reply, Context(tuple(sents), 60), {"d": art}, q)
+        assert out[0].supported
+        assert "S3" in [c.ref for c in out[0].citations]
+        assert "S5" not in [c.ref for c in out[0].citations]
+        without = Context(tuple(s for s in sents if s.ref != "S3"), 60)
+        assert not _verified(reply, without, {"d": art}, q)[0].supported
+
 
 RESTATED = (
     "Seasonality is a pattern that recurs every calendar year.\n\n"
@@ -344,6 +366,21 @@ class TestInventedQuotes:
         assert out[0].supported
         assert [c.ref for c in out[0].citations] == ["S1", "S2"]
         assert all(art.text[c.start : c.end] == c.quote for c in out[0].citations)
+
+    def test_the_questions_own_words_in_quotation_marks_name_what_was_asked(self):
+        # A CLAP NQ answer put the asked phrase in quotation marks; the source writes "the
+        # term itself". Those words are the question's, not a remark put in the source's mouth.
+        src = [
+            "The origin of the term itself has been largely attributed to American author "
+            "Stephen Crane, who added the phrase in 1896 to his short novel."
+        ]
+        q = frozenset(content_words("where did the expression getting cold feet come from"))
+        answer = (
+            'The origin of the term "getting cold feet" has been attributed to Stephen Crane, '
+            "who added the phrase in 1896."
+        )
+        assert support(answer, src, q) > 0.5
+        assert support(answer.replace("getting cold feet", "losing your nerve"), src, q) == 0.0
 
 
 class TestMoneyFigures:
