@@ -37,12 +37,18 @@ CONFIGS = ("llama-cpp", "llama-cpp+fa", "ik", "ik+repack", "ik+repack+fa")
 
 
 def _config(value: str) -> str:
-    """An engine configuration, optionally "@TYPE" for requantised weights."""
+    """An engine configuration, optionally "+native" (ik only: the library `citeqa engine
+    --build` made for this CPU instead of the wheel's) and "@TYPE" for requantised weights."""
     base, _, weights = value.partition("@")
-    if base not in CONFIGS or (weights and not weights.replace("_", "").isalnum()):
+    base = base.removesuffix("+native")
+    if (
+        base not in CONFIGS
+        or (weights and not weights.replace("_", "").isalnum())
+        or ("+native" in value and not base.startswith("ik"))
+    ):
         raise argparse.ArgumentTypeError(
-            f"{value!r}: use one of {', '.join(CONFIGS)}, optionally followed by @TYPE "
-            "(a llama-quantize type such as Q4_0 or IQ4_XS)"
+            f"{value!r}: use one of {', '.join(CONFIGS)}, optionally followed by +native "
+            "(ik only) and @TYPE (a llama-quantize type such as Q4_0 or IQ4_XS)"
         )
     return value
 
@@ -95,6 +101,7 @@ def build_prompts(settings: Settings, n: int) -> list[dict[str, Any]]:
 def child(config: str, prompts_file: Path, settings: Settings) -> None:
     """Answer every prompt with one configuration; print one JSON object."""
     from qa.answer import ABSTAIN_TOKEN, warm
+    from qa.llm import native
     from qa.llm.base import ReplyFormat
     from qa.llm.local import LocalLLM
     from qa.llm.models import resolve_model
@@ -102,6 +109,13 @@ def child(config: str, prompts_file: Path, settings: Settings) -> None:
     engine = "ik" if config.startswith("ik") else "llama-cpp"
     config, _, weights = config.partition("@")
     path = requantised(settings, weights) if weights else None
+    library = None
+    if config.endswith("+native"):
+        status = native.status(settings.cache_dir)
+        if status.library is None:
+            raise SystemExit(f"{config}: no build for this CPU ({status.reason})")
+        library = status.library
+        config = config.removesuffix("+native")
     t0 = time.perf_counter()
     llm = LocalLLM(
         path or resolve_model(settings.model, settings.cache_dir),
@@ -112,6 +126,7 @@ def child(config: str, prompts_file: Path, settings: Settings) -> None:
         repack="repack" in config,
         flash_attn=config.endswith("+fa"),
         abstain_threshold=settings.abstain_threshold,  # decode as `citeqa ask` does
+        library=library,
     )
     warm(llm)
     load_s = time.perf_counter() - t0

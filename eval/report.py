@@ -151,6 +151,8 @@ def write_reports(
     title = f"{summary['set']} · {summary['pipeline']} · {summary['backend']}/{summary['model']}"
     worst = _worst(rows)
     md = [f"# Eval: {title}", "", f"{summary['date']} on {summary['machine']}", ""]
+    if summary.get("engine_library"):
+        md += [f"ik_llama.cpp library: `{summary['engine_library']}`", ""]
     md.append(summary_table({summary["pipeline"]: summary}))
     if any(r.confidence is not None for r in rows):
         md += ["", "Confidence: reliability (bin, mean confidence, share right, answers)", ""]

@@ -64,6 +64,8 @@ def run_eval(
 ) -> EvalReport:
     """`limit` takes the first N questions; `sample` takes N spread evenly over the set (sets
     are often ordered, e.g. answerable first), the same N every time."""
+    from qa.llm.native import loaded
+
     eval_set = load_set(set_path)
     questions = list(eval_set.questions)
     if sample and sample < len(questions):
@@ -109,6 +111,7 @@ def run_eval(
         set=eval_set.name,
         date=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         machine=machine(),
+        engine_library=loaded(),  # replies differ a little between builds, at near ties
     )
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
     write_reports(out_dir, summary, rows, eval_set)

@@ -122,6 +122,23 @@ def build_parser(extra: Sequence[Registrar] = ()) -> argparse.ArgumentParser:
     s = sub.add_parser("models", help="list the packaged local models")
     s.set_defaults(func=cmd_models)
 
+    s = sub.add_parser(
+        "engine",
+        help="which ik_llama.cpp library the local model runs on; --build compiles one for "
+        "this CPU (AVX-512: ~18%% faster prompts, ~6 min)",
+    )
+    s.add_argument("--build", action="store_true", help="compile ik_llama.cpp for this CPU")
+    s.add_argument("--jobs", type=int, help="parallel compile jobs (default: the CPU count)")
+    s.add_argument("--force", action="store_true", help="with --build: build again if built")
+    s.add_argument(
+        "--if-supported",
+        action="store_true",
+        help="with --build: on a CPU the build is not for, say so and succeed (for scripts)",
+    )
+    g = s.add_argument_group("index")
+    g.add_argument("--config", help="TOML config file (env CITEQA_CONFIG)")
+    s.set_defaults(func=cmd_engine)
+
     register_api(sub, _common, _answer_opts)
     for register in extra:
         register(sub, _common, _answer_opts)
@@ -353,6 +370,31 @@ def cmd_models(args: argparse.Namespace) -> int:
 
     for m in MODELS.values():
         print(f"{m.name:<20} {m.size / 1e6:>7.0f} MB  {m.about}")
+    return EXIT_OK
+
+
+def cmd_engine(args: argparse.Namespace) -> int:
+    from qa.llm import native
+    from qa.settings import settings_from
+
+    settings = settings_from(args)
+    if args.build:
+        lacks = native.missing_flags(native.cpu_flags())
+        if lacks and args.if_supported:
+            print(f"Nothing to build: this CPU lacks {', '.join(lacks)}; the wheel's AVX2 "
+                  "library is what it runs best.")  # fmt: skip
+            return EXIT_OK
+        if native.status(settings.cache_dir).library is not None and not args.force:
+            print("Already built for this CPU (--force builds it again).")
+        else:
+            native.build(settings.cache_dir, jobs=args.jobs)
+    st = native.status(settings.cache_dir)
+    used = st.library if settings.native_library == "auto" else None
+    print(f"library: {used or 'the ik-llama-cpp-python wheel (AVX2)'}")
+    if settings.native_library == "wheel":
+        print("why: the setting native_library is 'wheel'")
+    else:
+        print(f"why: {st.reason}")
     return EXIT_OK
 
 

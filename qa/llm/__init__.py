@@ -25,6 +25,7 @@ def make_llm(backend: str, settings: Settings) -> LLM:
 
 def local_llm(settings: Settings) -> LLM:
     """`local`: a packaged GGUF model (or `model_path`) on ik_llama.cpp or llama.cpp."""
+    from qa.llm import native
     from qa.llm.local import LocalLLM
     from qa.llm.models import resolve_model
 
@@ -41,6 +42,9 @@ def local_llm(settings: Settings) -> LLM:
         seed=settings.seed,
         abstain_threshold=settings.abstain_threshold,
         draft_tokens=settings.draft_tokens,
+        library=native.status(settings.cache_dir).library
+        if settings.native_library == "auto" and settings.engine == "ik"
+        else None,
     )
 
 

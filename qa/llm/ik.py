@@ -3,7 +3,8 @@
 Why this engine: on these 2-core AVX2 machines its CPU matrix kernels evaluate the prompt about
 twice as fast as llama-cpp-python on the same GGUF (31-34 vs 60-74 tokens/s for a 330-token
 prompt with weights repacked at load, bench/RESULTS.md), and the prompt is most of an answer's
-time. Its wheel is prebuilt for cp311 manylinux AVX2, so setting up needs no compiler.
+time. Its wheel is prebuilt for cp311 manylinux AVX2, so setting up needs no compiler; on a CPU
+with AVX-512 the same release compiled for it (`qa.llm.native`) is loaded instead, once built.
 
 The binding's own `generate()` samples in Python over the whole vocabulary (~5 tokens/s), so we
 use only its loaded library and its struct layouts (pinned to 0.1.5, whose layouts match the
@@ -15,6 +16,9 @@ metadata. Everything above this module sees the small `Engine` surface that
 from __future__ import annotations
 
 import ctypes
+import os
+import sys
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -34,8 +38,13 @@ def _quiet_log(level: int, text: bytes, user_data: Any) -> None:  # pragma: no c
 _QUIET = _LOG_CALLBACK_TYPE(_quiet_log)
 
 
-def _api() -> Any:
-    """The binding's ctypes module with the extra functions bound (idempotent)."""
+def _api(library: Path | None = None) -> Any:
+    """The binding's ctypes module with the extra functions bound (idempotent). `library`: an
+    ik_llama.cpp build to load instead of the wheel's (`qa.llm.native`); the binding loads one
+    library per process, at its first import, from IK_LLAMA_CPP_LIB_PATH, so a path the user
+    set there wins, and a process that loaded one library keeps it."""
+    if library is not None and "ik_llama_cpp._ctypes_api" not in sys.modules:
+        os.environ.setdefault("IK_LLAMA_CPP_LIB_PATH", str(library))
     try:
         from ik_llama_cpp import _ctypes_api as C
     except (ImportError, OSError) as e:
@@ -118,8 +127,9 @@ class IkEngine:
         n_batch: int = 512,
         repack: bool = True,
         flash_attn: bool = False,
+        library: Path | None = None,
     ) -> None:
-        C = _api()
+        C = _api(library)
         self._C, self._lib = C, C._lib
         C.llama_backend_init()
         mp = C.llama_model_default_params()
@@ -149,6 +159,11 @@ class IkEngine:
         self._n_batch = n_batch
         self.tokens: list[int] = []
         self._piece = ctypes.create_string_buffer(256)
+
+    @property
+    def library(self) -> str:
+        """The path of the ik_llama.cpp library this process loaded."""
+        return str(self._lib._name)
 
     # -- text ---------------------------------------------------------------------------------
 

@@ -49,6 +49,7 @@ def load_engine(
     n_threads: int,
     flash_attn: bool = False,
     repack: bool = True,
+    library: Path | None = None,
 ) -> Engine:
     try:
         if engine == "ik":
@@ -60,6 +61,7 @@ def load_engine(
                 n_threads=n_threads,
                 repack=repack,
                 flash_attn=flash_attn,
+                library=library,
             )
         if engine == "llama-cpp":
             from qa.llm.llamacpp import LlamaCppEngine
@@ -91,6 +93,7 @@ class LocalLLM(LLM):
         repack: bool = True,
         abstain_threshold: float | None = None,
         draft_tokens: int = 0,
+        library: Path | None = None,
     ) -> None:
         self.model = model_name
         self.abstain_threshold = abstain_threshold
@@ -105,6 +108,7 @@ class LocalLLM(LLM):
             n_threads=n_threads or os.cpu_count() or 2,
             flash_attn=flash_attn,
             repack=repack,
+            library=library,
         )
         # Guesses pay only where the engine checks them in one batch (ik_llama.cpp).
         self.draft_tokens = draft_tokens if self.engine.batched else 0
