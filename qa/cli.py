@@ -135,8 +135,7 @@ def build_parser(extra: Sequence[Registrar] = ()) -> argparse.ArgumentParser:
         action="store_true",
         help="with --build: on a CPU the build is not for, say so and succeed (for scripts)",
     )
-    g = s.add_argument_group("index")
-    g.add_argument("--config", help="TOML config file (env CITEQA_CONFIG)")
+    s.add_argument("--config", help="TOML config file (env CITEQA_CONFIG)")
     s.set_defaults(func=cmd_engine)
 
     register_api(sub, _common, _answer_opts)
@@ -388,6 +387,9 @@ def cmd_engine(args: argparse.Namespace) -> int:
             print("Already built for this CPU (--force builds it again).")
         else:
             native.build(settings.cache_dir, jobs=args.jobs)
+    if settings.engine != "ik":
+        print(f"library: llama-cpp-python's own (the setting engine is {settings.engine!r})")
+        return EXIT_OK
     st = native.status(settings.cache_dir)
     used = st.library if settings.native_library == "auto" else None
     print(f"library: {used or 'the ik-llama-cpp-python wheel (AVX2)'}")
