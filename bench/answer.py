@@ -27,6 +27,7 @@ import numpy as np
 from bench.ingest import machine
 from eval.run import run_eval
 from qa.llm import registry
+from qa.llm.native import loaded
 from qa.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -214,7 +215,8 @@ def main(argv: list[str] | None = None) -> None:
         f"`python -m bench.answer --sample {args.sample} --runs {' '.join(args.runs)}`, "
         f"{dt.date.today()}, {machine()}, model {base.model}. The same {args.sample} questions "
         "of the sample set (spread evenly, 12 of 50 unanswerable) for every run; run folders in "
-        f"`{args.out.relative_to(ROOT) if args.out.is_relative_to(ROOT) else args.out}`.\n",
+        f"`{args.out.relative_to(ROOT) if args.out.is_relative_to(ROOT) else args.out}`. "
+        f"ik_llama.cpp library: `{loaded() or 'none loaded'}`.\n",
         "| measure | " + " | ".join(summaries) + " |",
         "|---|" + "---|" * len(summaries),
     ]
