@@ -125,7 +125,7 @@ def build_parser(extra: Sequence[Registrar] = ()) -> argparse.ArgumentParser:
     s = sub.add_parser(
         "engine",
         help="which ik_llama.cpp library the local model runs on; --build compiles one for "
-        "this CPU (AVX-512: ~18%% faster prompts, ~6 min)",
+        "this CPU (AVX-512: ~1.16x the prompt speed, ~6 min)",
     )
     s.add_argument("--build", action="store_true", help="compile ik_llama.cpp for this CPU")
     s.add_argument("--jobs", type=int, help="parallel compile jobs (default: the CPU count)")

@@ -69,8 +69,9 @@ class Settings(BaseSettings):
     engine: Literal["ik", "llama-cpp"] = "ik"
     flash_attn: bool = False  # ik_llama.cpp's CPU flash attention asserts without AVX-VNNI
     # "auto": ik_llama.cpp built for this CPU (AVX-512 with VNNI) when `citeqa engine --build`
-    # has made it, else the wheel's AVX2 library; "wheel": always the wheel's. The build
-    # evaluated the answer prompts 18 % faster here (first token 3.9 -> 3.3 s; qa/llm/native.py).
+    # has made it, else the wheel's AVX2 library; "wheel": always the wheel's. With the build
+    # the sample bench's first token came at 3.79 s instead of 4.54, the whole answer at 6.59 s
+    # instead of 8.59 (p50, same day; bench/RESULTS.md, stop 36).
     native_library: Literal["auto", "wheel"] = "auto"
     lead_sentences: int = 2  # each retrieved article's first N sentences are candidates too
     # When some retrieved articles hold all the question's names and numbers, the context is

@@ -3,8 +3,9 @@
 `ik-llama-cpp-python` ships one x86 build, for AVX2. On a CPU with AVX-512 and VNNI (Intel
 Xeon since Ice Lake, AMD since Zen 4) ik_llama.cpp's matrix kernels have wider paths, and the
 same library built from the same release's source for that instruction set evaluated the
-answer prompts 18 % faster here (12 sample prompts, 2 rounds: 94-97 -> 111-114 tokens/s; first
-token 3.9 -> 3.3 s; bench/RESULTS.md). Compiling takes ~6 minutes on 2 cores, so it is a
+answer prompts 1.16x as fast here (85.5 -> 99.4 tokens/s, 12 sample prompts, 2 rounds), and on
+the sample bench the first token came at 3.79 s instead of 4.54, the whole answer at 6.59 s
+instead of 8.59 (bench/RESULTS.md, stop 36). Compiling takes ~6 minutes on 2 cores, so it is a
 step of its own (`citeqa engine --build`, `make engine`), never part of setting up: the wheel's
 library is used until a build for this CPU is there, and whenever this CPU cannot run it.
 
