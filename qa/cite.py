@@ -575,7 +575,9 @@ def _repair(
         for ns in context.sentences:
             if (ns.article_id, ns.start) in have or ns.article_id not in articles:
                 continue
-            before = _sentence_before(articles[ns.article_id], ns.start)
+            # Only a quote that points back reads the sentence before it (`_bears`).
+            back = names and _REFERS_BACK.match(ns.text)
+            before = _sentence_before(articles[ns.article_id], ns.start) if back else ""
             if framed and not _bears(ns.text, added, framed, given, names=names, before=before):
                 continue  # names the answer, but not about what was asked
             score = support(sentence, [c.quote for c in chosen] + [ns.text], given)

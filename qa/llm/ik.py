@@ -160,11 +160,6 @@ class IkEngine:
         self.tokens: list[int] = []
         self._piece = ctypes.create_string_buffer(256)
 
-    @property
-    def library(self) -> str:
-        """The path of the ik_llama.cpp library this process loaded."""
-        return str(self._lib._name)
-
     # -- text ---------------------------------------------------------------------------------
 
     def tokenize(self, text: str, *, add_bos: bool, special: bool) -> list[int]:

@@ -133,9 +133,10 @@ sys.path.insert(0, sys.argv[3])
 from tests.qa.test_greedy import FMT, QUESTIONS, _full_grammar_reply, _messages
 from qa.llm.local import LocalLLM
 from qa.llm.models import resolve_model
+from qa.llm.native import loaded
 llm = LocalLLM(resolve_model("qwen2.5-coder-0.5b", Path(sys.argv[1])), model_name="0.5b",
                library=Path(sys.argv[2]))
-out = {"library": llm.engine.library, "rows": []}
+out = {"library": loaded(), "rows": []}
 for q in QUESTIONS:
     first = llm.complete(_messages(q), fmt=FMT, max_tokens=80)
     again = llm.complete(_messages(q), fmt=FMT, max_tokens=80)
