@@ -1,7 +1,8 @@
-"""Answer speed per backend on the sample set, the LangChain baseline in the same run, and the
+"""Answer speed per backend on a question set, the LangChain baseline in the same run, and the
 local backend's decoding speed with and without the grammar on the same engine and prompt.
 
     python -m bench.answer --sample 20
+    python -m bench.answer --set eval/sets/news --sample 20 --runs local baseline
 
 Every backend answers the same evenly spread questions through the eval harness (so quality
 figures come with the timings); `openai` is llama-cpp-python's own OpenAI-compatible server
@@ -25,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from bench.ingest import machine
-from eval.run import run_eval
+from eval.run import run_eval, spread
 from qa.llm import registry
 from qa.llm.native import loaded
 from qa.settings import Settings
@@ -109,16 +110,12 @@ def decode_speed(chain: Any, prompt: Any, runs: int) -> dict[str, float]:
 
 
 def draft_speed(
-    assistant: Any, chain: Any, n: int, sizes: tuple[int, ...]
+    assistant: Any, chain: Any, questions: list[Any], sizes: tuple[int, ...]
 ) -> dict[int, dict[str, float]]:
     """Decoding after the first token with each `draft_tokens` size, interleaved question by
-    question on the same answer prompts (the sample set's `n` evenly spread questions that
-    reach the model): generated tokens/s over all replies, and how many replies equal the
-    first size's (batched evaluation can tip a near tie)."""
-    from eval.sets import load_set
-
-    sample = load_set(SAMPLE_SET)
-    questions = sample.questions[:: max(1, len(sample.questions) // n)][:n]
+    question on the same answer prompts (those of `questions` that reach the model):
+    generated tokens/s over all replies, and how many replies equal the first size's
+    (batched evaluation can tip a near tie)."""
     llm = chain.llm
     prompts = [chain.prepare(assistant.query(q.question, as_of=q.question_date)) for q in questions]
     prompts = [p for p in prompts if not chain.gated(p)]
@@ -148,7 +145,8 @@ def draft_speed(
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--sample", type=int, default=20)
+    p.add_argument("--set", type=Path, default=SAMPLE_SET, help="question set (default: sample)")
+    p.add_argument("--sample", type=int, default=20, help="questions, spread evenly over the set")
     backends = registry.names()
     p.add_argument(
         "--runs",
@@ -162,6 +160,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--results", type=Path, default=ROOT / "bench" / "RESULTS.md")
     args = p.parse_args(argv)
 
+    from eval.sets import load_set
+
+    eval_set = load_set(args.set)
+    questions = spread(list(eval_set.questions), args.sample)
+    unanswerable = sum(not q.answerable for q in questions)
     base = Settings.load()
     summaries: dict[str, dict[str, Any]] = {}
     server = None
@@ -181,7 +184,7 @@ def main(argv: list[str] | None = None) -> None:
             shutil.rmtree(out, ignore_errors=True)  # fresh timings, never resumed
             print(f"== {run}", flush=True)
             report = run_eval(
-                SAMPLE_SET,
+                args.set,
                 settings,
                 out=out,
                 sample=args.sample,
@@ -201,20 +204,22 @@ def main(argv: list[str] | None = None) -> None:
 
     # One index and one model for both decoding measurements.
     with Assistant(base.model_copy(update={"data_dir": args.out / "decode-index"})) as a:
-        a.add([SAMPLE_SET / "articles"], progress=False)
+        a.add(list(eval_set.articles), progress=False)
         chain = a.chain("local")
         warm(chain.llm)  # the instruction prefix cached, as `citeqa ask` does
+        first = next(q for q in questions if q.answerable)
         speed = decode_speed(
-            chain, chain.prepare(a.query("Why did Pashinyan skip the summit?")), args.decode_runs
-        )
-        drafts = draft_speed(
-            a, chain, args.sample, tuple(dict.fromkeys((0, base.draft_tokens or 3)))
-        )
+            chain, chain.prepare(a.query(first.question, as_of=first.question_date)),
+            args.decode_runs,
+        )  # fmt: skip
+        drafts = draft_speed(a, chain, questions, tuple(dict.fromkeys((0, base.draft_tokens or 3))))
+    set_arg = "" if args.set.resolve() == SAMPLE_SET else f" --set {args.set}"
     lines = [
         "\n## Answering\n",
-        f"`python -m bench.answer --sample {args.sample} --runs {' '.join(args.runs)}`, "
-        f"{dt.date.today()}, {machine()}, model {base.model}. The same {args.sample} questions "
-        "of the sample set (spread evenly, 12 of 50 unanswerable) for every run; run folders in "
+        f"`python -m bench.answer{set_arg} --sample {args.sample} --runs {' '.join(args.runs)}`, "
+        f"{dt.date.today()}, {machine()}, model {base.model}. The same {len(questions)} "
+        f"questions of the {eval_set.name} set (spread evenly, {unanswerable} of them "
+        f"unanswerable, of {len(eval_set.questions)}) for every run; run folders in "
         f"`{args.out.relative_to(ROOT) if args.out.is_relative_to(ROOT) else args.out}`. "
         f"ik_llama.cpp library: `{loaded() or 'none loaded'}`.\n",
         "| measure | " + " | ".join(summaries) + " |",
@@ -234,8 +239,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     lines.append(
         "\nDecoding after the first token by `draft_tokens` (guesses from the prompt checked in "
-        f"one batch), the same {args.sample} sample questions' prompts, sizes interleaved "
-        "question by question:\n"
+        f"one batch), the same {len(questions)} {eval_set.name} questions' prompts, sizes "
+        "interleaved question by question:\n"
     )
     lines.append("| draft_tokens | tok/s after the first token | replies equal to draft 0 |")
     lines.append("|---|---|---|")

@@ -10,7 +10,7 @@ import json
 import platform
 import time
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel
 from tqdm import tqdm
@@ -52,6 +52,17 @@ def default_index_dir(eval_set: EvalSet, pipeline: str, settings: Settings) -> P
     )
 
 
+_T = TypeVar("_T")
+
+
+def spread(items: list[_T], n: int) -> list[_T]:
+    """`n` of `items` spread evenly (sets are often ordered, e.g. answerable first), the same
+    `n` every time; all of them when there are no more than `n`."""
+    if n >= len(items):
+        return list(items)
+    return [items[i * len(items) // n] for i in range(n)]
+
+
 def run_eval(
     set_path: str | Path,
     settings: Settings,
@@ -68,8 +79,8 @@ def run_eval(
 
     eval_set = load_set(set_path)
     questions = list(eval_set.questions)
-    if sample and sample < len(questions):
-        questions = [questions[i * len(questions) // sample] for i in range(sample)]
+    if sample:
+        questions = spread(questions, sample)
     if limit:
         questions = questions[:limit]
     out_dir = Path(out) if out else default_out(eval_set, pipeline, settings)
