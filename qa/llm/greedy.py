@@ -140,16 +140,35 @@ def abstain_tokens(engine: Engine, abstain: str) -> frozenset[int]:
     ("NOT", "NOT_IN", ...): the openings that commit a reply to abstaining. "N" and "NO" open
     answers too ("Nikol Pashinyan ...", "No one ..."): counted, they made a sample answer
     abstain."""
+    return _single_tokens(
+        engine, [abstain[:n] for n in range(min(3, len(abstain)), len(abstain) + 1)]
+    )
+
+
+def abstain_tokens_other_case(engine: Engine, abstain: str) -> frozenset[int]:
+    """The same openings in other letter case ("Not", "Not_in", "Not_In"): the model's way of
+    abstaining once the grammar's exact spelling is taken from it. Its sentences may start
+    with any capital, so the grammar cannot forbid them, and the reply then writes
+    "Not_in_sources", which the reply parser reads as the abstention."""
+    spellings = [
+        form
+        for n in range(min(3, len(abstain)), len(abstain) + 1)
+        for form in (abstain[:n].capitalize(), abstain[:n].title(), abstain[:n].lower())
+    ]
+    return _single_tokens(engine, spellings) - abstain_tokens(engine, abstain)
+
+
+def _single_tokens(engine: Engine, texts: list[str]) -> frozenset[int]:
     out: set[int] = set()
-    for n in range(min(3, len(abstain)), len(abstain) + 1):
-        ids = engine.tokenize(abstain[:n], add_bos=False, special=False)
+    for text in texts:
+        ids = engine.tokenize(text, add_bos=False, special=False)
         if len(ids) == 1:
             out.add(ids[0])
     return frozenset(out)
 
 
 def open_reply(logits: np.ndarray, rules: Grammar, opens_abstain: frozenset[int],
-               threshold: float) -> int:  # fmt: skip
+               threshold: float, other_case: frozenset[int] = frozenset()) -> int:  # fmt: skip
     """The reply's first token, greedy, with abstaining decided on its total probability.
 
     The plain argmax sets the abstain reply's opening token against each opening of an answer
@@ -157,14 +176,21 @@ def open_reply(logits: np.ndarray, rules: Grammar, opens_abstain: frozenset[int]
     "A", "$" ...). So a model that gives the abstention 0.26 and its answers 0.74 abstained
     (on long news 4 of 55 answerable questions, each below 0.42, while the unanswerable ones
     it declined had 0.39-0.75). Here the reply abstains when the abstain openings' share of the
-    allowed probability reaches `threshold`, else it opens with its likeliest other token."""
+    allowed probability reaches `threshold`, else it opens with its likeliest other token.
+
+    `other_case`, the abstain openings in other letter case ("Not"), count as abstaining and
+    are taken away with the exact ones: left in, the reply that was to answer opened "Not"
+    and wrote "Not_in_sources" whenever "Not" led the rest ("Why did Armenia's prime minister
+    skip the summit?": "NOT" 0.11 and "Not" 0.19 against "P" 0.19 and "Ar" 0.17). Abstaining,
+    it opens with the exact spelling where the grammar allows one."""
     allowed = rules.masked(logits).astype(np.float64)  # a copy: `masked` returns a view
-    ids = [i for i in opens_abstain if np.isfinite(allowed[i])]
+    exact = [i for i in opens_abstain if np.isfinite(allowed[i])]
+    ids = exact + [i for i in other_case - opens_abstain if np.isfinite(allowed[i])]
     if not ids:
         return int(np.argmax(allowed))
     probs = np.exp(allowed - allowed.max())
     if probs[ids].sum() / probs.sum() >= threshold:
-        return max(ids, key=lambda i: allowed[i])
+        return max(exact or ids, key=lambda i: allowed[i])
     allowed[ids] = -np.inf
     return int(np.argmax(allowed))
 
@@ -219,7 +245,8 @@ def greedy_stream(
     A reply that opens with `abstain` in other letter case ("Not_in_SOURCES. The article does
     not provide …") is an abstention the grammar cannot forbid (its sentences may start with
     any capital), and the model then explains itself for up to `max_tokens`: 190 tokens, ~13 s,
-    twice in 80 long-news questions. Decoding stops once those letters are out.
+    twice in 80 long-news questions. Decoding stops once those letters are out. (With
+    `abstain_threshold`, the first step counts those openings as abstaining: `open_reply`.)
 
     `abstain_threshold` (greedy, with a grammar and `abstain`): the reply abstains when the
     model's probability of opening with `abstain` reaches it (`open_reply`); None: the argmax."""
@@ -236,7 +263,12 @@ def greedy_stream(
     # The first step decides abstaining on its whole probability (greedy, under a grammar).
     first = None
     if rules is not None and abstain and abstain_threshold is not None and temperature <= 0:
-        first = (rules, abstain_tokens(engine, abstain), abstain_threshold)
+        first = (
+            rules,
+            abstain_tokens(engine, abstain),
+            abstain_threshold,
+            abstain_tokens_other_case(engine, abstain),
+        )
     lookup = PromptLookup(prompt, draft_tokens) if draft_tokens > 0 and temperature <= 0 else None
     history = list(prompt)
     # Tokens of a checked draft not yet reached, and the logits after each (already in cache).

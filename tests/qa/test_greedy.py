@@ -126,6 +126,15 @@ class TestAbstainThreshold:
         spelled = [llm.engine.piece(t).decode() for t in ids]
         assert all("NOT_IN_SOURCES".startswith(p) and len(p) >= 3 for p in spelled), spelled
 
+    def test_the_other_case_openings_spell_it_in_other_letters(self, llm):
+        from qa.llm.greedy import abstain_tokens, abstain_tokens_other_case
+
+        ids = abstain_tokens_other_case(llm.engine, "NOT_IN_SOURCES")
+        spelled = [llm.engine.piece(t).decode() for t in ids]
+        assert "Not" in spelled  # what the model opened "Not_in_sources" with
+        assert all("NOT_IN_SOURCES".startswith(p.upper()) and len(p) >= 3 for p in spelled)
+        assert not ids & abstain_tokens(llm.engine, "NOT_IN_SOURCES"), spelled
+
     @pytest.mark.parametrize("question", QUESTIONS)
     def test_threshold_zero_always_abstains_and_one_never_does(self, llm, question):
         try:
@@ -136,7 +145,7 @@ class TestAbstainThreshold:
         finally:
             llm.abstain_threshold = None
         assert low == "NOT_IN_SOURCES"
-        assert not high.startswith("NOT") and REPLY.fullmatch(high.strip()), high
+        assert not high.upper().startswith("NOT_IN") and REPLY.fullmatch(high.strip()), high
 
 
 class TestWarm:

@@ -118,6 +118,22 @@ class TestOpenReply:
         assert open_reply(self.LOGITS, MaskOnly({1}), frozenset({1}), 0.1) == 2
         assert open_reply(self.LOGITS, MaskOnly(), frozenset(), 0.1) == 1
 
+    # the sample's "Why did Armenia's prime minister skip the summit?": token 1 "NOT" 0.11,
+    # token 2 "Not" 0.20, token 3 "P" (Pashinyan) 0.19, tokens 4-6 other answer openings
+    CASE = np.log(np.array([1e-9, 0.11, 0.20, 0.19, 0.17, 0.17, 0.16]))
+
+    def test_an_abstain_opening_in_other_case_is_taken_away_with_the_exact_one(self):
+        # "Not" left in would lead once "NOT" is masked, and the reply would write
+        # "Not_in_sources": an abstention through the back door at 0.31 < 0.5
+        assert open_reply(self.CASE, MaskOnly(), frozenset({1}), 0.5) == 2
+        assert open_reply(self.CASE, MaskOnly(), frozenset({1}), 0.5, frozenset({2})) == 3
+
+    def test_other_case_counts_toward_abstaining_which_opens_with_the_exact_spelling(self):
+        # "NOT" + "Not" = 0.31 reaches 0.25; the exact "NOT" is chosen though "Not" is likelier
+        assert open_reply(self.CASE, MaskOnly(), frozenset({1}), 0.25, frozenset({2})) == 1
+        # without the exact spelling allowed, the other case abstains
+        assert open_reply(self.CASE, MaskOnly({1}), frozenset({1}), 0.15, frozenset({2})) == 2
+
 
 class CopyingEngine:
     """An `Engine` whose reply is a fixed token script after the prompt, whatever else is in
