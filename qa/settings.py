@@ -113,11 +113,12 @@ class Settings(BaseSettings):
     max_answer_tokens: int = 200
     max_answer_sentences: int = 4
     grammar: bool = True  # constrain local decoding to "text [S#]" sentences (slower per token)
-    # Local model: the reply abstains when its probability of opening with NOT_IN_SOURCES
-    # reaches this, rather than when that opening outscores each answer's opening on its own
-    # (qa.llm.greedy.open_reply). None ("off"): the plain argmax. At 0.5, news contains
-    # 0.898 -> 0.921 and abstain wrong 0.063 -> 0.039 with abstain correct unchanged; CLAP NQ
-    # abstain correct 0.640 -> 0.580, abstain wrong 0.227 -> 0.187 (eval/RESULTS.md, stop 29).
+    # Local model: the reply abstains when its probability of opening with NOT_IN_SOURCES (in
+    # any letter case, stop 37) reaches this, rather than when that opening outscores each
+    # answer's opening on its own (qa.llm.greedy.open_reply). None ("off"): the plain argmax.
+    # At 0.5, news contains 0.898 -> 0.921 and abstain wrong 0.063 -> 0.039 with abstain
+    # correct unchanged; CLAP NQ abstain correct 0.640 -> 0.580, abstain wrong 0.227 -> 0.187
+    # (eval/RESULTS.md, stop 29).
     abstain_threshold: float | None = Field(default=0.5, ge=0.0, le=1.0)
     # Local model, greedy: up to this many next tokens guessed from the prompt and checked in
     # one batch (prompt lookup decoding; qa.llm.greedy.PromptLookup). 0 decodes one at a time.
