@@ -964,7 +964,11 @@ def build_app(assistant: Assistant) -> gr.Blocks:
         add_btn.click(
             lambda: gr.Tabs(selected="library"), None, tabs, api_visibility="private"
         ).then(None, js=LIBRARY_JS)
-        private = {"api_visibility": "private", "show_progress": "hidden"}
+        # The Library's panel events run one at a time, in the order they came: run side by
+        # side, a pick's "close the panels" could finish after the Remove click that followed
+        # it and close the confirmation it had just opened (a browser test caught it, stop 37).
+        in_order = {"concurrency_id": "library", "concurrency_limit": 1}
+        private = {"api_visibility": "private", "show_progress": "hidden", **in_order}
         remove_btn.click(
             page.ask_remove, [pick], [confirm_box, confirm_text, removing, library_notice, editor],
             **private,
@@ -972,7 +976,7 @@ def build_app(assistant: Assistant) -> gr.Blocks:
         remove_cancel.click(page.cancel_remove, None, [confirm_box, removing], **private)
         remove_yes.click(
             page.remove, [removing],
-            [library, pick, confirm_box, removing, library_notice, first_run],
+            [library, pick, confirm_box, removing, library_notice, first_run], **in_order,
         )  # fmt: skip
         edit_btn.click(
             page.open_editor, [pick],
@@ -982,13 +986,13 @@ def build_app(assistant: Assistant) -> gr.Blocks:
         )  # fmt: skip
         edit_save.click(
             page.save_details, [editing, edit_title, edit_source, edit_date],
-            [editor, edit_error, library, pick, library_notice],
+            [editor, edit_error, library, pick, library_notice], **in_order,
         )  # fmt: skip
         closing = [confirm_box, editor, removing, editing, edit_error]
         edit_cancel.click(page.close_library_panels, None, closing, **private)
         pick.input(page.close_library_panels, None, closing, **private)
         view_btn.click(page.view, [pick], [article, tabs, library_notice], api_name="show_article")
-        demo.load(page.on_load, None, [first_run, library, pick])
+        demo.load(page.on_load, None, [first_run, library, pick], **in_order)
     demo.queue(default_concurrency_limit=2)
     return demo
 

@@ -208,22 +208,20 @@ def test_sigkill_anywhere_then_rerun_builds_the_same_index(reference, tmp_path, 
             deadline = time.monotonic() + rng.uniform(0.0, write_phase / 12)
         while proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.02)
-        alive = proc.poll() is None
-        if alive:
-            proc.send_signal(signal.SIGKILL)
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)  # a no-op if it exits in between (stop 37's CI)
         proc.wait(timeout=60)
+        killed = proc.returncode == -signal.SIGKILL
         kills.append(
             {
                 "at": round(time.monotonic() - started, 2),
-                "killed": alive,
+                "killed": killed,
                 "wrote": bool(seen) and seen[-1] > seen[0],
                 "seen": (seen[0], seen[-1]) if seen else None,
             }
         )
-        if alive:
-            assert proc.returncode == -signal.SIGKILL
-        else:  # it finished first: it must have finished well
-            _finish(proc, log)
+        if not killed:  # it finished first, before or just as the signal went: it must have
+            _finish(proc, log)  # finished well
     ref = f"{reference.seconds:.1f} s, first commit at {reference.first_commit:.1f} s"
     print(f"\nreference ingest {ref}")
     for k in kills:
