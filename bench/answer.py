@@ -27,6 +27,7 @@ import numpy as np
 
 from bench.ingest import machine
 from eval.run import run_eval, spread
+from eval.sets import load_set
 from qa.llm import registry
 from qa.llm.native import loaded
 from qa.settings import Settings
@@ -159,8 +160,6 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--out", type=Path, default=ROOT / "runs" / "bench-answer")
     p.add_argument("--results", type=Path, default=ROOT / "bench" / "RESULTS.md")
     args = p.parse_args(argv)
-
-    from eval.sets import load_set
 
     eval_set = load_set(args.set)
     questions = spread(list(eval_set.questions), args.sample)

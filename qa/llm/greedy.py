@@ -140,9 +140,7 @@ def abstain_tokens(engine: Engine, abstain: str) -> frozenset[int]:
     ("NOT", "NOT_IN", ...): the openings that commit a reply to abstaining. "N" and "NO" open
     answers too ("Nikol Pashinyan ...", "No one ..."): counted, they made a sample answer
     abstain."""
-    return _single_tokens(
-        engine, [abstain[:n] for n in range(min(3, len(abstain)), len(abstain) + 1)]
-    )
+    return _single_tokens(engine, _openings(abstain))
 
 
 def abstain_tokens_other_case(engine: Engine, abstain: str) -> frozenset[int]:
@@ -150,12 +148,13 @@ def abstain_tokens_other_case(engine: Engine, abstain: str) -> frozenset[int]:
     abstaining once the grammar's exact spelling is taken from it. Its sentences may start
     with any capital, so the grammar cannot forbid them, and the reply then writes
     "Not_in_sources", which the reply parser reads as the abstention."""
-    spellings = [
-        form
-        for n in range(min(3, len(abstain)), len(abstain) + 1)
-        for form in (abstain[:n].capitalize(), abstain[:n].title(), abstain[:n].lower())
-    ]
+    spellings = [f for o in _openings(abstain) for f in (o.capitalize(), o.title(), o.lower())]
     return _single_tokens(engine, spellings) - abstain_tokens(engine, abstain)
+
+
+def _openings(abstain: str) -> list[str]:
+    """The beginnings of `abstain` at least three letters long, and the whole of it."""
+    return [abstain[:n] for n in range(min(3, len(abstain)), len(abstain) + 1)]
 
 
 def _single_tokens(engine: Engine, texts: list[str]) -> frozenset[int]:

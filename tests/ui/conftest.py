@@ -101,10 +101,15 @@ def _upload(page, path: Path, expect: str) -> None:
 
 def wait_report(page, text: str) -> None:
     """Wait until the Library's ingest report mentions `text`."""
+    wait_text(page, "#ingest-report", text, timeout=120_000)
+
+
+def wait_text(page, selector: str, text: str, *, timeout: float = 30_000) -> None:
+    """Wait until the element at `selector` shows `text` (gradio fills it from an event)."""
     page.wait_for_function(
-        "t => document.querySelector('#ingest-report')?.innerText.includes(t)",
-        arg=text,
-        timeout=120_000,
+        "([s, t]) => document.querySelector(s)?.innerText.includes(t)",
+        arg=[selector, text],
+        timeout=timeout,
     )
 
 

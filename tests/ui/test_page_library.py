@@ -18,6 +18,7 @@ from tests.ui.conftest import (
     ingest_with_cli,
     needs_chromium,
     wait_report,
+    wait_text,
 )
 from tests.ui.test_answer_page import _ask_filtered
 
@@ -86,9 +87,7 @@ def _library_shows(page, text: str) -> None:
     """Wait until the Library table shows `text`. A new page view first shows the table as the
     app built it at start, until its load event has read the index again: reading at once, a
     CI run (stop 37) caught the old title with gradio's "0.2s" timer still on the table."""
-    page.wait_for_function(
-        "t => document.querySelector('#library')?.innerText.includes(t)", arg=text, timeout=30_000
-    )
+    wait_text(page, "#library", text)
 
 
 class TestRemoveAsksFirst:
