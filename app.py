@@ -81,6 +81,7 @@ CSS = """
 .answer-details pre, .source-details pre { white-space: pre-wrap; word-break: break-word;
   max-height: 16em; overflow: auto; font-size: .85em; }
 .abstain { font-style: italic; color: #7a4b00; }
+.why { color: #555; font-size: .9em; margin-top: .2em; }
 .closest ul { margin: .3em 0 0 1.2em; } .muted { color: #777; font-size: .9em; }
 .citeqa-article { position: relative; max-height: 70vh; overflow-y: auto; padding: 0 1em .5em;
   line-height: 1.6; font-size: 15px; overscroll-behavior: contain; }

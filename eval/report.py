@@ -64,10 +64,15 @@ def _outcome(row: Any) -> str:
     if row.error:
         return "error"
     if not row.answerable:
-        return "abstained (right)" if row.abstained else "answered (wrong)"
+        return f"abstained{_why(row)} (right)" if row.abstained else "answered (wrong)"
     if row.abstained:
-        return "abstained (wrong)"
+        return f"abstained{_why(row)} (wrong)"
     return "answered"
+
+
+def _why(row: Any) -> str:
+    declined = getattr(row, "declined", None)
+    return f": {declined}" if declined else ""
 
 
 def _worst(rows: list[Any], n: int = 10) -> list[Any]:
@@ -160,6 +165,15 @@ def write_reports(
                summary.get("reliability") or []]  # fmt: skip
         md += ["", "| min_confidence | abstain_correct | abstain_wrong |", "|---|---|---|"]
         md += [f"| {t:.1f} | {ok:.3f} | {bad:.3f} |" for t, ok, bad in tradeoff(rows)]
+    if summary.get("declined_answerable") or summary.get("declined_unanswerable"):
+        md += ["", "Why it declined (`Answer.declined`): wrongly on answerable questions, "
+               "rightly on unanswerable ones", "", "| reason | answerable | unanswerable |",
+               "|---|---|---|"]  # fmt: skip
+        wrong, right = (
+            summary.get("declined_answerable", {}),
+            summary.get("declined_unanswerable", {}),
+        )
+        md += [f"| {k} | {wrong.get(k, 0)} | {right.get(k, 0)} |" for k in sorted({*wrong, *right})]
     md += ["", "## Worst questions", ""]
     for r in worst:
         md.append(f"### {r.id}: {r.question}")

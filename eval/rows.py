@@ -32,6 +32,8 @@ class EvalRow(BaseModel):
     tokens: dict[str, int] = {}
     confidence: float | None = None  # citeqa's own P(right), None on abstention
     signals: dict[str, float] = {}
+    # Why it abstained (`Answer.declined`: "model", "unsupported", "kind", ...); None if answered
+    declined: str | None = None
     error: str | None = None
 
     @property

@@ -9,6 +9,7 @@ import datetime as dt
 import json
 import platform
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -268,6 +269,7 @@ class Runner:
         row.tokens = dict(answer.tokens)
         row.confidence = getattr(answer, "confidence", None)
         row.signals = dict(getattr(answer, "signals", {}) or {})
+        row.declined = getattr(answer, "declined", None)
         similarity = None
         if q.answerable and q.references and not answer.abstained:
             vecs = self.embedder.embed([answer.text, *q.references])
@@ -355,6 +357,12 @@ def summarize(rows: list[EvalRow], *, k: int) -> dict[str, Any]:
     # whole answer's where no second reading ran.
     firsts = [r.timings.get("first_answer", r.timings.get("total", 0.0)) for r in rows]
     out["first_answer_p50_s"] = round(m.percentile(firsts, 50), 3)
+    # Which check declined: on answerable questions the wrong declines, on the others the right.
+    for kind, answerable in (("answerable", True), ("unanswerable", False)):
+        reasons = Counter(
+            r.declined or "?" for r in rows if r.abstained and r.answerable is answerable
+        )
+        out[f"declined_{kind}"] = dict(sorted(reasons.items()))
     out["second_readings"] = sum(bool(r.second_reply) for r in rows)
     out["second_reading_used"] = sum(r.reading == 2 for r in rows)
     for stage in ("retrieve", "generate", "verify", "first_token", "second_reading"):

@@ -502,6 +502,11 @@ class AnswerChain:
             question=standalone,
         )
         supported = [s for s in sentences if s.supported]
+        declined = None
+        if parsed.abstained:
+            declined = "nothing_close" if self.gated(prompt) else "model"
+        elif not supported:
+            declined = "unsupported"
         scores = {(s.article_id, s.start): s.score for s in context.sentences}
 
         def signals_of(sentences: Sequence[AnswerSentence]) -> Signals:
@@ -531,12 +536,14 @@ class AnswerChain:
                 sentences, signals = recited, signals_of(recited)
                 supported = [s for s in sentences if s.supported]
         if supported and self.withheld_by(signals):
+            declined = self.withheld_by(signals)[0]
             supported = []  # say so rather than guess
         if supported and judge is not None and self.settings.self_check:
             p_yes = judge(check_messages(standalone, sentences))
             signals = dataclasses.replace(signals, self_check=p_yes)
         conf = confidence(signals) if supported else None
         if conf is not None and conf < self.settings.min_confidence:
+            declined = "confidence"
             supported = []  # less likely right than the operator accepts
         # Supported sentences gain citations (also_cite) or are followed by "Reports differ"
         # ones: the sentence list is then rebuilt once, supported first.
@@ -585,6 +592,7 @@ class AnswerChain:
             raw_reply=reply,
             confidence=None if abstained else conf,
             signals=signals.as_dict(),
+            declined=(declined or "unsupported") if abstained else None,
         )
 
     def withheld_by(self, signals: Signals) -> tuple[str, ...]:

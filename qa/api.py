@@ -512,7 +512,9 @@ def chat_parts(
     if answer.abstained:
         found = answer.articles_found
         closest = "\n\n".join(f"- {md_inline(s.title)} ({md_inline(s.article_id)})" for s in found)
-        return md_text(answer.text), f"{CLOSEST_HEADING}\n\n{closest}" if found else "", []
+        parts = [f"*Why: {md_inline(answer.why_declined)}*"] if answer.why_declined else []
+        parts += [f"{CLOSEST_HEADING}\n\n{closest}"] if found else []
+        return md_text(answer.text), "\n\n".join(parts), []
     numbers = {(c.article_id, c.start, c.end): n for n, c in enumerate(answer.citations, 1)}
     sentences = []
     for s in answer.sentences:
@@ -934,6 +936,7 @@ def _usage(answer: Answer) -> dict[str, int]:
 def _meta(answer: Answer) -> dict[str, Any]:
     return {
         "abstained": answer.abstained,
+        "declined": answer.declined,
         "confidence": None if answer.confidence is None else round(answer.confidence, 4),
         "standalone_question": answer.standalone_question or answer.question,
         "backend": answer.backend,

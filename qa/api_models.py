@@ -158,6 +158,12 @@ class AnswerOut(BaseModel):
     timings: dict[str, float]
     tokens: dict[str, int]
     confidence: float | None = Field(description="Calibrated P(right); null on abstention.")
+    declined: str | None = Field(
+        default=None,
+        description="Why it abstained: nothing_close, model, unsupported, anchors, time, kind "
+        "or confidence; null when answered.",
+    )
+    why_declined: str | None = Field(default=None, description="`declined` in words.")
     signals: dict[str, float]
     reading: int = Field(
         1,
@@ -306,6 +312,7 @@ class Usage(BaseModel):
 
 class CiteqaMeta(BaseModel):
     abstained: bool
+    declined: str | None = None  # why it abstained (`AnswerOut.declined`)
     confidence: float | None
     standalone_question: str
     backend: str

@@ -315,6 +315,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
                     for k in (
                         "answer",
                         "abstained",
+                        "declined",
+                        "why_declined",
                         "citations",
                         "sentences",
                         "sources",
@@ -326,6 +328,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
                         "standalone_question",
                         "confidence",
                         "signals",
+                        "reading",
                     )
                 },
                 ensure_ascii=False,

@@ -85,7 +85,8 @@ def answer_html(answer: Answer, turn: int, articles: Mapping[str, Article] | Non
     if answer.abstained:
         near = "".join(f"<li>{e(s.title)}</li>" for s in answer.articles_found[:3])
         closest = f"<div class=closest>Closest sources:<ul>{near}</ul></div>" if near else ""
-        return f"<div class=abstain>{e(answer.text)}</div>{closest}"
+        why = f"<div class=why>Why: {e(answer.why_declined)}</div>" if answer.why_declined else ""
+        return f"<div class=abstain>{e(answer.text)}</div>{why}{closest}"
     numbers = citation_numbers(answer)
     parts = []
     for s in answer.sentences:

@@ -14,6 +14,7 @@ from typing import Any
 from index.types import Article, Chunk, IngestItem, IngestReport, IngestStatus, Span, content_hash
 
 __all__ = [
+    "DECLINED_BECAUSE",
     "Answer",
     "AnswerSentence",
     "Article",
@@ -85,6 +86,21 @@ class Source:
         return {**asdict(self), "also_published_by": list(self.also_published_by)}
 
 
+# Why an answer was declined (`Answer.declined`), as the CLI, the page and the APIs say it.
+# citeqa withholds a drafted answer its checks reject, so "The articles don't say." can mean
+# the articles lack it or that what the model drafted did not hold up: the reader is told which.
+DECLINED_BECAUSE: dict[str, str] = {
+    "nothing_close": "Nothing in the index is close enough to the question to ask the model.",
+    "model": "The model found no source sentence that answers the question.",
+    "unsupported": "The model's draft said things the sentences it cited do not state.",
+    "anchors": "The articles the draft cited do not name everything the question asks about.",
+    "time": "The articles the draft cited are from another time than the question asks about.",
+    "kind": "The draft gave another kind of thing than the question asks for "
+    "(a place for 'when', a role for 'who').",
+    "confidence": "The draft's confidence is below the min_confidence setting.",
+}
+
+
 @dataclass(frozen=True, slots=True)
 class Answer:
     question: str
@@ -104,6 +120,12 @@ class Answer:
     reading: int = 1
     confidence: float | None = None  # P(the answer is right), calibrated; None on abstention
     signals: dict[str, float] = field(default_factory=dict)  # what the confidence is made of
+    declined: str | None = None  # why it abstained: a key of DECLINED_BECAUSE; None if answered
+
+    @property
+    def why_declined(self) -> str | None:
+        """Why the answer was declined, in words (None when it was answered)."""
+        return DECLINED_BECAUSE.get(self.declined) if self.declined else None
 
     @property
     def citations(self) -> tuple[Citation, ...]:
@@ -152,6 +174,8 @@ class Answer:
             "confidence": None if self.confidence is None else round(self.confidence, 4),
             "signals": dict(self.signals),
             "reading": self.reading,
+            "declined": self.declined,
+            "why_declined": self.why_declined,
         }
 
     def to_markdown(self) -> str:
@@ -159,6 +183,8 @@ class Answer:
         numbers = {(c.article_id, c.start, c.end): i for i, c in enumerate(self.citations, 1)}
         if self.abstained:
             lines = [self.text]
+            if self.why_declined:
+                lines += ["", f"Why: {self.why_declined}"]
             if self.articles_found:
                 lines += ["", "Closest sources:"]
                 lines += [f"- {s.title} ({s.article_id})" for s in self.articles_found[:3]]

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from qa.types import DECLINED_BECAUSE
 from tests.conftest import ROOT
 
 CITEQA = str(Path(sys.executable).with_name("citeqa"))
@@ -47,6 +48,14 @@ class TestCli:
         assert out["citations"] and "123 countries" in out["answer"]
         c = out["citations"][0]
         assert set(c) >= {"article_id", "title", "start", "end", "quote"}
+        assert out["declined"] is None and out["reading"] == 1
+
+        # Declined: the JSON names the check and says it in words; the text says "Why: …".
+        unanswerable = ("ask", "How long did Putin stay in Kyrgyzstan?", "--backend", "extractive")
+        out = json.loads(run(*unanswerable, "--json", data_dir=d).stdout)
+        assert out["abstained"] and out["why_declined"] == DECLINED_BECAUSE[out["declined"]]
+        text = run(*unanswerable, data_dir=d).stdout
+        assert f"Why: {out['why_declined']}" in text and "Closest sources:" in text
 
         r = run("articles", data_dir=d)
         assert "putin-kyrgyzstan-visit" in r.stdout

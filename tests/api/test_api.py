@@ -19,6 +19,7 @@ import httpx
 import openai
 import pytest
 
+from qa.types import DECLINED_BECAUSE
 from tests.api.conftest import CITEQA, KEYS, SAMPLE_ID, Server, server_env, sse_events
 from tests.conftest import ROOT, SAMPLE
 
@@ -186,6 +187,7 @@ def test_stream_retracts_what_verification_dropped(keyed_server):
         _, streamed, retracted, answer = (d for _, d in events)
         assert "Pashinyan" in streamed["text"]
         assert answer["abstained"] is True and answer["answer"] == "The articles don't say."
+        assert answer["why_declined"] == DECLINED_BECAUSE[answer["declined"]]
         assert retracted["all"] is True
         # Every sentence streamed is retracted, each as it was shown.
         assert " ".join(retracted["sentences"]) == " ".join(streamed["text"].split())
@@ -205,6 +207,7 @@ def test_stream_retracts_what_verification_dropped(keyed_server):
     assert "Pashinyan" in shown
     assert correction.startswith("*Retracted: the text above is not supported")
     assert "The articles don't say." in correction
+    assert f"*Why: {answer['why_declined']}" in correction
     assert chunks[-2]["choices"][0]["delta"]["citations"] == []
 
 

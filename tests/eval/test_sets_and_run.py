@@ -148,6 +148,11 @@ class TestRunEval:
         assert "Worst questions" in (out / "report.md").read_text()
         row = json.loads((out / "results.jsonl").read_text().splitlines()[0])
         assert {"question", "answer", "citations", "retrieved", "scores", "timings"} <= set(row)
+        rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+        declined = [r["declined"] for r in rows if r["abstained"]]
+        assert all(declined)  # every abstention says which check declined
+        if declined:
+            assert "Why it declined" in (out / "report.md").read_text()
         # A threshold that cannot be met fails the command.
         r = subprocess.run(
             [*common, "--limit", "10", "--out", str(out), "--fail-under", "answer_em=1.01"],

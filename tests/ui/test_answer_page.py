@@ -11,6 +11,7 @@ import json
 
 import pytest
 
+from qa.types import DECLINED_BECAUSE
 from tests.ui.conftest import (
     ANSWER_TIMEOUT,
     SHOTS,
@@ -85,6 +86,8 @@ ISLAND = {
 BOTH = "What happened to the Norrvik bridge and the ferry?"
 TWO_SPANS = "What did Strand say the repair cost and when would trams run?"
 DEEP = "How long was Ansgar Holm the Skarv Island lighthouse keeper?"
+# No article names Tallinn: declined, and the page says which check declined it.
+UNANSWERED = "When did the Tallinn bridge reopen?"
 
 
 @pytest.fixture(scope="module")
@@ -128,6 +131,16 @@ class TestAnswerCards:
         assert "%" in answer.locator(".confidence").inner_text()
         page.screenshot(path=str(SHOTS / "answer-cards-1280.png"), full_page=True)
         assert not dialogs and not errors
+        context.close()
+
+    def test_a_declined_answer_says_why(self, loaded, browser):
+        context, page, _, errors = _open(browser, loaded)
+        _ask(page, UNANSWERED, 1)
+        answer = _last_answer(page)
+        assert answer.locator(".abstain").count() == 1, answer.inner_text()
+        why = answer.locator(".why").inner_text()
+        assert why.startswith("Why: ") and why.removeprefix("Why: ") in DECLINED_BECAUSE.values()
+        assert not errors
         context.close()
 
     def test_card_chips_are_44px_and_open_the_quoted_span(self, loaded, browser):

@@ -1,0 +1,103 @@
+"""Why an answer was declined (`Answer.declined`): each check that can withhold an answer names
+itself, and the CLI text, the JSON, the page and the chat API say it. Real index (stub
+embedder), scripted model: no weights."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from eval.rows import EvalRow
+from eval.run import summarize
+from qa.answer import Query
+from qa.api import chat_parts
+from qa.cite import ABSTAIN_TOKEN
+from qa.llm.mock import MockLLM
+from qa.render import answer_html
+from qa.types import DECLINED_BECAUSE, Answer
+from tests.qa.test_answer_steps import chain_with
+
+QUESTION = "Where did Putin arrive on Thursday?"
+SUPPORTED = "Putin arrived in Kyrgyzstan on Thursday. [S1]"
+
+
+class TestDeclined:
+    def ask(self, assistant: Any, reply: str | None, question: str = QUESTION, **settings: Any):
+        settings.setdefault("second_reading", "off")
+        settings.setdefault("also_cite", 0)
+        llm = MockLLM([reply] if reply is not None else [])
+        return chain_with(assistant, llm, **settings).invoke(Query(question, 5))
+
+    def test_an_answer_has_no_reason(self, stub_assistant):
+        answer = self.ask(stub_assistant, SUPPORTED)
+        assert not answer.abstained and answer.declined is None and answer.why_declined is None
+        assert answer.to_dict()["declined"] is None
+        assert "Why:" not in answer.to_markdown()
+
+    def test_the_model_declining(self, stub_assistant):
+        answer = self.ask(stub_assistant, ABSTAIN_TOKEN)
+        assert answer.abstained and answer.declined == "model"
+
+    def test_nothing_close_enough_to_ask_about(self, stub_assistant):
+        answer = self.ask(stub_assistant, None, relevance_floor=1.01)  # no model call
+        assert answer.abstained and answer.declined == "nothing_close"
+
+    def test_a_draft_its_citations_do_not_state(self, stub_assistant):
+        answer = self.ask(stub_assistant, "The weather in Bishkek was mild and sunny. [S1]")
+        assert answer.abstained and answer.declined == "unsupported"
+
+    def test_a_draft_of_another_kind_than_asked(self, stub_assistant):
+        question = "When did Putin arrive in Kyrgyzstan?"  # answered without a time
+        answer = self.ask(stub_assistant, "Putin arrived in Kyrgyzstan. [S1]", question)
+        assert answer.abstained and answer.declined == "kind"
+
+    def test_a_draft_from_articles_without_the_asked_name(self, stub_assistant):
+        question = "When did Putin arrive in Tashkent?"  # no shown article holds Tashkent
+        answer = self.ask(stub_assistant, "Putin arrived in Kyrgyzstan. [S1]", question)
+        assert answer.abstained and answer.declined == "anchors"
+
+    def test_a_draft_below_min_confidence(self, stub_assistant):
+        answer = self.ask(stub_assistant, SUPPORTED, min_confidence=0.999)
+        assert answer.abstained and answer.declined == "confidence"
+
+    def test_every_output_says_why(self, stub_assistant):
+        answer = self.ask(
+            stub_assistant,
+            "Putin arrived in Kyrgyzstan. [S1]",
+            "When did Putin arrive in Kyrgyzstan?",
+        )
+        why = DECLINED_BECAUSE["kind"]
+        assert answer.why_declined == why
+        assert answer.to_dict()["declined"] == "kind" and answer.to_dict()["why_declined"] == why
+        lines = answer.to_markdown().splitlines()
+        assert lines[0] == answer.text and lines[2] == f"Why: {why}"
+        assert "class=why>Why: The draft gave another kind of thing" in answer_html(answer, 1)
+        body, sources, citations = chat_parts(answer, {})
+        assert body == answer.text and citations == []
+        assert sources.startswith("*Why: The draft gave another kind of thing")
+
+
+class TestDeclinedInEval:
+    def row(self, answerable: bool, declined: str | None) -> EvalRow:
+        return EvalRow(
+            id="q", question="?", answerable=answerable, references=["x"] if answerable else [],
+            abstained=declined is not None, declined=declined,
+        )  # fmt: skip
+
+    def test_the_summary_counts_the_reasons_by_whether_declining_was_right(self):
+        rows = [
+            self.row(True, "kind"), self.row(True, "kind"), self.row(True, None),
+            self.row(False, "model"), self.row(False, "kind"), self.row(False, None),
+        ]  # fmt: skip
+        summary = summarize(rows, k=5)
+        assert summary["declined_answerable"] == {"kind": 2}
+        assert summary["declined_unanswerable"] == {"kind": 1, "model": 1}
+
+    def test_a_run_logged_before_the_reasons_counts_them_unknown(self):
+        old = EvalRow.model_validate({"id": "q", "question": "?", "answerable": False,
+                                      "references": [], "abstained": True})  # fmt: skip
+        assert summarize([old], k=5)["declined_unanswerable"] == {"?": 1}
+
+
+def test_every_reason_is_said_in_a_sentence():
+    assert all(text.endswith(".") and text[0].isupper() for text in DECLINED_BECAUSE.values())
+    assert Answer("q", "t", (), True, declined="time").why_declined == DECLINED_BECAUSE["time"]
