@@ -64,15 +64,16 @@ def _outcome(row: Any) -> str:
     if row.error:
         return "error"
     if not row.answerable:
-        return f"abstained{_why(row)} (right)" if row.abstained else "answered (wrong)"
+        return "abstained (right)" if row.abstained else "answered (wrong)"
     if row.abstained:
-        return f"abstained{_why(row)} (wrong)"
+        return "abstained (wrong)"
     return "answered"
 
 
 def _why(row: Any) -> str:
+    """The check that declined, for the report's text ("abstained (wrong), by kind")."""
     declined = getattr(row, "declined", None)
-    return f": {declined}" if declined else ""
+    return f", by {declined}" if declined else ""
 
 
 def _worst(rows: list[Any], n: int = 10) -> list[Any]:
@@ -177,7 +178,7 @@ def write_reports(
     md += ["", "## Worst questions", ""]
     for r in worst:
         md.append(f"### {r.id}: {r.question}")
-        md.append(f"- outcome: {_outcome(r)}; f1 {_fmt(r.scores.get('answer_f1', ''))}")
+        md.append(f"- outcome: {_outcome(r)}{_why(r)}; f1 {_fmt(r.scores.get('answer_f1', ''))}")
         md.append(f"- answer: {r.answer or r.error}")
         md.append(f"- reference: {' | '.join(r.references) or '(unanswerable)'}")
         for c in r.citations:
@@ -203,7 +204,7 @@ def write_reports(
             f"<li><q>{e(texts[g['article_id']][g['start'] : g['end']])}</q></li>" for g in r.gold
         )
         cards.append(
-            f"<section><h3>{e(r.id)}: {e(r.question)}</h3><p><b>{e(_outcome(r))}</b></p>"
+            f"<section><h3>{e(r.id)}: {e(r.question)}</h3><p><b>{e(_outcome(r) + _why(r))}</b></p>"
             f"<div class=cols><div><h4>Answer</h4><p>{e(r.answer or r.error or '')}</p>"
             f"<ul>{cites}</ul></div><div><h4>Reference</h4>"
             f"<p>{e(' | '.join(r.references) or '(unanswerable)')}</p><ul>{golds}</ul></div></div>"

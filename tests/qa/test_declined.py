@@ -4,10 +4,13 @@ embedder), scripted model: no weights."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+from eval.report import write_reports
 from eval.rows import EvalRow
 from eval.run import summarize
+from eval.sets import EvalSet
 from qa.answer import Query
 from qa.api import chat_parts
 from qa.cite import ABSTAIN_TOKEN
@@ -91,6 +94,17 @@ class TestDeclinedInEval:
         summary = summarize(rows, k=5)
         assert summary["declined_answerable"] == {"kind": 2}
         assert summary["declined_unanswerable"] == {"kind": 1, "model": 1}
+
+    def test_the_report_tables_the_reasons_and_names_each_worst_questions(self, tmp_path: Path):
+        rows = [self.row(True, "kind"), self.row(False, "model"), self.row(True, None)]
+        summary = {**summarize(rows, k=5), "set": "t", "pipeline": "citeqa", "backend": "b",
+                   "model": "m", "date": "today", "machine": "here"}  # fmt: skip
+        empty = EvalSet("t", tmp_path, (), (), (), {}, "")
+        write_reports(tmp_path, summary, rows, empty)
+        md = (tmp_path / "report.md").read_text()
+        assert "| kind | 1 | 0 |" in md and "| model | 0 | 1 |" in md
+        assert "- outcome: abstained (wrong), by kind;" in md
+        assert "abstained (wrong), by kind" in (tmp_path / "report.html").read_text()
 
     def test_a_run_logged_before_the_reasons_counts_them_unknown(self):
         old = EvalRow.model_validate({"id": "q", "question": "?", "answerable": False,
