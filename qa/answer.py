@@ -47,6 +47,7 @@ from qa.confidence import (
 )
 from qa.conflicts import conflict_sentence, find_conflicts
 from qa.context import Context, build_context, sentence_cost
+from qa.declined import why_declined
 from qa.history import rewrite_question
 from qa.llm.base import LLM, Message, ReplyFormat
 from qa.prompts import prompt_messages
@@ -593,7 +594,14 @@ class AnswerChain:
             confidence=None if abstained else conf,
             signals=signals.as_dict(),
             declined=(declined or "unsupported") if abstained else None,
-        )
+            declined_detail=why_declined(
+                declined or "unsupported",
+                standalone,
+                cited=[articles[a] for a in dict.fromkeys(
+                    c.article_id for s in sentences for c in s.citations) if a in articles],
+                window=prompt.window,
+            ) if abstained else "",
+        )  # fmt: skip
 
     def withheld_by(self, signals: Signals) -> tuple[str, ...]:
         """The gates a supported answer fails, by name: "anchors" (the cited articles, or the

@@ -51,7 +51,7 @@ def anchors(question: str) -> set[str]:
 
 def named(question: str) -> set[str]:
     """The question's names and numbers without years: a story's year is often only in its
-    date, which the time gate and `_whole` read."""
+    date, which the time gate and `article_text` read."""
     return {w for w in anchors(question) if not (len(w) == 4 and w.isdigit())}
 
 
@@ -126,7 +126,7 @@ def _aliased(words: set[str]) -> set[str]:
     return words | {alias for w in words for alias in _ALIASES.get(w, ())}
 
 
-def _whole(article: Article) -> str:
+def article_text(article: Article) -> str:
     """An article as the anchor checks read it: headline, text and the year it was published
     ("first quarter of 2024" asked of a story dated May 2024 that never writes "2024")."""
     year = ""
@@ -190,7 +190,7 @@ def covering_articles(question: str, articles: Mapping[str, Article]) -> set[str
     wanted = named(question)
     if not wanted:
         return set()
-    return {aid for aid, a in articles.items() if coverage(wanted, [_whole(a)]) == 1.0}
+    return {aid for aid, a in articles.items() if coverage(wanted, [article_text(a)]) == 1.0}
 
 
 def measure(
@@ -210,7 +210,7 @@ def measure(
     ]
     scores = [sentence_scores.get((c.article_id, c.start), 0.0) for c in cited]
     given = frozenset(content_words(question))
-    wholes = [_whole(a) for a in cited_articles]  # read by the anchor and the kind checks
+    wholes = [article_text(a) for a in cited_articles]  # read by the anchor and the kind checks
     return Signals(
         anchor_coverage=coverage(anchors(question), wholes),
         question_coverage=coverage(
@@ -650,7 +650,7 @@ def answer_source(
     ids = bearing or {c.article_id for c in cites}
     if not ids:
         return 0.0
-    return max(coverage(wanted, [_whole(articles[a])]) for a in sorted(ids))
+    return max(coverage(wanted, [article_text(articles[a])]) for a in sorted(ids))
 
 
 def time_match(window: Window | None, cited: Sequence[Article]) -> float:

@@ -121,11 +121,15 @@ class Answer:
     confidence: float | None = None  # P(the answer is right), calibrated; None on abstention
     signals: dict[str, float] = field(default_factory=dict)  # what the confidence is made of
     declined: str | None = None  # why it abstained: a key of DECLINED_BECAUSE; None if answered
+    # `declined` said of this question ("… do not mention "Tallinn"."; `qa.declined`)
+    declined_detail: str = ""
 
     @property
     def why_declined(self) -> str | None:
         """Why the answer was declined, in words (None when it was answered)."""
-        return DECLINED_BECAUSE.get(self.declined) if self.declined else None
+        if not self.declined:
+            return None
+        return self.declined_detail or DECLINED_BECAUSE.get(self.declined)
 
     @property
     def citations(self) -> tuple[Citation, ...]:

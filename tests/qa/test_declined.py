@@ -4,6 +4,7 @@ embedder), scripted model: no weights."""
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +15,11 @@ from eval.sets import EvalSet
 from qa.answer import Query
 from qa.api import chat_parts
 from qa.cite import ABSTAIN_TOKEN
+from qa.declined import unfound_names, why_declined
 from qa.llm.mock import MockLLM
 from qa.render import answer_html
-from qa.types import DECLINED_BECAUSE, Answer
+from qa.types import DECLINED_BECAUSE, Answer, Article
+from qa.when import time_window
 from tests.qa.test_answer_steps import chain_with
 
 QUESTION = "Where did Putin arrive on Thursday?"
@@ -52,11 +55,15 @@ class TestDeclined:
         question = "When did Putin arrive in Kyrgyzstan?"  # answered without a time
         answer = self.ask(stub_assistant, "Putin arrived in Kyrgyzstan. [S1]", question)
         assert answer.abstained and answer.declined == "kind"
+        assert answer.why_declined == (
+            "The question asks for a date or time; the draft gave none that fits."
+        )
 
     def test_a_draft_from_articles_without_the_asked_name(self, stub_assistant):
         question = "When did Putin arrive in Tashkent?"  # no shown article holds Tashkent
         answer = self.ask(stub_assistant, "Putin arrived in Kyrgyzstan. [S1]", question)
         assert answer.abstained and answer.declined == "anchors"
+        assert answer.why_declined == 'The articles the draft cited do not mention "Tashkent".'
 
     def test_a_draft_below_min_confidence(self, stub_assistant):
         answer = self.ask(stub_assistant, SUPPORTED, min_confidence=0.999)
@@ -68,15 +75,15 @@ class TestDeclined:
             "Putin arrived in Kyrgyzstan. [S1]",
             "When did Putin arrive in Kyrgyzstan?",
         )
-        why = DECLINED_BECAUSE["kind"]
-        assert answer.why_declined == why
+        why = answer.why_declined
+        assert why and why.startswith("The question asks for a date or time")
         assert answer.to_dict()["declined"] == "kind" and answer.to_dict()["why_declined"] == why
         lines = answer.to_markdown().splitlines()
         assert lines[0] == answer.text and lines[2] == f"Why: {why}"
-        assert "class=why>Why: The draft gave another kind of thing" in answer_html(answer, 1)
+        assert f"class=why>Why: {why}</div>" in answer_html(answer, 1)
         body, sources, citations = chat_parts(answer, {})
         assert body == answer.text and citations == []
-        assert sources.startswith("*Why: The draft gave another kind of thing")
+        assert sources.startswith(f"*Why: {why}*")
 
 
 class TestDeclinedInEval:
@@ -115,3 +122,40 @@ class TestDeclinedInEval:
 def test_every_reason_is_said_in_a_sentence():
     assert all(text.endswith(".") and text[0].isupper() for text in DECLINED_BECAUSE.values())
     assert Answer("q", "t", (), True, declined="time").why_declined == DECLINED_BECAUSE["time"]
+
+
+class TestWhyDeclined:
+    """`qa.declined.why_declined`: the check said of the question at hand."""
+
+    def article(self, text: str, title: str = "Bridge reopens", when: str = "") -> Article:
+        stamp = datetime.fromisoformat(when).replace(tzinfo=UTC).timestamp() if when else None
+        return Article("a", title, text, source="Post", published_at=stamp)
+
+    def test_the_names_no_cited_article_holds(self):
+        cited = [self.article("Mayor Elin Strand reopened the Norrvik bridge on Monday.")]
+        question = "When did Mayor Strand reopen the Tallinn bridge for Ventspils traffic?"
+        assert why_declined("anchors", question, cited=cited) == (
+            'The articles the draft cited do not mention "Tallinn" or "Ventspils".'
+        )
+
+    def test_a_possessive_name_is_named_without_its_s(self):
+        cited = [self.article("The bridge reopened on Monday.")]
+        assert unfound_names("How long is Tallinn's bridge?", cited) == ["Tallinn"]
+
+    def test_the_time_asked_about_with_its_days(self):
+        window = time_window("Which bridge reopened this week?", date(2024, 3, 14))
+        why = why_declined("time", "Which bridge reopened this week?", window=window)
+        assert why == (
+            'The articles the draft cited are from outside "this week" (March 8, 2024 to '
+            "March 14, 2024), the time the question asks about."
+        )
+
+    def test_the_kind_asked_for(self):
+        assert why_declined("kind", "How many trams cross the bridge?").startswith(
+            "The question asks for a figure;"
+        )
+
+    def test_the_general_sentence_where_nothing_more_is_known(self):
+        assert why_declined("kind", "What happened to the bridge?") == DECLINED_BECAUSE["kind"]
+        assert why_declined("anchors", "Who reopened it?", cited=[]) == DECLINED_BECAUSE["anchors"]
+        assert why_declined("model", "Why?") == DECLINED_BECAUSE["model"]
