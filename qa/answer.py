@@ -600,6 +600,7 @@ class AnswerChain:
                 cited=[articles[a] for a in dict.fromkeys(
                     c.article_id for s in sentences for c in s.citations) if a in articles],
                 window=prompt.window,
+                draft=" ".join(s.text for s in sentences),
             ) if abstained else "",
         )  # fmt: skip
 

@@ -12,7 +12,7 @@ import re
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
-from qa.confidence import article_text, asked_kind, coverage, named
+from qa.confidence import about_question, article_text, asked_kind, coverage, named
 from qa.types import DECLINED_BECAUSE, Article
 from qa.when import Window
 
@@ -50,10 +50,16 @@ def _days(window: Window) -> str:
 
 
 def why_declined(
-    declined: str, question: str, *, cited: Sequence[Article] = (), window: Window | None = None
+    declined: str,
+    question: str,
+    *,
+    cited: Sequence[Article] = (),
+    window: Window | None = None,
+    draft: str = "",
 ) -> str:
     """`declined` said about `question`: the names the cited articles lack, the time asked
-    about, the kind of thing asked for; else the general sentence."""
+    about, the kind of thing asked for (or that the `draft` is about something else); else the
+    general sentence."""
     if declined == "anchors":
         missing = unfound_names(question, cited)
         if missing:
@@ -64,6 +70,8 @@ def why_declined(
             f"({_days(window)}), the time the question asks about."
         )
     if declined == "kind":
+        if draft and not about_question(question, draft):
+            return "The draft is about something else than the question asks."
         kind = asked_kind(question)
         if kind in _KIND_WORDS:
             return f"The question asks for {_KIND_WORDS[kind]}; the draft gave none that fits."

@@ -95,8 +95,7 @@ DECLINED_BECAUSE: dict[str, str] = {
     "unsupported": "The model's draft said things the sentences it cited do not state.",
     "anchors": "The articles the draft cited do not name everything the question asks about.",
     "time": "The articles the draft cited are from another time than the question asks about.",
-    "kind": "The draft gave another kind of thing than the question asks for "
-    "(a place for 'when', a role for 'who').",
+    "kind": "The draft gave another kind of thing than the question asks for.",
     "confidence": "The draft's confidence is below the min_confidence setting.",
 }
 

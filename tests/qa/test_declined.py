@@ -155,6 +155,13 @@ class TestWhyDeclined:
             "The question asks for a figure;"
         )
 
+    def test_a_draft_about_something_else(self):
+        question = "What was the outcome of Putin's meeting with Ilham Aliyev?"
+        draft = "The visit came amid some rifts among Russia's allies."
+        assert why_declined("kind", question, draft=draft) == (
+            "The draft is about something else than the question asks."
+        )
+
     def test_the_general_sentence_where_nothing_more_is_known(self):
         assert why_declined("kind", "What happened to the bridge?") == DECLINED_BECAUSE["kind"]
         assert why_declined("anchors", "Who reopened it?", cited=[]) == DECLINED_BECAUSE["anchors"]
