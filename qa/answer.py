@@ -575,6 +575,17 @@ class AnswerChain:
         text = ABSTAIN_TEXT if abstained else " ".join(s.text for s in supported)
         if abstained and not looks_english(standalone):
             text += f" {NOT_ENGLISH_NOTE}"
+        declined = (declined or "unsupported") if abstained else None
+        detail = ""
+        if declined:
+            ids = dict.fromkeys(c.article_id for s in sentences for c in s.citations)
+            detail = why_declined(
+                declined,
+                standalone,
+                cited=[articles[a] for a in ids if a in articles],
+                window=prompt.window,
+                draft=" ".join(s.text for s in sentences),
+            )
         prompt_tokens = sum(self.count_tokens(m["content"]) for m in prompt.messages)
         return Answer(
             question=prompt.query.question,
@@ -593,16 +604,9 @@ class AnswerChain:
             raw_reply=reply,
             confidence=None if abstained else conf,
             signals=signals.as_dict(),
-            declined=(declined or "unsupported") if abstained else None,
-            declined_detail=why_declined(
-                declined or "unsupported",
-                standalone,
-                cited=[articles[a] for a in dict.fromkeys(
-                    c.article_id for s in sentences for c in s.citations) if a in articles],
-                window=prompt.window,
-                draft=" ".join(s.text for s in sentences),
-            ) if abstained else "",
-        )  # fmt: skip
+            declined=declined,
+            declined_detail=detail,
+        )
 
     def withheld_by(self, signals: Signals) -> tuple[str, ...]:
         """The gates a supported answer fails, by name: "anchors" (the cited articles, or the

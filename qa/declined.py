@@ -35,8 +35,9 @@ def unfound_names(question: str, cited: Sequence[Article]) -> list[str]:
     for word in re.findall(r"[^\W_][\w'’.-]*", question):
         stems = named(word.strip("'’.-")) or {w for w in wanted if word.lower().startswith(w)}
         stems &= wanted
-        if stems and coverage(stems, texts) < 1.0 and word not in out:
-            out.append(word.strip("'’.-").removesuffix("'s").removesuffix("’s"))
+        name = word.strip("'’.-").removesuffix("'s").removesuffix("’s")
+        if stems and coverage(stems, texts) < 1.0 and name not in out:
+            out.append(name)
     return out
 
 

@@ -140,7 +140,8 @@ class TestWhyDeclined:
 
     def test_a_possessive_name_is_named_without_its_s(self):
         cited = [self.article("The bridge reopened on Monday.")]
-        assert unfound_names("How long is Tallinn's bridge?", cited) == ["Tallinn"]
+        question = "How long is Tallinn's bridge, and when did Tallinn open it?"
+        assert unfound_names(question, cited) == ["Tallinn"]  # once
 
     def test_the_time_asked_about_with_its_days(self):
         window = time_window("Which bridge reopened this week?", date(2024, 3, 14))
