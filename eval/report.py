@@ -180,6 +180,8 @@ def write_reports(
         md.append(f"### {r.id}: {r.question}")
         md.append(f"- outcome: {_outcome(r)}{_why(r)}; f1 {_fmt(r.scores.get('answer_f1', ''))}")
         md.append(f"- answer: {r.answer or r.error}")
+        if getattr(r, "why_declined", None):
+            md.append(f"- why: {r.why_declined}")
         md.append(f"- reference: {' | '.join(r.references) or '(unanswerable)'}")
         for c in r.citations:
             md.append(f"- cited [{c['start']}:{c['end']}] {c['quote']!r}")

@@ -34,6 +34,7 @@ class EvalRow(BaseModel):
     signals: dict[str, float] = {}
     # Why it abstained (`Answer.declined`: "model", "unsupported", "kind", ...); None if answered
     declined: str | None = None
+    why_declined: str | None = None  # the same in words, said of the question
     error: str | None = None
 
     @property

@@ -270,6 +270,7 @@ class Runner:
         row.confidence = getattr(answer, "confidence", None)
         row.signals = dict(getattr(answer, "signals", {}) or {})
         row.declined = getattr(answer, "declined", None)
+        row.why_declined = getattr(answer, "why_declined", None)
         similarity = None
         if q.answerable and q.references and not answer.abstained:
             vecs = self.embedder.embed([answer.text, *q.references])

@@ -585,6 +585,7 @@ class AnswerChain:
                 cited=[articles[a] for a in ids if a in articles],
                 window=prompt.window,
                 draft=" ".join(s.text for s in sentences),
+                unsupported=[s for s in sentences if not s.supported],
             )
         prompt_tokens = sum(self.count_tokens(m["content"]) for m in prompt.messages)
         return Answer(

@@ -331,6 +331,37 @@ def support(sentence: str, quotes: list[str], given: frozenset[str] = frozenset(
     return len(claim & evidence) / len(claim)
 
 
+# A word, or a figure whole with its currency sign and separators ("$1.5", "12,400").
+_WORD_OR_FIGURE = re.compile(r"[$€£¥]?\d[\d,.]*\d|[$€£¥]?\d|[^\W_][\w'’-]*")
+
+
+def unstated(sentence: str, quotes: list[str], given: frozenset[str] = frozenset()) -> list[str]:
+    """What `support` finds missing, as the sentence writes it: the runs of its words that add
+    to the question (`given`) and that no quote states ("Ilham Aliyev" in "Kazakhstan's leader
+    is Ilham Aliyev", cited from a sentence about Armenia). A stopword ends a run."""
+    _, claim = _framing(sentence, given)
+    evidence: set[str] = set()
+    for q in quotes:
+        evidence |= content_words(q)
+    evidence |= {singular(w) for w in evidence}
+    runs: list[str] = []
+    run: list[str] = []
+    end = 0
+    for m in [*_WORD_OR_FIGURE.finditer(sentence), None]:
+        word = m.group(0) if m else ""
+        stems = content_words(word) & claim
+        missing = any(w not in evidence and singular(w) not in evidence for w in stems)
+        # A run goes on over spaces only: "Alexander Lukashenko, Sadyr Japarov" is two.
+        if run and (not missing or m is None or sentence[end : m.start()].strip()):
+            if " ".join(run) not in runs:
+                runs.append(" ".join(run))
+            run = []
+        if missing:
+            run.append(word)
+        end = m.end() if m else end
+    return runs
+
+
 def make_citation(article: Article, start: int, end: int, ref: str = "") -> Citation:
     """The only way a Citation is made: the quote is cut from the article text itself."""
     if not 0 <= start < end <= len(article.text):

@@ -12,8 +12,10 @@ import re
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
+from qa.cite import content_words, unstated
 from qa.confidence import about_question, article_text, asked_kind, coverage, named
-from qa.types import DECLINED_BECAUSE, Article
+from qa.context import looks_like_injection
+from qa.types import DECLINED_BECAUSE, AnswerSentence, Article
 from qa.when import Window
 
 # What each kind of question asks for (`qa.confidence.asked_kind`), as a reader would say it.
@@ -57,10 +59,19 @@ def why_declined(
     cited: Sequence[Article] = (),
     window: Window | None = None,
     draft: str = "",
+    unsupported: Sequence[AnswerSentence] = (),
 ) -> str:
-    """`declined` said about `question`: the names the cited articles lack, the time asked
-    about, the kind of thing asked for (or that the `draft` is about something else); else the
-    general sentence."""
+    """`declined` said about `question`: what the first `unsupported` sentence's quotes do not
+    state, the names the cited articles lack, the time asked about, the kind of thing asked
+    for (or that the `draft` is about something else); else the general sentence."""
+    if declined == "unsupported":
+        given = frozenset(content_words(question))
+        for s in unsupported:
+            if not s.citations or looks_like_injection(s.text):
+                continue  # cites nothing it was shown, or dropped for giving orders
+            missing = unstated(s.text, [c.quote for c in s.citations], given)
+            if missing:
+                return f"The sentences the draft cited do not state {_listed(missing[:3])}."
     if declined == "anchors":
         missing = unfound_names(question, cited)
         if missing:
