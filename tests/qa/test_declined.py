@@ -8,17 +8,31 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from eval.report import write_reports
 from eval.rows import EvalRow
 from eval.run import summarize
 from eval.sets import EvalSet
-from qa.answer import Query
+from qa.answer import AnswerChain, Found, Prompt, Query
 from qa.api import chat_parts
 from qa.cite import ABSTAIN_TOKEN, unstated
+from qa.context import Context, NumberedSentence
 from qa.declined import unfound_names, why_declined
+from qa.extractive import extractive_llm
 from qa.llm.mock import MockLLM
 from qa.render import answer_html
-from qa.types import DECLINED_BECAUSE, Answer, AnswerSentence, Article, Citation
+from qa.retrieve import Retrieval
+from qa.settings import Settings
+from qa.types import (
+    DECLINED_BECAUSE,
+    Answer,
+    AnswerSentence,
+    Article,
+    Chunk,
+    Citation,
+    RetrievedChunk,
+)
 from qa.when import time_window
 from tests.qa.test_answer_steps import chain_with
 
@@ -216,3 +230,39 @@ class TestUnstated:
         question = frozenset({"bridge", "reopen"})
         assert unstated("The bridge reopened on Monday.", quotes, question) == []
         assert unstated("The bridges reopened on Monday.", quotes, question) == []  # a form
+
+
+class TestDeclinedForTime:
+    """The time gate's reason, through `AnswerChain.verify`: a claim cited from a story of
+    another time than the question asks about (a hand-made context, no model)."""
+
+    OLD = Article(
+        id="brightmart-jan",
+        title="BrightMart reports quarterly results",
+        text="BrightMart reported quarterly revenue of $8.1 billion on Tuesday.",
+        published_at=datetime(2024, 1, 9, tzinfo=UTC).timestamp(),
+    )
+
+    def test_an_answer_from_another_weeks_story_says_the_week_asked(self):
+        question = "Which grocer reported quarterly revenue this week?"
+        window = time_window(question, date(2024, 3, 14))
+        cfg = Settings(backend="extractive")
+        chain = AnswerChain(
+            cfg,
+            retriever=None,  # type: ignore[arg-type]  # verify() does not retrieve
+            get_articles=lambda ids: {i: self.OLD for i in ids if i == self.OLD.id},
+            count_tokens=lambda s: len(s.split()),
+            llm=extractive_llm(cfg),
+        )
+        text = self.OLD.text
+        shown = NumberedSentence("S1", self.OLD.id, self.OLD.title, 0, len(text), text, 0.6)
+        chunk = Chunk(id="c", article_id=self.OLD.id, index=0, start=0, end=len(text), text=text)
+        retrieval = Retrieval(question, np.zeros(3), (RetrievedChunk(chunk, 1.0, 1, 1, 0.7),))
+        found = Found(Query(question, k=5), question, window, retrieval)
+        prompt = Prompt(found, Context((shown,), 20), ())
+        answer = chain.verify(prompt, "BrightMart reported quarterly revenue of $8.1 billion. [S1]")
+        assert answer.abstained and answer.declined == "time"
+        assert answer.why_declined == (
+            'The articles the draft cited are from outside "this week" (March 8, 2024 to '
+            "March 14, 2024), the time the question asks about."
+        )
