@@ -536,8 +536,9 @@ class AnswerChain:
             if recited is not None:
                 sentences, signals = recited, signals_of(recited)
                 supported = [s for s in sentences if s.supported]
-        if supported and self.withheld_by(signals):
-            declined = self.withheld_by(signals)[0]
+        withheld = self.withheld_by(signals) if supported else ()
+        if withheld:
+            declined = withheld[0]
             supported = []  # say so rather than guess
         if supported and judge is not None and self.settings.self_check:
             p_yes = judge(check_messages(standalone, sentences))
@@ -578,15 +579,7 @@ class AnswerChain:
         declined = (declined or "unsupported") if abstained else None
         detail = ""
         if declined:
-            ids = dict.fromkeys(c.article_id for s in sentences for c in s.citations)
-            detail = why_declined(
-                declined,
-                standalone,
-                cited=[articles[a] for a in ids if a in articles],
-                window=prompt.window,
-                draft=" ".join(s.text for s in sentences),
-                unsupported=[s for s in sentences if not s.supported],
-            )
+            detail = why_declined(declined, standalone, sentences, articles, window=prompt.window)
         prompt_tokens = sum(self.count_tokens(m["content"]) for m in prompt.messages)
         return Answer(
             question=prompt.query.question,

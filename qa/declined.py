@@ -9,7 +9,7 @@ sentence of `DECLINED_BECAUSE` stands.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
 from qa.cite import content_words, unstated
@@ -35,8 +35,7 @@ def unfound_names(question: str, cited: Sequence[Article]) -> list[str]:
     texts = [article_text(a) for a in cited]
     out: list[str] = []
     for word in re.findall(r"[^\W_][\w'’.-]*", question):
-        stems = named(word.strip("'’.-")) or {w for w in wanted if word.lower().startswith(w)}
-        stems &= wanted
+        stems = content_words(word) & wanted
         name = word.strip("'’.-").removesuffix("'s").removesuffix("’s")
         if stems and coverage(stems, texts) < 1.0 and name not in out:
             out.append(name)
@@ -55,25 +54,26 @@ def _days(window: Window) -> str:
 def why_declined(
     declined: str,
     question: str,
+    sentences: Sequence[AnswerSentence] = (),
+    articles: Mapping[str, Article] | None = None,
     *,
-    cited: Sequence[Article] = (),
     window: Window | None = None,
-    draft: str = "",
-    unsupported: Sequence[AnswerSentence] = (),
 ) -> str:
-    """`declined` said about `question`: what the first `unsupported` sentence's quotes do not
-    state, the names the cited articles lack, the time asked about, the kind of thing asked
-    for (or that the `draft` is about something else); else the general sentence."""
+    """`declined` said about `question`, from the draft's `sentences` (all withheld by now) and
+    the `articles` they cite: what a sentence's quotes do not state, the names the cited
+    articles lack, the time asked about, the kind of thing asked for (or that the draft is about
+    something else); else the general sentence."""
     if declined == "unsupported":
         given = frozenset(content_words(question))
-        for s in unsupported:
+        for s in sentences:
             if not s.citations or looks_like_injection(s.text):
                 continue  # cites nothing it was shown, or dropped for giving orders
             missing = unstated(s.text, [c.quote for c in s.citations], given)
             if missing:
                 return f"The sentences the draft cited do not state {_listed(missing[:3])}."
     if declined == "anchors":
-        missing = unfound_names(question, cited)
+        ids = dict.fromkeys(c.article_id for s in sentences for c in s.citations)
+        missing = unfound_names(question, [articles[a] for a in ids if a in (articles or {})])
         if missing:
             return f"The articles the draft cited do not mention {_listed(missing)}."
     if declined == "time" and window is not None:
@@ -82,6 +82,7 @@ def why_declined(
             f"({_days(window)}), the time the question asks about."
         )
     if declined == "kind":
+        draft = " ".join(s.text for s in sentences)
         if draft and not about_question(question, draft):
             return "The draft is about something else than the question asks."
         kind = asked_kind(question)
