@@ -466,6 +466,7 @@ class AnswerChain:
             refs=tuple(prompt.context.refs),
             max_sentences=self.settings.max_answer_sentences,
             abstain_token=ABSTAIN_TOKEN,
+            min_sentences=self.settings.min_answer_sentences,
         )
 
     def generate(self, prompt: Prompt) -> Iterator[str]:

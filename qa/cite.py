@@ -124,9 +124,17 @@ def parse_reply(reply: str) -> ParsedReply:
     if rest and rest != ABSTAIN_TOKEN:
         rest = rest.replace(ABSTAIN_TOKEN, "").strip()
         sentences += [ReplySentence(part, *carried) for part in _split_sentences(rest)]
-    if all(ABSTAIN_TOKEN in s.text for s in sentences):
+    # A reply held to two or more sentences (`ReplyFormat.min_sentences`) says it has no more
+    # with the abstain token in a sentence of its own, any letter case ("Not_in_sources. [S4]").
+    sentences = [s for s in sentences if not _says_abstain(s.text)] or sentences
+    if all(ABSTAIN_TOKEN in s.text.upper() for s in sentences):
         return ParsedReply(abstained=True)
     return ParsedReply(abstained=False, sentences=tuple(sentences))
+
+
+def _says_abstain(text: str) -> bool:
+    """The abstain token as a sentence of its own, in any letter case or punctuation."""
+    return re.sub(r"[^a-z]", "", text.lower()) == ABSTAIN_TOKEN.replace("_", "").lower()
 
 
 def _split_sentences(body: str) -> list[str]:

@@ -22,12 +22,13 @@ Message = dict[str, str]  # {"role": "system"|"user"|"assistant", "content": "..
 
 @dataclass(frozen=True, slots=True)
 class ReplyFormat:
-    """A cited answer: up to `max_sentences` sentences, each ending with ids from `refs`,
-    or the abstain token alone."""
+    """A cited answer: `min_sentences` to `max_sentences` sentences, each ending with ids
+    from `refs`, or the abstain token alone."""
 
     refs: tuple[str, ...]
     max_sentences: int
     abstain_token: str
+    min_sentences: int = 1
 
 
 class LLM(ABC):

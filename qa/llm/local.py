@@ -28,9 +28,9 @@ EngineName = Literal["ik", "llama-cpp"]
 
 
 def reply_grammar(fmt: ReplyFormat) -> str:
-    """GBNF: the abstain token, or 1..max sentences of free text each ending in 1-3 cite ids."""
+    """GBNF: the abstain token, or min..max sentences of free text each ending in 1-3 cite ids."""
     cite = " | ".join(f'"[{r}]"' for r in fmt.refs) or '"[S1]"'
-    more = f"{{0,{max(0, fmt.max_sentences - 1)}}}"
+    more = f"{{{max(0, fmt.min_sentences - 1)},{max(0, fmt.max_sentences - 1)}}}"
     return "\n".join(
         [
             f'root ::= "{fmt.abstain_token}" | sentence (" " sentence){more}',

@@ -64,6 +64,18 @@ class TestParseReply:
         assert parse_reply("  ").abstained
         assert not parse_reply("Yes [S1].").abstained
 
+    @pytest.mark.parametrize(
+        "tail", ["Not_in_SOURCES [S3]", "Not_in_sources. [S4]", "NOT_IN_SOURCES"]
+    )
+    def test_abstain_token_after_an_answer_is_no_sentence(self, tail):
+        """Held to two sentences, the model says it has no more this way: the answer stands."""
+        r = parse_reply(f"Putin arrived Thursday. [S1] {tail}")
+        assert not r.abstained
+        assert [(s.text, s.refs) for s in r.sentences] == [("Putin arrived Thursday.", ("S1",))]
+
+    def test_abstain_token_in_other_case_alone_is_an_abstention(self):
+        assert parse_reply("Not_in_sources [S2]").abstained
+
     def test_free_quotes(self):
         r = parse_reply('It was ratified widely ["ratified by 123 countries"].')
         assert r.sentences[0].quotes == ("ratified by 123 countries",)

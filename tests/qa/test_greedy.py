@@ -22,6 +22,7 @@ SOURCES = (
 )
 QUESTIONS = ["Why did Pashinyan skip the summit?", "Where was the summit held?", "Who is Lvova?"]
 REPLY = re.compile(r"NOT_IN_SOURCES|([A-Z0-9\"'(][^\[\]\n]{4,400} ?(\[S[123]\]){1,3}\.? ?){1,2}")
+REPLY_OF_TWO_OR_THREE = re.compile(r"([A-Z0-9\"'(][^\[\]\n]{4,400} ?(\[S[123]\]){1,3}\.? ?){2,3}")
 
 
 @pytest.fixture(scope="module")
@@ -101,6 +102,24 @@ class TestGreedyGrammar:
         assert replies == again  # one seed, one reply
         for reply in replies:
             assert REPLY.fullmatch(reply.strip()), reply
+
+    @pytest.mark.parametrize("question", QUESTIONS)
+    def test_held_to_two_sentences_a_reply_goes_on(self, llm, question):
+        """With `min_sentences` 2 the grammar allows no end before a second sentence's ids:
+        where the model stops after one sentence, it now writes two or three."""
+        messages = [
+            {"role": "system", "content": SYSTEM.split(" If they")[0]},  # no abstain offered
+            {"role": "user", "content": f"{SOURCES}\nQuestion: {question}"},
+        ]
+        two = ReplyFormat(
+            refs=FMT.refs, max_sentences=3, abstain_token=FMT.abstain_token, min_sentences=2
+        )
+        one = llm.complete(messages, fmt=FMT, max_tokens=160).strip()
+        assert len(re.findall(r"(?:\[S[123]\])+", one)) == 1, one
+        reply = llm.complete(messages, fmt=two, max_tokens=160).strip()
+        assert reply.startswith(one)  # greedy: the same first sentence
+        assert 2 <= len(re.findall(r"(?:\[S[123]\])+", reply)) <= 3, reply
+        assert REPLY_OF_TWO_OR_THREE.fullmatch(reply), reply
 
     def test_free_text_without_a_format(self, llm):
         reply = llm.complete([{"role": "user", "content": "Say hello in French."}], max_tokens=12)

@@ -127,6 +127,13 @@ class TestSettingsPrecedence:
             settings_from(ask(*flags))
         assert message in str(e.value)
 
+    def test_fewest_sentences_above_the_most_is_refused(self, monkeypatch):
+        monkeypatch.setenv("CITEQA_MIN_ANSWER_SENTENCES", "5")
+        with pytest.raises(ConfigError, match="min_answer_sentences .5. is above max_answer"):
+            settings_from(ask())
+        monkeypatch.setenv("CITEQA_MAX_ANSWER_SENTENCES", "5")
+        assert settings_from(ask()).min_answer_sentences == 5
+
     def test_flag_names_are_the_cli_flags_settings_from_reads(self):
         options = {
             o
