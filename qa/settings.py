@@ -117,7 +117,7 @@ class Settings(BaseSettings):
     # answers gained (answer recall 0.375 -> 0.511, citation recall 0.365 -> 0.484, ahead of
     # the baseline's 0.468) but the second sentences on news were mostly padding: news
     # citation precision 0.936 -> 0.745, sample unanswerables abstained 1.000 -> 0.833, and
-    # +0.8-1.3 s p50 (eval/RESULTS.md, stop 39). So 1; 2 for fuller answers to topic queries.
+    # +0.6-1.3 s p50 (eval/RESULTS.md, stop 39). So 1; 2 for fuller answers to topic queries.
     min_answer_sentences: int = Field(default=1, ge=1)
     grammar: bool = True  # constrain local decoding to "text [S#]" sentences (slower per token)
     # Local model: the reply abstains when its probability of opening with NOT_IN_SOURCES (in
