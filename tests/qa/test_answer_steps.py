@@ -94,6 +94,15 @@ class TestAnswerSteps:
         assert call.fmt.abstain_token == ABSTAIN_TOKEN
         assert call.max_tokens == stub_assistant.settings.max_answer_tokens
 
+    def test_the_grammar_holds_the_reply_to_the_settings_sentence_counts(self, stub_assistant):
+        llm = MockLLM([f"{SUPPORTED} Not_in_sources. [S2]"])
+        chain = chain_with(stub_assistant, llm, min_answer_sentences=2, max_answer_sentences=3)
+        answered = answer(chain)
+        assert (llm.last.fmt.min_sentences, llm.last.fmt.max_sentences) == (2, 3)
+        # the abstain token written as a second sentence says "no more": the answer stands
+        assert answered.text == "Putin arrived in Kyrgyzstan on Thursday."
+        assert [s.text for s in answered.sentences] == [answered.text]
+
     def test_no_grammar_means_no_reply_format(self, stub_assistant):
         llm = MockLLM([SUPPORTED])
         chain = chain_with(stub_assistant, llm, grammar=False)
