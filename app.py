@@ -1022,10 +1022,10 @@ def serve(settings: Settings, *, host: str, port: int, auth: str | None) -> None
     os.environ["GRADIO_TEMP_DIR"] = str(uploads)  # read when the Blocks are built
     assistant = Assistant(settings)
     demo = build_app(assistant)
-    from qa.api import mount, page_api  # the HTTP API under /api, on the page's Assistant
+    from qa.api import announce, page_api, page_routes  # the HTTP API under /api
 
     api = page_api(assistant, host=host, page_auth=creds is not None)
-    server, _, _ = demo.launch(
+    demo.launch(
         server_name=host,
         server_port=port,
         auth=creds,
@@ -1035,10 +1035,12 @@ def serve(settings: Settings, *, host: str, port: int, auth: str | None) -> None
         theme=gr.themes.Soft(),
         footer_links=[],
         show_error=False,
-        prevent_thread_lock=True,  # to mount the API first; block_thread() below, as launch would
+        # The API is one of the server's routes before it listens, never mounted later.
+        app_kwargs=page_routes(api) if api is not None else None,
+        prevent_thread_lock=True,  # to say where the API is after the page's own lines
     )
     if api is not None:
-        mount(server, api, host=host, port=port)
+        announce(host=host, port=port)
     demo.block_thread()
 
 

@@ -1141,8 +1141,7 @@ def page_api(assistant: Any, *, host: str, page_auth: bool, path: str = "/api") 
     """The API app to serve under `path` of the chat page's server (`citeqa serve`), on the
     page's Assistant; None when it would be weaker than the page: without API keys it is open
     to whoever reaches it, so then only on loopback, and never beside a password-protected
-    page. Built before the page starts, so it is mounted the moment the page answers (a client
-    that saw the page up got 404 from /api while fastapi was still importing, in CI)."""
+    page. Built before the page starts, and served from its first request (`page_routes`)."""
     keys = api_keys()
     if not keys and (page_auth or not is_loopback(host)):
         why = "the page has a password" if page_auth else f"{host} is not a loopback address"
@@ -1156,7 +1155,15 @@ def page_api(assistant: Any, *, host: str, page_auth: bool, path: str = "/api") 
     return create_app(assistant, keys=keys)
 
 
-def mount(server: Any, app: Any, *, host: str, port: int, path: str = "/api") -> None:
-    """Serve `app` (from `page_api`) under `path` of the page's running server."""
-    server.mount(path, app)
+def page_routes(app: Any, path: str = "/api") -> dict[str, Any]:
+    """The page server's app arguments that serve `app` (from `page_api`) under `path` from
+    its first request: mounted once the page was up, a client that saw the page answer could
+    still get 404 from /api (CI, after the API was already built before the page)."""
+    from starlette.routing import Mount
+
+    return {"routes": [Mount(path, app=app)]}
+
+
+def announce(*, host: str, port: int, path: str = "/api") -> None:
+    """Say where the page's server serves the API and who may use it."""
     print(auth_notice(api_keys(), host, port, prefix=path), file=sys.stderr, flush=True)

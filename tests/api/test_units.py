@@ -362,6 +362,29 @@ def test_key_compare_and_401_body():
     assert json.loads(r.text)["error"]["type"] == "unauthorized"
 
 
+def test_the_page_server_has_the_api_among_its_routes_before_it_listens():
+    """`citeqa serve` gives the API to the page's app as one of its routes (`page_routes`), so
+    there is no moment when the page answers and /api does not (mounted after the launch, a
+    client that saw the page up got 404 from /api/healthz in CI). Built as gradio builds the
+    page's app, without starting it."""
+    import gradio as gr
+    from gradio.routes import App
+
+    from qa.api import page_routes
+
+    with gr.Blocks() as page:
+        gr.Markdown("page")
+    app = App.create_app(page, app_kwargs=page_routes(create_app(Stub(), keys=())))
+    transport = httpx.ASGITransport(app=app)
+
+    async def go() -> httpx.Response:
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+            return await c.get("/api/healthz")
+
+    r = asyncio.run(go())
+    assert (r.status_code, r.json()) == (200, {"status": "ok"})
+
+
 # --- the command ---------------------------------------------------------------------------------
 
 
