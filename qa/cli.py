@@ -307,7 +307,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
     with stderr_wait_notices():
         answer = assistant.ask(args.question, filters=filters or None, as_of=as_of)
     if args.json:
-        d = answer.to_dict()
+        # The model's replies before the checks: a withheld draft to read beside its reason.
+        d = {**answer.to_dict(), "raw_reply": answer.raw_reply, "second_reply": answer.second_reply}
         print(
             json.dumps(
                 {
@@ -329,6 +330,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
                         "confidence",
                         "signals",
                         "reading",
+                        "raw_reply",
+                        "second_reply",
                     )
                 },
                 ensure_ascii=False,

@@ -54,6 +54,8 @@ class TestCli:
         unanswerable = ("ask", "How long did Putin stay in Kyrgyzstan?", "--backend", "extractive")
         out = json.loads(run(*unanswerable, "--json", data_dir=d).stdout)
         assert out["abstained"] and out["declined"] in DECLINED_BECAUSE and out["why_declined"]
+        # the draft the checks withheld is there to read beside the reason
+        assert out["raw_reply"] and out["raw_reply"] != out["answer"] and out["second_reply"] == ""
         text = run(*unanswerable, data_dir=d).stdout
         assert f"Why: {out['why_declined']}" in text and "Closest sources:" in text
 
