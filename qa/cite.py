@@ -126,7 +126,7 @@ def parse_reply(reply: str) -> ParsedReply:
         sentences += [ReplySentence(part, *carried) for part in _split_sentences(rest)]
     # A reply held to two or more sentences (`ReplyFormat.min_sentences`) says it has no more
     # with the abstain token in a sentence of its own, any letter case ("Not_in_sources. [S4]").
-    sentences = [s for s in sentences if not _says_abstain(s.text)] or sentences
+    sentences = [s for s in sentences if not _says_abstain(s.text)]
     if all(ABSTAIN_TOKEN in s.text.upper() for s in sentences):
         return ParsedReply(abstained=True)
     return ParsedReply(abstained=False, sentences=tuple(sentences))
