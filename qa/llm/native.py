@@ -1,13 +1,17 @@
 """ik_llama.cpp built for this CPU: an optional, faster library for the local engine.
 
-`ik-llama-cpp-python` ships one x86 build, for AVX2. On a CPU with AVX-512 and VNNI (Intel
-Xeon since Ice Lake, AMD since Zen 4) ik_llama.cpp's matrix kernels have wider paths, and the
-same library built from the same release's source for that instruction set evaluated the
-answer prompts 1.16x as fast here (85.5 -> 99.4 tokens/s, 12 sample prompts, 2 rounds), and on
-the sample bench the first token came at 3.79 s instead of 4.54, the whole answer at 6.59 s
-instead of 8.59 (bench/RESULTS.md, stop 36). Compiling takes ~6 minutes on 2 cores, so it is a
-step of its own (`citeqa engine --build`, `make engine`), never part of setting up: the wheel's
-library is used until a build for this CPU is there, and whenever this CPU cannot run it.
+`ik-llama-cpp-python` ships one x86 build, for AVX2. On a CPU with AVX-512 and its VNNI
+(Sapphire Rapids Xeons, AMD since Zen 4) ik_llama.cpp's matrix kernels have wider paths, and
+the same library built from the same release's source for that instruction set evaluated the
+answer prompts 1.16x as fast on a Sapphire Rapids Xeon (85.5 -> 99.4 tokens/s, 12 sample
+prompts, 2 rounds; on the sample bench the first token came at 3.79 s instead of 4.54, the
+whole answer at 6.59 s instead of 8.59; bench/RESULTS.md, stop 36). On AMD Zen 4, which has
+AVX-512 VNNI but not the 256-bit AVX-VNNI, a build without the latter evaluated them 1.09x as
+fast (104.5 -> 113.8 tokens/s; first token 3.60 -> 3.29 s, answer 4.40 -> 3.89 s; stop 40).
+Ice Lake has no AVX-512 BF16 and is not covered. Compiling takes ~6 minutes on 2 cores (15
+beside an eval), so it is a step of its own (`citeqa engine --build`, `make engine`), never
+part of setting up: the wheel's library is used until a build for this CPU is there, and
+whenever this CPU cannot run it.
 
 AMX (Sapphire Rapids' tile unit) is left out: upstream llama.cpp's AMX kernels stopped with
 "Illegal instruction" on these VMs although the kernel grants AMX and a standalone AMX program
@@ -34,14 +38,31 @@ from pathlib import Path
 from qa.errors import ConfigError
 
 PACKAGE = "ik-llama-cpp-python"
-VARIANT = "x86-64-v4-vnni"
 # x86-64-v4 is AVX-512 F/BW/CD/DQ/VL; ik_llama.cpp's fast path (HAVE_FANCY_SIMD) also needs
-# VNNI. BF16 and VBMI widen a few more kernels.
-COMPILE_FLAGS = "-march=x86-64-v4 -mavx512vnni -mavx512bf16 -mavx512vbmi -mavxvnni -mfma -mf16c"
-# /proc/cpuinfo names of what those flags let the compiler use.
-NEEDED = frozenset(
+# AVX-512 VNNI. BF16 and VBMI widen a few more kernels.
+_V4 = "-march=x86-64-v4 -mavx512vnni -mavx512bf16 -mavx512vbmi -mfma -mf16c"
+_V4_NEEDS = frozenset(
     "avx2 fma f16c avx512f avx512bw avx512cd avx512dq avx512vl avx512_vnni avx512_bf16 "
-    "avx512vbmi avx_vnni".split()
+    "avx512vbmi".split()
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Variant:
+    """One instruction set a library is built for: its compiler flags, and the /proc/cpuinfo
+    names of what those flags let the compiler use."""
+
+    name: str
+    flags: str
+    needs: frozenset[str]
+
+
+# Most demanding first: a CPU gets the first it can run. AVX-VNNI (the 256-bit VEX form:
+# Sapphire Rapids, Zen 5) is left to the compiler where the CPU has it; Zen 4 and Ice Lake
+# have AVX-512 VNNI only, and a build that may use AVX-VNNI would die there.
+VARIANTS = (
+    Variant("x86-64-v4-vnni", f"{_V4} -mavxvnni", _V4_NEEDS | {"avx_vnni"}),
+    Variant("x86-64-v4-avx512vnni", _V4, _V4_NEEDS),
 )
 LIBRARIES = ("libllama.so", "libggml.so")
 _MANIFEST = "build.json"
@@ -66,9 +87,14 @@ def cpu_flags(cpuinfo: str | None = None) -> frozenset[str]:
     return frozenset(m.group(1).split()) if m else frozenset()
 
 
+def variant_for(flags: frozenset[str]) -> Variant | None:
+    """The most demanding build this CPU runs (None: none, the wheel's AVX2 library is best)."""
+    return next((v for v in VARIANTS if v.needs <= flags), None)
+
+
 def missing_flags(flags: frozenset[str]) -> list[str]:
-    """What this CPU lacks for the build (empty: it can run it)."""
-    return sorted(NEEDED - flags)
+    """What this CPU lacks for the least demanding build (empty: it can run one)."""
+    return sorted(VARIANTS[-1].needs - flags)
 
 
 def binding_version() -> str | None:
@@ -80,9 +106,10 @@ def binding_version() -> str | None:
         return None
 
 
-def build_dir(cache_dir: Path, version: str) -> Path:
-    """Where the build for this release and instruction set lives."""
-    return cache_dir / "engines" / f"ik-llama-cpp-{version}-{VARIANT}"
+def build_dir(cache_dir: Path, version: str, variant: Variant) -> Path:
+    """Where the build for this release and instruction set lives: one folder per variant, so
+    a cache shared between machines never hands a CPU a library with instructions it lacks."""
+    return cache_dir / "engines" / f"ik-llama-cpp-{version}-{variant.name}"
 
 
 def status(cache_dir: Path, *, flags: frozenset[str] | None = None) -> Status:
@@ -93,13 +120,15 @@ def status(cache_dir: Path, *, flags: frozenset[str] | None = None) -> Status:
         return Status(None, f"{PACKAGE} is not installed")
     if platform.machine() not in ("x86_64", "AMD64"):
         return Status(None, f"builds are for x86-64 only, this machine is {platform.machine()}")
-    lacks = missing_flags(cpu_flags() if flags is None else flags)
-    if lacks:
-        return Status(None, f"this CPU lacks {', '.join(lacks)}: the wheel's AVX2 build is used")
-    where = build_dir(cache_dir, version)
+    flags = cpu_flags() if flags is None else flags
+    variant = variant_for(flags)
+    if variant is None:
+        lacks = ", ".join(missing_flags(flags))
+        return Status(None, f"this CPU lacks {lacks}: the wheel's AVX2 build is used")
+    where = build_dir(cache_dir, version, variant)
     if not (where / _MANIFEST).is_file() or not all((where / n).is_file() for n in LIBRARIES):
         return Status(None, f"not built yet (`citeqa engine --build` makes {where})")
-    return Status(where / "libllama.so", f"built for this CPU ({VARIANT}) in {where}")
+    return Status(where / "libllama.so", f"built for this CPU ({variant.name}) in {where}")
 
 
 def loaded() -> str | None:
@@ -122,11 +151,12 @@ def build(
     version = binding_version()
     if version is None:
         raise ConfigError(f"{PACKAGE} is not installed; run `make setup` first.")
-    lacks = missing_flags(cpu_flags())
-    if lacks:
+    flags = cpu_flags()
+    variant = variant_for(flags)
+    if variant is None:
         raise ConfigError(
-            f"This CPU lacks {', '.join(lacks)}, so it cannot run the AVX-512 build; the "
-            "wheel's AVX2 library is what it runs best. Nothing to build."
+            f"This CPU lacks {', '.join(missing_flags(flags))}, so it cannot run the AVX-512 "
+            "build; the wheel's AVX2 library is what it runs best. Nothing to build."
         )
     for tool in ("cmake", "c++"):
         if shutil.which(tool) is None:
@@ -134,7 +164,7 @@ def build(
                 f"Building needs `{tool}`, which is not on PATH. Install cmake and a C++ "
                 "compiler (Debian: `apt-get install cmake g++`), then run this again."
             )
-    target = build_dir(cache_dir, version)
+    target = build_dir(cache_dir, version, variant)
     target.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="citeqa-engine-", dir=target.parent) as tmp:
@@ -150,13 +180,13 @@ def build(
             tar.extractall(work, filter="data")
         (source,) = work.glob("*/vendor/ik_llama.cpp")
         out = work / "build"
-        say(f"Configuring for {VARIANT} ({COMPILE_FLAGS}) …")
+        say(f"Configuring for {variant.name} ({variant.flags}) …")
         _run(
             ["cmake", "-S", str(source), "-B", str(out), "-DCMAKE_BUILD_TYPE=Release",
              "-DBUILD_SHARED_LIBS=ON", "-DGGML_NATIVE=OFF", "-DGGML_AVX=ON", "-DGGML_AVX2=ON",
              "-DGGML_FMA=ON", "-DGGML_F16C=ON", "-DGGML_AVX512=ON", "-DGGML_AVX512_VNNI=ON",
              "-DGGML_AVX512_VBMI=ON", "-DGGML_AVX512_BF16=ON",
-             f"-DCMAKE_C_FLAGS={COMPILE_FLAGS}", f"-DCMAKE_CXX_FLAGS={COMPILE_FLAGS}",
+             f"-DCMAKE_C_FLAGS={variant.flags}", f"-DCMAKE_CXX_FLAGS={variant.flags}",
              # The two libraries sit side by side in the cache: libllama finds libggml there.
              "-DCMAKE_BUILD_WITH_INSTALL_RPATH=ON", "-DCMAKE_INSTALL_RPATH=$ORIGIN",
              "-DLLAMA_BUILD_TESTS=OFF", "-DLLAMA_BUILD_EXAMPLES=OFF",
@@ -180,8 +210,8 @@ def build(
         manifest = {
             "package": PACKAGE,
             "version": version,
-            "variant": VARIANT,
-            "flags": COMPILE_FLAGS,
+            "variant": variant.name,
+            "flags": variant.flags,
             "system_info": info,
             "built_s": round(time.monotonic() - started, 1),
         }

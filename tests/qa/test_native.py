@@ -18,13 +18,18 @@ XEON = (
     "processor\t: 1\nflags\t\t: fpu sse sse2 avx avx2 fma f16c avx512f\n"
 )
 EPYC_ZEN3 = "processor\t: 0\nflags\t\t: fpu sse sse2 avx avx2 fma f16c bmi2\n"
+# AVX-512 with its VNNI, but not the 256-bit AVX-VNNI (the machine of stop 40).
+EPYC_ZEN4 = (
+    "processor\t: 0\nflags\t\t: fpu sse sse2 avx avx2 fma f16c avx512f avx512dq avx512cd "
+    "avx512bw avx512vl avx512vbmi avx512_vnni avx512_bf16 avx512_vpopcntdq\n"
+)
 
 
-def _built(cache: Path) -> Path:
+def _built(cache: Path, variant: native.Variant = native.VARIANTS[0]) -> Path:
     """A stand-in build in the cache: the two libraries and the manifest."""
     version = native.binding_version()
     assert version is not None
-    where = native.build_dir(cache, version)
+    where = native.build_dir(cache, version, variant)
     where.mkdir(parents=True)
     for name in native.LIBRARIES:
         (where / name).write_bytes(b"\x7fELF")
@@ -39,6 +44,15 @@ class TestCpuFlags:
 
     def test_a_cpu_with_avx512_and_vnni_lacks_nothing(self):
         assert native.missing_flags(native.cpu_flags(XEON)) == []
+        assert native.missing_flags(native.cpu_flags(EPYC_ZEN4)) == []
+
+    def test_avx_vnni_is_compiled_in_only_for_a_cpu_that_has_it(self):
+        xeon = native.variant_for(native.cpu_flags(XEON))
+        zen4 = native.variant_for(native.cpu_flags(EPYC_ZEN4))
+        assert xeon is not None and "-mavxvnni" in xeon.flags
+        assert zen4 is not None and "-mavxvnni" not in zen4.flags
+        assert "-mavx512vnni" in zen4.flags
+        assert native.variant_for(native.cpu_flags(EPYC_ZEN3)) is None
 
     def test_an_avx2_cpu_lacks_the_avx512_flags_by_name(self):
         lacks = native.missing_flags(native.cpu_flags(EPYC_ZEN3))
@@ -53,7 +67,17 @@ class TestStatus:
         where = _built(tmp_path)
         st = native.status(tmp_path, flags=native.cpu_flags(XEON))
         assert st.library == where / "libllama.so"
-        assert native.VARIANT in st.reason
+        assert native.VARIANTS[0].name in st.reason
+
+    def test_a_cpu_without_avx_vnni_uses_its_own_build_not_one_made_elsewhere(self, tmp_path):
+        _built(tmp_path, native.VARIANTS[0])  # a cache shared with a Sapphire Rapids machine
+        st = native.status(tmp_path, flags=native.cpu_flags(EPYC_ZEN4))
+        assert st.library is None
+        assert "not built yet" in st.reason
+        where = _built(tmp_path, native.VARIANTS[1])
+        st = native.status(tmp_path, flags=native.cpu_flags(EPYC_ZEN4))
+        assert st.library == where / "libllama.so"
+        assert native.VARIANTS[1].name in st.reason
 
     def test_the_wheel_is_used_before_anything_is_built(self, tmp_path):
         st = native.status(tmp_path, flags=native.cpu_flags(XEON))
@@ -72,7 +96,7 @@ class TestStatus:
         assert native.status(tmp_path, flags=native.cpu_flags(XEON)).library is None
 
     def test_a_build_of_another_release_is_not_used(self, tmp_path):
-        other = native.build_dir(tmp_path, "0.0.1")
+        other = native.build_dir(tmp_path, "0.0.1", native.VARIANTS[0])
         other.mkdir(parents=True)
         for name in (*native.LIBRARIES, "build.json"):
             (other / name).write_text("x")
