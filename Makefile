@@ -39,8 +39,9 @@ demo: setup
 	$(BIN)/citeqa ask --data-dir $(DEMO_DIR) "$(QUESTION)"
 
 # ik_llama.cpp compiled for this CPU where it has AVX-512 with VNNI: 1.16x the wheel's AVX2
-# library's prompt tokens/s, ~6 min to build on 2 cores, so not part of `make demo`. Elsewhere it
-# says so and does nothing; once built it is not built again.
+# library's prompt tokens/s on a Sapphire Rapids Xeon, 1.09x on AMD Zen 4; ~6 min to build on 2
+# cores, so not part of `make demo`. Elsewhere it says so and does nothing; once built it is not
+# built again.
 engine: setup
 	$(BIN)/citeqa engine --build --if-supported
 
